@@ -1,0 +1,130 @@
+"""How much the load generator can measure on one core, and how exactly.
+
+1. Capacity: against the zero-delay fake server (each stream written at once), the streamed content
+   chunks/s and requests/s the client sustains on one core at concurrency 256 and 1024.
+2. Timing error: against the fake server emitting the first token 50 ms after arrival and then one
+   every 10 ms, the difference between when the client saw each chunk and when the server wrote it
+   (same monotonic clock), and between client and server TTFT, at 1, 64, 256 and 1000 streams.
+
+Client and server are pinned to different cores where the machine has two. Prints medians of
+``--repeat`` runs. Usage: ``python benchmarks/client_capacity.py [--waves 8] [--repeat 3]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from inferboard.client import StreamingClient  # noqa: E402
+from inferboard.loadgen import LoadGenerator  # noqa: E402
+from inferboard.prompts import load_tokenizer  # noqa: E402
+from inferboard.results import Journal  # noqa: E402
+from inferboard.schedule import build_plan  # noqa: E402
+from inferboard.workload import parse_workload  # noqa: E402
+from tests.conftest import start_fake_server  # noqa: E402
+
+
+def _workload(concurrency: int, requests: int, out_tokens: int, duration: float | None) -> object:
+    return parse_workload({
+        "name": "bench", "version": 1, "dataset": {"kind": "fixed", "input_tokens": 8, "output_tokens": out_tokens},
+        "load": {"kind": "concurrency", "concurrency": [concurrency]}, "requests": requests,
+        "duration_s": duration, "timeouts": {"first_token_s": 60, "between_chunks_s": 60, "total_s": 120},
+    }, source="benchmark")
+
+
+def _run(url: str, w: object) -> tuple[list[dict], float]:
+    import uvloop
+
+    plan = build_plan(w, load_tokenizer(None)).points[0]
+    records: list[dict] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        journal = Journal(Path(tmp) / "j.jsonl")
+
+        def sink(r: dict) -> None:
+            journal.write(r)
+            records.append(r)
+
+        async def go() -> float:
+            async with StreamingClient(url, "fake", timeouts=w.timeouts) as client:
+                t0 = time.perf_counter()
+                await LoadGenerator(client, sink).run(plan)
+                return time.perf_counter() - t0
+
+        elapsed = uvloop.run(go())
+        journal.close()
+    return records, elapsed
+
+
+def capacity(server, concurrency: int, waves: int, out_tokens: int) -> tuple[float, float]:
+    server.configure(zero_delay=True, record_chunks=False)
+    records, elapsed = _run(server.url, _workload(concurrency, concurrency * waves, out_tokens, None))
+    ok = [r for r in records if r["status"] == "ok"]
+    assert len(ok) == len(records), {r["status"] for r in records}
+    return sum(r["content_chunks"] for r in ok) / elapsed, len(ok) / elapsed
+
+
+def timing(server, concurrency: int, out_tokens: int) -> dict[str, float]:
+    server.configure(ttft_ms=50, itl_ms=10)
+    records, _ = _run(server.url, _workload(concurrency, concurrency * 2, out_tokens, None))
+    truth = server.records()
+    err, c_ttft, s_ttft, s_gap = [], [], [], []
+    for r in records:
+        s = truth[r["request_id"]]
+        recv = r["sent_ns"] + np.asarray(r["chunk_times_ms"]) * 1e6
+        err.append((recv - np.asarray(s["sent_ns"])) / 1e6)
+        c_ttft.append(r["ttft_ms"])
+        s_ttft.append((s["sent_ns"][0] - s["arrival_ns"]) / 1e6)
+        s_gap.append(np.diff(s["sent_ns"]) / 1e6)
+    e = np.concatenate(err)
+    return {"chunk_err_p50": float(np.median(e)), "chunk_err_p99": float(np.percentile(e, 99)),
+            "ttft_diff_p50": float(np.median(c_ttft) - np.median(s_ttft)),
+            "ttft_diff_p99": float(np.percentile(c_ttft, 99) - np.percentile(s_ttft, 99)),
+            "server_itl_p50": float(np.median(np.concatenate(s_gap))), "chunks": float(len(e))}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--waves", type=int, default=8, help="capacity: requests = concurrency × waves")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--tokens", type=int, default=128, help="output tokens per request (capacity)")
+    ap.add_argument("--skip-timing", action="store_true")
+    args = ap.parse_args()
+    cores = sorted(os.sched_getaffinity(0))
+    server = start_fake_server()
+    if len(cores) >= 2:
+        os.sched_setaffinity(server.proc.pid, {cores[1]})
+        os.sched_setaffinity(0, {cores[0]})
+    print(f"client pinned to core {cores[0]}; server on core {cores[1] if len(cores) > 1 else cores[0]}")
+    try:
+        print("\ncapacity (zero-delay server, one client core)")
+        for conc in (256, 1024):
+            runs = [capacity(server, conc, args.waves, args.tokens) for _ in range(args.repeat)]
+            chunks = float(np.median([r[0] for r in runs]))
+            reqs = float(np.median([r[1] for r in runs]))
+            print(f"  concurrency {conc:5d}: {chunks:10,.0f} chunks/s  {reqs:8,.0f} requests/s  "
+                  f"(median of {args.repeat}; runs: {', '.join(f'{r[0]:,.0f}' for r in runs)})")
+        if not args.skip_timing:
+            print("\ntiming error (server: TTFT 50 ms, ITL 10 ms; client recv - server send, same clock)")
+            for conc in (1, 64, 256, 1000):
+                runs = [timing(server, conc, 50) for _ in range(args.repeat)]
+                med = {k: float(np.median([r[k] for r in runs])) for k in runs[0]}
+                print(f"  {conc:5d} streams: chunk error p50 {med['chunk_err_p50']:6.3f} ms  "
+                      f"p99 {med['chunk_err_p99']:7.3f} ms | TTFT client-server p50 {med['ttft_diff_p50']:+6.3f} ms "
+                      f"p99 {med['ttft_diff_p99']:+7.3f} ms | server ITL p50 {med['server_itl_p50']:.2f} ms "
+                      f"({med['chunks']:,.0f} chunks)")
+    finally:
+        server.proc.kill()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+"""inferboard: reproducible benchmarks for LLM inference serving."""
+
+__version__ = "0.1.0"

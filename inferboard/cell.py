@@ -1,0 +1,199 @@
+"""Run one cell (runtime × model × workload on one host) and write its outputs.
+
+Outputs in the cell folder: ``provenance.json`` (written first, completed last), the streaming
+journal ``requests.partial.jsonl`` while running, then ``requests.parquet`` and ``summary.parquet``.
+``finalize`` can be run again on a folder left by a crash: it recovers every journaled record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import signal
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from inferboard.client import StreamingClient
+from inferboard.errors import InferboardError
+from inferboard.loadgen import LoadGenerator
+from inferboard.prompts import PromptTokenizer
+from inferboard.provenance import base_provenance, utc_now
+from inferboard.results import (
+    JOURNAL,
+    PROVENANCE,
+    REQUESTS,
+    REQUESTS_SCHEMA,
+    SUMMARY,
+    SUMMARY_SCHEMA,
+    Journal,
+    atomic_write_bytes,
+    atomic_write_table,
+    read_journal,
+)
+from inferboard.schedule import CellPlan, build_plan
+from inferboard.summarize import PointInfo, aggregate_trials, summarize_point
+from inferboard.workload import Workload
+
+
+def slug(text: str) -> str:
+    """A path-safe id component (``meta-llama/Llama-3.1-8B`` → ``meta-llama--Llama-3.1-8B``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text.replace("/", "--")).strip("-") or "unnamed"
+
+
+def cell_id(sku: str, runtime: str, model: str, workload: str) -> str:
+    """``{sku}/{runtime}/{model}/{workload}`` with each part made path-safe."""
+    return "/".join(slug(p) for p in (sku, runtime, model, workload))
+
+
+@dataclass
+class CellSpec:
+    """Everything needed to run a cell against an OpenAI-compatible endpoint."""
+
+    endpoint: str
+    model: str
+    workload: Workload
+    out: Path
+    tokenizer: PromptTokenizer
+    workload_source: dict[str, Any] = field(default_factory=dict)
+    runtime: dict[str, Any] = field(default_factory=lambda: {"name": "endpoint", "mode": "endpoint",
+                                                               "verified": False})
+    model_info: dict[str, Any] = field(default_factory=dict)
+    sku: str = "unknown"
+    gpu_count: int = 0
+    api_key: str | None = None
+    progress: bool = True
+
+    @property
+    def id(self) -> str:
+        return cell_id(self.sku, self.runtime["name"], self.model, self.workload.name)
+
+
+def _event_loop_name() -> str:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "asyncio"
+    return "uvloop"
+
+
+def _runner() -> asyncio.Runner:
+    if _event_loop_name() == "uvloop":
+        import uvloop
+
+        return asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    return asyncio.Runner()
+
+
+def run_cell(spec: CellSpec, *, on_point: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
+    """Plan, run and finalize a cell; returns the summary rows. Partial results survive interruption."""
+    out = spec.out
+    if (out / JOURNAL).exists():
+        raise InferboardError(f"{out / JOURNAL} holds records of an unfinished run", field="--out",
+                              fix=f"run `inferboard finalize {out}` to keep them, or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    w = spec.workload
+    plan = build_plan(w, spec.tokenizer)
+    prov = base_provenance(
+        workload={"name": w.name, "version": w.version, "workload_hash": w.content_hash(),
+                  **spec.workload_source, "definition": w.model_dump(mode="json")},
+        runtime=spec.runtime, model={"name": spec.model, **spec.model_info},
+        tokenizer=spec.tokenizer.provenance(), seed=w.seed, schedule_hash=plan.schedule_hash,
+        point_schedule_hashes=[p.schedule_hash for p in plan.points], cell_id=spec.id, sku=spec.sku,
+    )
+    prov["endpoint"] = spec.endpoint
+    prov["gpu_count"] = spec.gpu_count
+    prov["client"]["event_loop"] = _event_loop_name()
+    atomic_write_bytes(out / PROVENANCE, orjson.dumps(prov, option=orjson.OPT_INDENT_2))
+    journal = Journal(out / JOURNAL)
+    interrupted = False
+    try:
+        with _runner() as runner:
+            runner.run(_run_plan(spec, plan, journal))
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        journal.close()
+        rows = finalize(out, complete=not interrupted)
+    if interrupted:
+        raise KeyboardInterrupt
+    return rows
+
+
+async def _run_plan(spec: CellSpec, plan: CellPlan, journal: Journal) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    assert main is not None
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGTERM, main.cancel)
+    w = spec.workload
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), disable=not spec.progress, transient=False)
+    with progress:
+        async with StreamingClient(spec.endpoint, spec.model, api=w.api, timeouts=w.timeouts,
+                                   sampling=w.sampling, api_key=spec.api_key) as client:
+            for trial in range(w.trials):
+                for point in plan.points:
+                    task = progress.add_task(
+                        f"trial {trial + 1}/{w.trials} · {point.kind} {point.value:g}", total=point.total_requests)
+
+                    def sink(rec: dict[str, Any], _task: Any = task) -> None:
+                        journal.write(rec)
+                        progress.advance(_task)
+
+                    try:
+                        await LoadGenerator(client, sink, trial=trial).run(point)
+                    except asyncio.CancelledError:
+                        raise KeyboardInterrupt from None
+
+
+def finalize(out: Path, *, complete: bool = True, server_exit_code: int | None = None,
+             server_log_tail: str | None = None) -> list[dict[str, Any]]:
+    """Turn the journal (and any earlier requests.parquet) into the cell's Parquet files; idempotent."""
+    import pyarrow.parquet as pq
+
+    prov = orjson.loads((out / PROVENANCE).read_bytes())
+    records: list[dict[str, Any]] = []
+    if (out / REQUESTS).exists():
+        records.extend(pq.read_table(out / REQUESTS).to_pylist())
+    if (out / JOURNAL).exists():
+        seen = {r["request_id"] for r in records}
+        records.extend(r for r in read_journal(out / JOURNAL) if r["request_id"] not in seen)
+    records.sort(key=lambda r: (r["trial"], r["load_point"], r["request_id"]))
+    wdef = Workload.model_validate(prov["workload"]["definition"])
+    groups: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        groups[(r["trial"], r["load_point"])].append(r)
+    values = wdef.load.points()
+    rows = []
+    for (trial, lp), recs in sorted(groups.items()):
+        info = PointInfo(
+            cell_id=prov["cell_id"], workload=wdef.name, workload_hash=prov["workload"]["workload_hash"],
+            schedule_hash=prov["load_point_schedule_hashes"][lp], runtime=prov["runtime"]["name"],
+            model=prov["model"]["name"], sku=prov["sku"], trials=wdef.trials, trial=trial, load_point=lp,
+            load_kind=wdef.load.kind, load_value=values[lp], slo=wdef.slo.model_dump(),
+            requests_planned=wdef.warmup_requests + wdef.requests, warmup_requests=wdef.warmup_requests,
+            gpu_count=prov.get("gpu_count", 0), server_exit_code=server_exit_code,
+            server_log_tail=server_log_tail,
+        )
+        rows.append(summarize_point(recs, info))
+    by_point: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_point[row["load_point"]].append(row)
+    rows.extend(aggregate_trials(rs) for _, rs in sorted(by_point.items()))
+    prov["end_utc"] = utc_now()
+    prov["complete"] = complete and len(groups) == wdef.trials * len(values)
+    prov["requests_recorded"] = len(records)
+    meta = {"inferboard.provenance": orjson.dumps(prov).decode()}
+    atomic_write_table(out / REQUESTS, records, REQUESTS_SCHEMA, meta)
+    atomic_write_table(out / SUMMARY, rows, SUMMARY_SCHEMA, meta)
+    atomic_write_bytes(out / PROVENANCE, orjson.dumps(prov, option=orjson.OPT_INDENT_2))
+    (out / JOURNAL).unlink(missing_ok=True)
+    return rows

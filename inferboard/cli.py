@@ -1,0 +1,176 @@
+"""The ``inferboard`` command line (typer). Options given here override the workload file."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from inferboard.errors import InferboardError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Reproducible benchmarks for LLM inference serving.")
+workload_app = typer.Typer(no_args_is_help=True, help="Inspect the standard workloads.")
+app.add_typer(workload_app, name="workload")
+console = Console(stderr=True)
+
+
+class Api(StrEnum):
+    chat = "chat"
+    completions = "completions"
+
+
+def _list(text: str | None, kind: type, option: str) -> list[Any] | None:
+    if text is None:
+        return None
+    try:
+        values = [kind(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or any(v <= 0 for v in values):
+        noun = "integers" if kind is int else "numbers"
+        raise InferboardError(f"{text!r} is not a comma-separated list of positive {noun}", field=option,
+                              fix=f"e.g. {option} 4 or {option} 1,4,16")
+    return values
+
+
+@app.command()
+def run(
+    endpoint: Annotated[str, typer.Option(help="Base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000")],
+    model: Annotated[str, typer.Option(help="Model name the server serves")],
+    workload: Annotated[str, typer.Option(help="Standard workload name or path to a workload YAML")],
+    out: Annotated[Path, typer.Option(help="Cell output folder")],
+    concurrency: Annotated[str | None, typer.Option(help="Closed loop: requests in flight (1,4,16 = sweep)")] = None,
+    rate: Annotated[str | None, typer.Option(help="Open loop: arrivals per second (1,2,4 = sweep)")] = None,
+    requests: Annotated[int | None, typer.Option(min=1, help="Measured requests per load point")] = None,
+    duration: Annotated[float | None, typer.Option(min=0.001, help="Stop issuing after S seconds per point")] = None,
+    warmup: Annotated[int | None, typer.Option(min=0, help="Warm-up requests per load point")] = None,
+    trials: Annotated[int | None, typer.Option(min=1, help="Trials per load point")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for prompts and arrivals")] = None,
+    api: Annotated[Api | None, typer.Option(help="OpenAI API flavour")] = None,
+    tokenizer: Annotated[Path | None, typer.Option(help="Folder or tokenizer.json for exact token counts")] = None,
+    sku: Annotated[str, typer.Option(help="Hardware SKU id for the cell id")] = "unknown",
+    api_key: Annotated[str | None, typer.Option(envvar="OPENAI_API_KEY", help="Bearer token")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar")] = True,
+) -> None:
+    """Run a workload against an endpoint and write requests/summary Parquet and provenance."""
+    from inferboard.cell import CellSpec, run_cell
+    from inferboard.hashing import file_sha256
+    from inferboard.prompts import load_tokenizer
+    from inferboard.workload import load_workload, resolve_workload_path, with_overrides
+
+    path = resolve_workload_path(workload)
+    base = load_workload(workload)
+    overrides = {
+        "concurrency": _list(concurrency, int, "--concurrency"), "rate": _list(rate, float, "--rate"),
+        "requests": requests, "duration_s": duration, "warmup_requests": warmup, "trials": trials,
+        "seed": seed, "api": api.value if api else None,
+    }
+    effective = with_overrides(base, **overrides)
+    tok = load_tokenizer(tokenizer)
+    spec = CellSpec(
+        endpoint=endpoint, model=model, workload=effective, out=out, tokenizer=tok, sku=sku, api_key=api_key,
+        progress=progress and sys.stderr.isatty(),
+        workload_source={"file": str(path), "file_hash": file_sha256(path), "base_hash": base.content_hash(),
+                         "overrides": {k: v for k, v in overrides.items() if v is not None}},
+    )
+    rows = run_cell(spec)
+    _print_summary(rows)
+    console.print(f"cell {spec.id} → {out}")
+
+
+def _fmt(v: Any, digits: int = 1) -> str:
+    return "—" if v is None else f"{v:.{digits}f}"
+
+
+def _print_summary(rows: list[dict[str, Any]]) -> None:
+    table = Table(title="summary (median across trials)")
+    for col in ("load", "valid", "ok/total", "req/s", "out tok/s", "TTFT p50", "TPOT p50", "ITL p50",
+                "E2E p50", "goodput"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        if r["row_kind"] != "aggregate":
+            continue
+        table.add_row(
+            f"{r['load_kind']} {r['load_value']:g}", "yes" if r["valid"] else f"no: {r['invalid_reason']}",
+            f"{r['requests_ok']}/{r['requests_total']}", _fmt(r["requests_per_s"], 2),
+            _fmt(r["output_tokens_per_s"]), _fmt(r["ttft_ms_p50"]), _fmt(r["tpot_ms_p50"], 2),
+            _fmt(r["itl_ms_p50"], 2), _fmt(r["e2e_ms_p50"]), _fmt(r["goodput_requests_per_s"], 2))
+    console.print(table)
+
+
+@app.command()
+def finalize(out: Annotated[Path, typer.Argument(help="Cell folder left by an interrupted run")]) -> None:
+    """Recover an interrupted cell: write its Parquet files from the request journal."""
+    from inferboard.cell import finalize as do_finalize
+    from inferboard.results import PROVENANCE
+
+    if not (out / PROVENANCE).is_file():
+        raise InferboardError(f"no {PROVENANCE} in {out}", field="OUT", fix="give a cell output folder")
+    rows = do_finalize(out, complete=False)
+    _print_summary(rows)
+
+
+@app.command()
+def schema(out: Annotated[Path, typer.Option(help="Folder for the exported JSON Schemas")] = Path("workflows/schemas"),
+           check: Annotated[bool, typer.Option(help="Fail if the files on disk are stale")] = False) -> None:
+    """Export the JSON Schemas generated from the pydantic models (one source of truth)."""
+    from inferboard.schemas import export_schemas
+
+    stale = export_schemas(out, check=check)
+    if check and stale:
+        raise InferboardError(f"stale: {', '.join(stale)}", field="schemas", fix="run `inferboard schema`")
+    console.print(f"schemas {'checked' if check else 'written'} in {out}")
+
+
+@workload_app.command("list")
+def workload_list() -> None:
+    """List the standard workloads with their version and content hash."""
+    from inferboard.workload import load_workload, standard_workloads
+
+    for name in standard_workloads():
+        w = load_workload(name)
+        typer.echo(f"{name:14} v{w.version}  {w.content_hash()[:19]}  {w.description}")
+
+
+@workload_app.command("show")
+def workload_show(name: str) -> None:
+    """Print a workload's validated definition and hash as JSON."""
+    from inferboard.workload import load_workload
+
+    w = load_workload(name)
+    typer.echo(json.dumps({"workload_hash": w.content_hash(), **w.model_dump(mode="json")}, indent=2))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user errors print one line (``error: …``) and exit 2, never a traceback."""
+    try:
+        rv = app(args=argv, standalone_mode=False)
+    except InferboardError as err:
+        console.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except typer.Abort:
+        console.print("[red]aborted[/red]")
+        sys.exit(130)
+    except typer.TyperException as err:  # click usage errors (typer vendors click)
+        ctx = getattr(err, "ctx", None)
+        if type(err).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            typer.echo(ctx.get_help())
+            sys.exit(0)
+        message = err.format_message() if hasattr(err, "format_message") else str(err)
+        hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        console.print(f"[red]error:[/red] {message}{hint}", highlight=False, soft_wrap=True)
+        sys.exit(getattr(err, "exit_code", 2))
+    if rv == 130:
+        console.print("[yellow]interrupted: what was measured is in the cell folder[/yellow]")
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""Goodput: requests meeting every SLO bound of the workload."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from inferboard.metrics.base import AggregateMetric, PointContext
+
+
+def meets_slo(r: dict[str, Any], slo: dict[str, float | None]) -> bool:
+    """True when ``r`` is ok and each set SLO bound (ttft_ms, tpot_ms, e2e_ms) holds."""
+    if r["status"] != "ok":
+        return False
+    for key, bound in slo.items():
+        if bound is None:
+            continue
+        value = r.get(key)
+        if value is not None and value > bound:
+            return False
+    return True
+
+
+class GoodRequests(AggregateMetric):
+    """good_requests = ok requests meeting every SLO bound."""
+
+    name, unit, dtype = "good_requests", "requests", int
+
+    @staticmethod
+    def compute(ctx: PointContext) -> int:
+        return sum(1 for r in ctx.records if meets_slo(r, ctx.slo))
+
+
+class Goodput(AggregateMetric):
+    """goodput_requests_per_s = good_requests / duration_s."""
+
+    name, unit, requires = "goodput_requests_per_s", "req/s", ("good_requests", "duration_s")
+
+    @staticmethod
+    def compute(ctx: PointContext) -> float | None:
+        d = ctx.values["duration_s"]
+        return ctx.values["good_requests"] / d if d else None
+
+
+class GoodputFraction(AggregateMetric):
+    """goodput_fraction = good_requests / requests_total."""
+
+    name, unit, requires = "goodput_fraction", "fraction", ("good_requests", "requests_total")
+
+    @staticmethod
+    def compute(ctx: PointContext) -> float | None:
+        total = ctx.values["requests_total"]
+        return ctx.values["good_requests"] / total if total else None
+
+
+class GoodputPerGpu(AggregateMetric):
+    """goodput_requests_per_s_per_gpu = goodput_requests_per_s / gpu_count (null on CPU hosts)."""
+
+    name, unit, requires = "goodput_requests_per_s_per_gpu", "req/s/GPU", ("goodput_requests_per_s",)
+
+    @staticmethod
+    def compute(ctx: PointContext) -> float | None:
+        v = ctx.values["goodput_requests_per_s"]
+        return v / ctx.gpu_count if v is not None and ctx.gpu_count else None

@@ -1,0 +1,92 @@
+"""Per-request latency metrics (DESIGN §4); all from raw chunk timestamps."""
+
+from __future__ import annotations
+
+from inferboard.metrics.base import NS_PER_MS, RecordMetric, Timing
+
+
+class TTFT(RecordMetric):
+    """Time to first token: TTFT = first content chunk − sent (ms)."""
+
+    name, unit = "ttft_ms", "ms"
+
+    @staticmethod
+    def of(t: Timing) -> float | None:
+        return (t.chunk_ns[0] - t.sent_ns) / NS_PER_MS if t.chunk_ns else None
+
+
+class E2E(RecordMetric):
+    """End-to-end latency: E2E = last content chunk − sent (ms)."""
+
+    name, unit = "e2e_ms", "ms"
+
+    @staticmethod
+    def of(t: Timing) -> float | None:
+        return (t.chunk_ns[-1] - t.sent_ns) / NS_PER_MS if t.chunk_ns else None
+
+
+class TPOT(RecordMetric):
+    """Time per output token excluding the first: TPOT = (E2E − TTFT) / (n_out − 1) (vLLM, MLPerf)."""
+
+    name, unit = "tpot_ms", "ms"
+
+    @staticmethod
+    def of(t: Timing) -> float | None:
+        n = t.output_tokens
+        if not t.chunk_ns or n is None or n < 2:
+            return None
+        return (t.chunk_ns[-1] - t.chunk_ns[0]) / NS_PER_MS / (n - 1)
+
+
+class NTPOT(RecordMetric):
+    """Normalised time per output token: NTPOT = E2E / n_out (includes the prefill)."""
+
+    name, unit = "ntpot_ms", "ms"
+
+    @staticmethod
+    def of(t: Timing) -> float | None:
+        n = t.output_tokens
+        if not t.chunk_ns or not n:
+            return None
+        return (t.chunk_ns[-1] - t.sent_ns) / NS_PER_MS / n
+
+
+class ITL(RecordMetric):
+    """Inter-token latency: the gaps between consecutive content chunks, pooled over requests (vLLM)."""
+
+    name, unit, pooled = "itl_ms", "ms", True
+
+    @staticmethod
+    def of(t: Timing) -> list[float]:
+        c = t.chunk_ns
+        return [(c[i] - c[i - 1]) / NS_PER_MS for i in range(1, len(c))]
+
+
+class SendLag(RecordMetric):
+    """Client lateness: send_lag = sent − scheduled (ms); large values mean a saturated client."""
+
+    name, unit, ok_only = "send_lag_ms", "ms", False
+
+    @staticmethod
+    def of(t: Timing) -> float:
+        return (t.sent_ns - t.scheduled_ns) / NS_PER_MS
+
+
+class TTFTFromScheduled(RecordMetric):
+    """Coordinated-omission-safe TTFT: first content chunk − scheduled (ms)."""
+
+    name, unit = "ttft_from_scheduled_ms", "ms"
+
+    @staticmethod
+    def of(t: Timing) -> float | None:
+        return (t.chunk_ns[0] - t.scheduled_ns) / NS_PER_MS if t.chunk_ns else None
+
+
+class E2EFromScheduled(RecordMetric):
+    """Coordinated-omission-safe latency: last content chunk − scheduled (ms)."""
+
+    name, unit = "e2e_from_scheduled_ms", "ms"
+
+    @staticmethod
+    def of(t: Timing) -> float | None:
+        return (t.chunk_ns[-1] - t.scheduled_ns) / NS_PER_MS if t.chunk_ns else None

@@ -1,0 +1,52 @@
+"""Offered versus achieved load: did the client send what the schedule asked for?"""
+
+from __future__ import annotations
+
+from inferboard.metrics.base import NS_PER_MS, AggregateMetric, PointContext
+
+
+def _rate(ns: list[int]) -> float | None:
+    ns = sorted(ns)
+    if len(ns) < 2 or ns[-1] == ns[0]:
+        return None
+    return (len(ns) - 1) / ((ns[-1] - ns[0]) / (1000 * NS_PER_MS))
+
+
+class TargetRate(AggregateMetric):
+    """target_rate = the configured arrival rate (req/s); null in closed loop."""
+
+    name, unit = "target_rate", "req/s"
+
+    @staticmethod
+    def compute(ctx: PointContext) -> float | None:
+        return ctx.load_value if ctx.load_kind == "rate" else None
+
+
+class ScheduledRate(AggregateMetric):
+    """scheduled_rate = (n − 1) / (last scheduled − first scheduled): the rate the drawn schedule asks."""
+
+    name, unit = "scheduled_rate", "req/s"
+
+    @staticmethod
+    def compute(ctx: PointContext) -> float | None:
+        return _rate([r["scheduled_ns"] for r in ctx.records]) if ctx.load_kind == "rate" else None
+
+
+class AchievedRate(AggregateMetric):
+    """achieved_rate = (n − 1) / (last sent − first sent) over issued requests (req/s)."""
+
+    name, unit = "achieved_rate", "req/s"
+
+    @staticmethod
+    def compute(ctx: PointContext) -> float | None:
+        return _rate([r["sent_ns"] for r in ctx.records])
+
+
+class Concurrency(AggregateMetric):
+    """target_concurrency = the configured number of requests in flight; null in open loop."""
+
+    name, unit = "target_concurrency", "requests"
+
+    @staticmethod
+    def compute(ctx: PointContext) -> float | None:
+        return ctx.load_value if ctx.load_kind == "concurrency" else None

@@ -1,0 +1,31 @@
+"""JSON Schema export of the user-facing models; a test fails when the files on disk are stale."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from inferboard.results import RequestRecord, SummaryRow
+from inferboard.workload import Workload
+
+MODELS = {"workload": Workload, "request_record": RequestRecord, "summary_row": SummaryRow}
+
+
+def render(name: str) -> str:
+    """The JSON Schema text of one model (stable formatting)."""
+    return json.dumps(MODELS[name].model_json_schema(), indent=2, sort_keys=True) + "\n"
+
+
+def export_schemas(out: Path, *, check: bool = False) -> list[str]:
+    """Write every schema to ``out/<name>.schema.json``; with check, return the stale ones instead."""
+    stale = []
+    out.mkdir(parents=True, exist_ok=True)
+    for name in MODELS:
+        path = out / f"{name}.schema.json"
+        text = render(name)
+        if check:
+            if not path.is_file() or path.read_text() != text:
+                stale.append(str(path))
+        else:
+            path.write_text(text)
+    return stale

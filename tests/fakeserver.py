@@ -1,0 +1,396 @@
+"""Fault-injecting OpenAI-compatible streaming server: a test fixture, never a benchmark default.
+
+Run ``python tests/fakeserver.py --port 0``; it prints ``PORT <n>`` once listening. Behaviour is set
+with ``POST /_control`` (JSON, see ``Control``) and what it actually did is read back from
+``GET /_records``: per request id (the ``X-Request-Id`` header), when the request's first byte was
+read (``arrival_ns``), when each content chunk was written (``sent_ns``) and the fault it injected.
+Clock: ``time.monotonic_ns()``, shared by every process on the machine.
+
+It is built to stay out of the way of timing tests: one asyncio Protocol per connection (request
+parsing by httptools) and one timer wheel for all streams, so a token costs a heap operation and a
+socket write.
+
+Faults (chosen per request by a seeded hash of its id, with the given probabilities, or forced per
+id with ``fault_for``): ``reset`` (RST after 2 tokens), ``reset_before`` (RST before any response),
+``http_429``, ``http_503``, ``stall_first`` (headers, then silence for ``stall_s``), ``stall_between``
+(2 tokens, then silence), ``truncate`` (half the tokens, then a normal end), ``cut`` (half the tokens,
+stream closed without ``[DONE]``), ``wrong_usage`` (usage reports 3 tokens more than sent),
+``invalid_json`` (a malformed event), ``slow_total`` (a token every ``slow_itl_ms``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import heapq
+import itertools
+import socket
+import struct
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import httptools
+import orjson
+
+FAULTS = ("reset", "reset_before", "http_429", "http_503", "stall_first", "stall_between", "truncate", "cut",
+          "wrong_usage", "invalid_json", "slow_total")
+_now = time.monotonic_ns
+_SSE_HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+             b"Transfer-Encoding: chunked\r\n\r\n")
+
+
+@dataclass
+class Control:
+    ttft_ms: float = 50.0
+    itl_ms: float = 10.0
+    zero_delay: bool = False  # write each whole stream at once (client capacity benchmark)
+    faults: dict[str, float] = field(default_factory=dict)
+    fault_seed: int = 0
+    stall_s: float = 3600.0
+    slow_itl_ms: float = 200.0
+    record_chunks: bool = True
+    fault_for: dict[str, str] = field(default_factory=dict)
+
+
+def _fault(ctrl: Control, rid: str) -> str | None:
+    if rid in ctrl.fault_for:
+        return ctrl.fault_for[rid]
+    if not ctrl.faults:
+        return None
+    u = struct.unpack(">Q", hashlib.sha256(f"{ctrl.fault_seed}:{rid}".encode()).digest()[:8])[0] / 2**64
+    acc = 0.0
+    for name, p in sorted(ctrl.faults.items()):
+        acc += p
+        if u < acc:
+            return name
+    return None
+
+
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def _event(obj: Any) -> bytes:
+    return _chunk(b"data: " + orjson.dumps(obj) + b"\n\n")
+
+
+def _delta(chat: bool, model: str, text: str | None, finish: str | None = None) -> bytes:
+    if chat:
+        choice = {"index": 0, "delta": {"content": text} if text else {"role": "assistant", "content": ""},
+                  "finish_reason": finish}
+        obj = "chat.completion.chunk"
+    else:
+        choice = {"index": 0, "text": text or "", "logprobs": None, "finish_reason": finish}
+        obj = "text_completion"
+    return _event({"id": "x", "object": obj, "created": 0, "model": model, "choices": [choice]})
+
+
+def _json_response(status: int, obj: Any) -> bytes:
+    body = orjson.dumps(obj)
+    reason = {200: "OK", 404: "Not Found", 429: "Too Many Requests", 503: "Service Unavailable"}.get(status, "X")
+    return (f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+class Server:
+    """Shared state: control, records and the timer wheel that emits every stream's chunks."""
+
+    def __init__(self) -> None:
+        self.ctrl = Control()
+        self.records: dict[str, dict[str, Any]] = {}
+        self.heap: list[tuple[int, int, Stream]] = []
+        self.seq = itertools.count()
+        self.timer: asyncio.TimerHandle | None = None
+        self.timer_due = 0
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.anon = itertools.count()
+        self.realtime_offset = time.time_ns() - time.monotonic_ns()
+
+    def schedule(self, stream: Stream) -> None:
+        due = stream.next_due()
+        if due is None:
+            return
+        heapq.heappush(self.heap, (due, next(self.seq), stream))
+        if self.timer is None or due < self.timer_due:
+            self._arm(due)
+
+    def _arm(self, due: int) -> None:
+        assert self.loop is not None
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer_due = due
+        self.timer = self.loop.call_later(max(0.0, (due - _now()) / 1e9), self._tick)
+
+    def _tick(self) -> None:
+        self.timer = None
+        heap = self.heap
+        now = _now()
+        while heap and heap[0][0] <= now + 100_000:  # due within 0.1 ms
+            _, _, stream = heapq.heappop(heap)
+            stream.step()
+            due = stream.next_due()
+            if due is not None:
+                heapq.heappush(heap, (due, next(self.seq), stream))
+            now = _now()
+        if heap:
+            self._arm(heap[0][0])
+
+
+class Stream:
+    """The planned actions of one streaming response: (due_ns, kind, bytes, is_token)."""
+
+    def __init__(self, conn: Connection, rec: dict[str, Any], actions: list[tuple[int, str, bytes, bool]]) -> None:
+        self.conn, self.rec, self.actions, self.i = conn, rec, actions, 0
+
+    def next_due(self) -> int | None:
+        if self.conn.closed or self.i >= len(self.actions):
+            return None
+        return self.actions[self.i][0]
+
+    def step(self) -> None:
+        _, kind, data, token = self.actions[self.i]
+        self.i += 1
+        conn = self.conn
+        if conn.closed:
+            return
+        if kind == "rst":
+            self.rec["end_ns"] = _now()
+            conn.rst()
+            return
+        if token and conn.server.ctrl.record_chunks:
+            self.rec["sent_ns"].append(_now())
+        conn.write(data)
+        if kind == "end":
+            self.rec["end_ns"] = _now()
+            conn.busy = False
+
+
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux value; Python does not export it
+
+
+class Connection:
+    """One client connection on a raw non-blocking socket.
+
+    Reads use ``recvmsg`` with ``SO_TIMESTAMPNS``, so a request's arrival is the kernel's receive
+    time (converted to the monotonic clock), not the moment this busy event loop got round to it.
+    Requests are parsed by httptools; writes go straight to the socket, buffered only when it is full.
+    """
+
+    def __init__(self, server: Server, sock: socket.socket) -> None:
+        self.server = server
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.parser = httptools.HttpRequestParser(self)
+        self.closed = False
+        self.busy = False
+        self.now = 0
+        self.out = bytearray()
+        self.loop = server.loop
+        assert self.loop is not None
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            self.kernel_ts = True
+        except OSError:
+            self.kernel_ts = False
+        self.loop.add_reader(self.fd, self._readable)
+
+    def _readable(self) -> None:
+        try:
+            data, anc, _, _ = self.sock.recvmsg(262144, socket.CMSG_SPACE(16))
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._close()
+            return
+        if not data:
+            self._close()
+            return
+        now = _now()
+        for level, kind, cdata in anc:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(cdata) >= 16:
+                sec, nsec = struct.unpack("qq", cdata[:16])
+                now = min(now, sec * 1_000_000_000 + nsec - self.server.realtime_offset)
+        self.now = now
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self._close()
+
+    def write(self, data: bytes) -> None:
+        if self.closed:
+            return
+        if self.out:
+            self.out += data
+            return
+        try:
+            n = self.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            n = 0
+        except OSError:
+            self._close()
+            return
+        if n < len(data):
+            self.out += data[n:]
+            self.loop.add_writer(self.fd, self._writable)
+
+    def _writable(self) -> None:
+        try:
+            n = self.sock.send(self.out)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._close()
+            return
+        del self.out[:n]
+        if not self.out:
+            self.loop.remove_writer(self.fd)
+
+    def _close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.loop.remove_reader(self.fd)
+        if self.out:
+            self.loop.remove_writer(self.fd)
+        self.sock.close()
+
+    def rst(self) -> None:
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self._close()
+
+    # httptools callbacks
+    def on_message_begin(self) -> None:
+        self.arrival = self.now
+        self.headers: dict[bytes, bytes] = {}
+        self.body: list[bytes] = []
+
+    def on_url(self, url: bytes) -> None:
+        self.url = url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers[name.lower()] = value
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        method = self.parser.get_method()
+        path = self.url.split(b"?")[0]
+        body = b"".join(self.body)
+        if path in (b"/v1/completions", b"/v1/chat/completions") and method == b"POST":
+            self.generate(path.endswith(b"/chat/completions"), orjson.loads(body))
+        elif path == b"/_control":
+            self.server.ctrl = Control(**orjson.loads(body))
+            self.server.records = {}
+            self.write(_json_response(200, asdict(self.server.ctrl)))
+        elif path == b"/_records":
+            self.write(_json_response(200, self.server.records))
+        elif path in (b"/health", b"/v1/models"):
+            self.write(_json_response(200, {"object": "list", "data": [{"id": "fake"}]}))
+        elif path == b"/metrics":
+            running = sum(1 for r in self.server.records.values() if r.get("end_ns") is None)
+            text = (f"# TYPE fake_requests_running gauge\nfake_requests_running {running}\n"
+                    f"# TYPE fake_requests_total counter\nfake_requests_total {len(self.server.records)}\n").encode()
+            self.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s"
+                                 % (len(text), text))
+        else:
+            self.write(_json_response(404, {"error": {"message": "not found"}}))
+
+    def generate(self, chat: bool, body: dict[str, Any]) -> None:
+        srv = self.server
+        ctrl = srv.ctrl
+        rid = self.headers.get(b"x-request-id", b"").decode() or f"anon-{next(srv.anon)}"
+        model = body.get("model", "fake")
+        n = int(body.get("max_tokens") or 16)
+        fault = _fault(ctrl, rid)
+        arrival = self.arrival
+        rec: dict[str, Any] = {"arrival_ns": arrival, "sent_ns": [], "fault": fault, "max_tokens": n,
+                               "end_ns": None}
+        srv.records[rid] = rec
+        if fault == "reset_before":
+            rec["end_ns"] = _now()
+            self.rst()
+            return
+        if fault in ("http_429", "http_503"):
+            status = 429 if fault == "http_429" else 503
+            rec["end_ns"] = _now()
+            self.write(_json_response(status, {"error": {"message": f"injected {status}"}}))
+            return
+        tok = _delta(chat, model, " tok")
+        send_n = max(1, n // 2) if fault in ("truncate", "cut") else n
+        usage_n = send_n + 3 if fault == "wrong_usage" else send_n
+        prompt = body.get("prompt") or " ".join(str(m.get("content", "")) for m in body.get("messages", []))
+        n_in = len(str(prompt).split())
+        usage = _event({"id": "x", "object": "chat.completion.chunk" if chat else "text_completion", "created": 0,
+                        "model": model, "choices": [],
+                        "usage": {"prompt_tokens": n_in, "completion_tokens": usage_n,
+                                  "total_tokens": n_in + usage_n}})
+        tail = _delta(chat, model, None, "length") + usage + _chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n"
+        if ctrl.zero_delay and fault is None:
+            head = _SSE_HEAD + (_delta(chat, model, None) if chat else b"")
+            rec["sent_ns"].append(_now())
+            self.write(head + tok * n + tail)
+            rec["end_ns"] = _now()
+            return
+        now = _now()
+        acts: list[tuple[int, str, bytes, bool]] = [(now, "write", _SSE_HEAD + (_delta(chat, model, None) if chat
+                                                                                 else b""), False)]
+        itl = int((ctrl.slow_itl_ms if fault == "slow_total" else ctrl.itl_ms) * 1e6)
+        stall = int(ctrl.stall_s * 1e9)
+        t = arrival + int(ctrl.ttft_ms * 1e6)
+        for i in range(send_n):
+            if (fault == "stall_first" and i == 0) or (fault == "stall_between" and i == 2):
+                t += stall
+            if fault == "reset" and i == 2:
+                acts.append((t, "rst", b"", False))
+                break
+            if fault == "invalid_json" and i == 1:
+                acts.append((t, "write", _chunk(b"data: {not json\n\n"), False))
+            else:
+                acts.append((t, "write", tok, True))
+            t += itl
+        else:
+            t -= itl
+            if fault == "cut":
+                acts.append((t, "end", b"0\r\n\r\n", False))
+            else:
+                acts.append((t, "end", tail, False))
+        self.busy = True
+        srv.schedule(Stream(self, rec, acts))
+
+
+async def serve(host: str, port: int) -> None:
+    server = Server()
+    loop = server.loop = asyncio.get_running_loop()
+    lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsock.bind((host, port))
+    lsock.listen(4096)
+    lsock.setblocking(False)
+    print(f"PORT {lsock.getsockname()[1]}", flush=True)
+    conns: set[Connection] = set()
+    while True:
+        sock, _ = await loop.sock_accept(lsock)
+        conns = {c for c in conns if not c.closed}
+        conns.add(Connection(server, sock))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="fault-injecting OpenAI-compatible test server")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=0)
+    args = ap.parse_args()
+    try:
+        import uvloop
+
+        uvloop.run(serve(args.host, args.port))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

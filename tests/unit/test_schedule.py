@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from inferboard.prompts import load_tokenizer
+from inferboard.schedule import build_plan
+from inferboard.workload import load_workload, with_overrides
+
+
+def test_same_seed_gives_same_schedule_and_prompts(tokenizer_dir: Path) -> None:
+    tok = load_tokenizer(tokenizer_dir)
+    w = with_overrides(load_workload("chat"), requests=40, warmup_requests=2)
+    a, b = build_plan(w, tok), build_plan(w, tok)
+    assert a.schedule_hash == b.schedule_hash
+    assert [s.turns for s in a.points[0].sessions] == [s.turns for s in b.points[0].sessions]
+    c = build_plan(with_overrides(w, seed=7), tok)
+    assert c.schedule_hash != a.schedule_hash
+    assert c.points[0].sessions[0].turns != a.points[0].sessions[0].turns
+
+
+def test_token_targets_are_exact(tokenizer_dir: Path) -> None:
+    tok = load_tokenizer(tokenizer_dir)
+    w = with_overrides(load_workload("smoke"), requests=10)
+    for s in build_plan(w, tok).points[0].sessions:
+        (turn,) = s.turns
+        assert turn.prompt is not None and tok.count(turn.prompt) == turn.prompt_tokens_target == 32
+        assert turn.max_tokens == 16
+
+
+def test_gamma_arrivals_follow_rate_and_burstiness() -> None:
+    tok = load_tokenizer(None)
+    base = with_overrides(load_workload("chat"), requests=2000, warmup_requests=0)
+
+    def gaps(burstiness: float) -> np.ndarray:
+        w = base.model_copy(update={"load": base.load.model_copy(update={"rate": [4.0],
+                                                                          "burstiness": burstiness})})
+        arr = [s.arrival_s for s in build_plan(w, tok).points[0].sessions]
+        return np.diff(arr)
+
+    poisson, bursty = gaps(1.0), gaps(0.25)
+    assert abs(1 / poisson.mean() - 4.0) < 0.3
+    assert abs(poisson.std() / poisson.mean() - 1.0) < 0.1  # exponential: CV 1
+    assert bursty.std() / bursty.mean() > 1.7  # gamma shape 0.25: CV 2
+
+
+def test_sweep_points_share_prompts_and_scale_arrivals() -> None:
+    w = with_overrides(load_workload("chat"), requests=20, rate=[1.0, 2.0])
+    p = build_plan(w, load_tokenizer(None)).points
+    assert [s.turns for s in p[0].sessions] == [s.turns for s in p[1].sessions]
+    assert np.allclose([s.arrival_s for s in p[0].sessions], [2 * s.arrival_s for s in p[1].sessions])
+    assert p[0].schedule_hash != p[1].schedule_hash
+
+
+def test_prefix_groups_share_their_prefix(tokenizer_dir: Path) -> None:
+    tok = load_tokenizer(tokenizer_dir)
+    w = with_overrides(load_workload("prefix-cache"), requests=8, warmup_requests=0)
+    w = w.model_copy(update={"dataset": w.dataset.model_copy(update={"prefix_tokens": 64, "suffix_tokens": 8,
+                                                                     "groups": 2})})
+    sessions = build_plan(w, tok).points[0].sessions
+    prompts = [s.turns[0].prompt for s in sessions]
+    assert prompts[0][:200] == prompts[2][:200] != prompts[1][:200]
+    assert all(s.turns[0].prompt_tokens_target == tok.count(s.turns[0].prompt) for s in sessions)
+
+
+def test_multi_turn_history_grows_with_think_time(tokenizer_dir: Path) -> None:
+    w = with_overrides(load_workload("multi-turn"), requests=12, warmup_requests=0)
+    sessions = build_plan(w, load_tokenizer(tokenizer_dir)).points[0].sessions
+    assert len(sessions) == 2
+    turns = sessions[0].turns
+    assert [len(t.messages) for t in turns] == [1, 3, 5, 7, 9, 11]
+    assert turns[0].think_time_s == 0 and all(t.think_time_s > 0 for t in turns[1:])
+    assert [t.prompt_tokens_target for t in turns] == [256 + 512 * k for k in range(6)]
