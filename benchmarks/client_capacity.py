@@ -13,7 +13,6 @@ Client and server are pinned to different cores where the machine has two. Print
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 import tempfile

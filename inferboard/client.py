@@ -52,8 +52,8 @@ class Outcome:
 class _Exchange:
     """One request/response on a connection: SSE parsing, deadlines and the waiter future."""
 
-    __slots__ = ("between_ns", "chat", "conn", "deadline_ns", "err_body", "future", "got_first", "handle",
-                 "loop", "out", "rest", "total_ns")
+    __slots__ = ("armed_ns", "between_ns", "chat", "conn", "deadline_ns", "err_body", "future", "got_first",
+                 "handle", "loop", "out", "rest", "total_ns")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, out: Outcome, chat: bool, t: Timeouts) -> None:
         self.loop = loop
@@ -65,11 +65,22 @@ class _Exchange:
         self.conn: _Connection | None = None
         self.got_first = False
         self.between_ns = int(t.between_chunks_s * _NS)
-        now = _now()
-        self.deadline_ns = now + int(t.first_token_s * _NS)
-        self.total_ns = now + int(t.total_s * _NS)
-        self.handle: asyncio.TimerHandle | None = loop.call_later(
-            (min(self.deadline_ns, self.total_ns) - now) / _NS, self._check)
+        self.deadline_ns = int(t.first_token_s * _NS)
+        self.total_ns = int(t.total_s * _NS)
+        self.handle: asyncio.TimerHandle | None = None
+        self.armed_ns = 0
+
+    def start(self, sent_ns: int) -> None:
+        """The request is being sent: first-token and total deadlines count from now."""
+        self.deadline_ns += sent_ns
+        self.total_ns += sent_ns
+        self._arm(min(self.deadline_ns, self.total_ns), sent_ns)
+
+    def _arm(self, due: int, now: int) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+        self.armed_ns = due
+        self.handle = self.loop.call_later((due - now) / _NS, self._check)
 
     # ------------------------------------------------------------ deadlines
     def _check(self) -> None:
@@ -78,7 +89,7 @@ class _Exchange:
         now = _now()
         due = min(self.deadline_ns, self.total_ns)
         if now < due:
-            self.handle = self.loop.call_later((due - now) / _NS, self._check)
+            self._arm(due, now)
             return
         if self.total_ns <= self.deadline_ns:
             reason = "timeout_total"
@@ -163,6 +174,8 @@ class _Exchange:
             if text:
                 self.out.chunk_ns.append(now)
                 self.deadline_ns = now + self.between_ns
+                if self.deadline_ns < self.armed_ns:  # only after the first token can it move earlier
+                    self._arm(self.deadline_ns, now)
                 self.got_first = True
             fr = c.get("finish_reason")
             if fr:
@@ -201,9 +214,6 @@ class _Connection(asyncio.Protocol):
         except httptools.HttpParserError as err:
             if ex is not None:
                 ex.fail("invalid_response", f"HTTP parse error: {err}")
-        except Exception as err:  # SSE/JSON error raised from on_body
-            if ex is not None:
-                ex.fail("invalid_response", f"{type(err).__name__}: {err}")
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -227,8 +237,13 @@ class _Connection(asyncio.Protocol):
         self.keep_alive = self.parser.should_keep_alive()
 
     def on_body(self, body: bytes) -> None:
-        if self.ex is not None:
-            self.ex.body(body, self.now)
+        ex = self.ex
+        if ex is None or ex.future.done():
+            return
+        try:
+            ex.body(body, self.now)
+        except Exception as err:  # malformed SSE event or JSON
+            ex.fail("invalid_response", f"{type(err).__name__}: {err}")
 
     def on_message_complete(self) -> None:
         ex, self.ex = self.ex, None
@@ -341,15 +356,13 @@ class StreamingClient:
         except asyncio.CancelledError:
             ex.fail("connection_error", "aborted: run interrupted")
             raise
-        if ex.future.done():  # a deadline passed while connecting
-            conn.abort()
-            return out
         ex.conn = conn
         conn.ex = ex
         assert conn.transport is not None
         data = b"".join((self._head, b"Content-Length: ", str(len(body)).encode(), b"\r\nX-Request-Id: ",
                          request_id.encode(), b"\r\n\r\n", body))
         out.sent_ns = _now()
+        ex.start(out.sent_ns)
         conn.transport.write(data)
         try:
             await ex.future

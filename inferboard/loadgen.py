@@ -31,10 +31,13 @@ class PointRun:
     ended_ns: int = 0
 
 
+SPIN_NS = 1_500_000  # event-loop timers have ~1 ms granularity: yield-spin the last 1.5 ms
+
+
 async def _sleep_until(ns: int) -> None:
-    delay = (ns - _now()) / 1e9
-    if delay > 0:
-        await asyncio.sleep(delay)
+    """Sleep until monotonic ``ns``, never waking early (timers may round to whole milliseconds)."""
+    while (left := ns - _now()) > 0:
+        await asyncio.sleep((left - SPIN_NS) / 1e9 if left > SPIN_NS else 0)
 
 
 def make_record(out: Outcome, *, turn: PlannedTurn, scheduled_ns: int, request_id: str, trial: int,

@@ -52,7 +52,7 @@ class NTPOT(RecordMetric):
 
 
 class ITL(RecordMetric):
-    """Inter-token latency: the gaps between consecutive content chunks, pooled over requests (vLLM)."""
+    """Inter-token latency: ITL_i = t(chunk i) − t(chunk i−1) over content chunks, pooled over requests (vLLM)."""
 
     name, unit, pooled = "itl_ms", "ms", True
 
@@ -73,7 +73,7 @@ class SendLag(RecordMetric):
 
 
 class TTFTFromScheduled(RecordMetric):
-    """Coordinated-omission-safe TTFT: first content chunk − scheduled (ms)."""
+    """Coordinated-omission-safe TTFT: ttft_from_scheduled = first content chunk − scheduled (ms)."""
 
     name, unit = "ttft_from_scheduled_ms", "ms"
 
@@ -83,7 +83,7 @@ class TTFTFromScheduled(RecordMetric):
 
 
 class E2EFromScheduled(RecordMetric):
-    """Coordinated-omission-safe latency: last content chunk − scheduled (ms)."""
+    """Coordinated-omission-safe latency: e2e_from_scheduled = last content chunk − scheduled (ms)."""
 
     name, unit = "e2e_from_scheduled_ms", "ms"
 

@@ -1,0 +1,56 @@
+"""Bad input: one line naming the field, no traceback, non-zero exit."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BASE = ["run", "--endpoint", "http://127.0.0.1:9", "--model", "m", "--out"]
+
+
+def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "inferboard.cli", *args], capture_output=True, text=True,
+                          timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        (["--workload", "smoke", "--concurrency", "abc"], "--concurrency"),
+        (["--workload", "smoke", "--concurrency", "0"], "--concurrency"),
+        (["--workload", "smoke", "--rate", "1,x"], "--rate"),
+        (["--workload", "no-such"], "--workload"),
+        (["--workload", "missing.yaml"], "--workload"),
+        (["--workload", "smoke", "--requests", "0"], "--requests"),
+        (["--workload", "smoke", "--concurrency", "2", "--rate", "1"], "--concurrency/--rate"),
+        (["--workload", "smoke", "--api", "grpc"], "--api"),
+        (["--workload", "smoke", "--tokenizer", "/nonexistent"], "--tokenizer"),
+        (["--workload", "smoke", "--bogus"], "--bogus"),
+    ],
+)
+def test_bad_cli_input(tmp_path: Path, extra: list[str], field: str) -> None:
+    res = _run([*BASE, str(tmp_path / "o"), *extra])
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and field in lines[0], res.stderr
+    assert "Traceback" not in res.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_bad_workload_file(tmp_path: Path) -> None:
+    w = tmp_path / "w.yaml"
+    w.write_text("name: x\nversion: 1\ndataset: {kind: fixed, input_tokens: 4, output_tokens: 4}\n"
+                 "load: {kind: concurrency, concurrency: [1]}\nrequests: 2\ntimeouts: {connect: 3}\n")
+    res = _run([*BASE, str(tmp_path / "o"), "--workload", str(w)])
+    assert res.returncode == 2 and "timeouts.connect" in res.stderr and "unknown field" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+
+
+def test_workload_list_and_show() -> None:
+    res = _run(["workload", "list"])
+    assert res.returncode == 0 and "smoke" in res.stdout and "sha256:" in res.stdout
+    res = _run(["workload", "show", "chat"])
+    assert res.returncode == 0 and '"workload_hash": "sha256:' in res.stdout
