@@ -96,6 +96,10 @@ def run_cell(spec: CellSpec, *, on_point: Callable[[int, int], None] | None = No
     if (out / JOURNAL).exists():
         raise InferboardError(f"{out / JOURNAL} holds records of an unfinished run", field="--out",
                               fix=f"run `inferboard finalize {out}` to keep them, or choose another --out")
+    try:
+        probe = StreamingClient(spec.endpoint, spec.model)
+    except ValueError as err:
+        raise InferboardError(str(err), field="--endpoint", fix="e.g. http://127.0.0.1:8000") from None
     out.mkdir(parents=True, exist_ok=True)
     w = spec.workload
     plan = build_plan(w, spec.tokenizer)
@@ -109,6 +113,7 @@ def run_cell(spec: CellSpec, *, on_point: Callable[[int, int], None] | None = No
     prov["endpoint"] = spec.endpoint
     prov["gpu_count"] = spec.gpu_count
     prov["client"]["event_loop"] = _event_loop_name()
+    prov["client"]["timestamps"] = probe.timestamps
     atomic_write_bytes(out / PROVENANCE, orjson.dumps(prov, option=orjson.OPT_INDENT_2))
     journal = Journal(out / JOURNAL)
     interrupted = False

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from inferboard.errors import InferboardError
@@ -82,7 +83,7 @@ def run(
     )
     rows = run_cell(spec)
     _print_summary(rows)
-    console.print(f"cell {spec.id} → {out}")
+    console.print(escape(f"cell {spec.id} → {out}"), highlight=False)
 
 
 def _fmt(v: Any, digits: int = 1) -> str:
@@ -98,7 +99,7 @@ def _print_summary(rows: list[dict[str, Any]]) -> None:
         if r["row_kind"] != "aggregate":
             continue
         table.add_row(
-            f"{r['load_kind']} {r['load_value']:g}", "yes" if r["valid"] else f"no: {r['invalid_reason']}",
+            f"{r['load_kind']} {r['load_value']:g}", "yes" if r["valid"] else escape(f"no: {r['invalid_reason']}"),
             f"{r['requests_ok']}/{r['requests_total']}", _fmt(r["requests_per_s"], 2),
             _fmt(r["output_tokens_per_s"]), _fmt(r["ttft_ms_p50"]), _fmt(r["tpot_ms_p50"], 2),
             _fmt(r["itl_ms_p50"], 2), _fmt(r["e2e_ms_p50"]), _fmt(r["goodput_requests_per_s"], 2))
@@ -153,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         rv = app(args=argv, standalone_mode=False)
     except InferboardError as err:
-        console.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
+        console.print(f"[red]error:[/red] {escape(str(err))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except typer.Abort:
         console.print("[red]aborted[/red]")
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(0)
         message = err.format_message() if hasattr(err, "format_message") else str(err)
         hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
-        console.print(f"[red]error:[/red] {message}{hint}", highlight=False, soft_wrap=True)
+        console.print(f"[red]error:[/red] {escape(message + hint)}", highlight=False, soft_wrap=True)
         sys.exit(getattr(err, "exit_code", 2))
     if rv == 130:
         console.print("[yellow]interrupted: what was measured is in the cell folder[/yellow]")

@@ -1,8 +1,10 @@
 """OpenAI-compatible streaming client: one timestamp per received chunk, one record per request.
 
-Built for timing accuracy and capacity on one core: each connection is an asyncio ``Protocol``
-whose ``data_received`` takes the timestamp and parses the SSE events in place (HTTP/1.1 framing by
-``httptools``, the llhttp parser; JSON by ``orjson``), so no coroutine wakes up per chunk. Timeouts
+Built for timing accuracy and capacity on one core: each plain-TCP connection is a non-blocking
+socket read with ``recvmsg``, so every read carries the kernel's receive time (``inferboard.netio``),
+and the SSE events are parsed in the read callback (HTTP/1.1 framing by ``httptools``, the llhttp
+parser; JSON by ``orjson``), so no coroutine wakes up per chunk. TLS endpoints use an asyncio
+transport and the loop's read time. Timeouts
 are separate for connect, first token, between chunks and total, enforced by one timer per request
 that re-arms itself only when it fires; there are no retries.
 """
@@ -10,7 +12,6 @@ that re-arms itself only when it fires; there are no retries.
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
 import time
 from collections import deque
@@ -21,6 +22,7 @@ from urllib.parse import urlsplit
 import httptools
 import orjson
 
+from inferboard.netio import KERNEL_TIMESTAMPS, RawStream, open_raw
 from inferboard.workload import Sampling, Timeouts
 
 Status = Literal[
@@ -186,12 +188,12 @@ class _Exchange:
             self.out.completion_tokens = usage.get("completion_tokens")
 
 
-class _Connection(asyncio.Protocol):
-    """One keep-alive HTTP/1.1 connection; parses responses with httptools and timestamps each read."""
+class _Connection:
+    """One keep-alive HTTP/1.1 connection: httptools parses responses; every read carries its time."""
 
     def __init__(self, pool: _Pool) -> None:
         self.pool = pool
-        self.transport: asyncio.Transport | None = None
+        self.io: RawStream | _TLSIO | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.ex: _Exchange | None = None
         self.now = 0
@@ -199,15 +201,13 @@ class _Connection(asyncio.Protocol):
         self.framed = False  # response has Content-Length or chunked framing
         self.keep_alive = True
 
-    # asyncio.Protocol
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    def write(self, data: bytes) -> None:
+        assert self.io is not None
+        self.io.write(data)
 
-    def data_received(self, data: bytes) -> None:
-        self.now = _now()
+    def feed(self, data: bytes, now: int) -> None:
+        """Bytes read from the socket at monotonic ``now`` (kernel receive time where available)."""
+        self.now = now
         ex = self.ex
         try:
             self.parser.feed_data(data)
@@ -215,7 +215,8 @@ class _Connection(asyncio.Protocol):
             if ex is not None:
                 ex.fail("invalid_response", f"HTTP parse error: {err}")
 
-    def connection_lost(self, exc: Exception | None) -> None:
+    def lost(self, exc: Exception | None) -> None:
+        """The peer closed the connection (exc None) or it failed."""
         self.closed = True
         ex = self.ex
         if ex is None or ex.future.done():
@@ -257,6 +258,31 @@ class _Connection(asyncio.Protocol):
 
     def abort(self) -> None:
         self.closed = True
+        if self.io is not None:
+            self.io.close()
+
+
+class _TLSIO(asyncio.Protocol):
+    """TLS connections go through an asyncio transport; reads are stamped when the loop sees them."""
+
+    def __init__(self, conn: _Connection) -> None:
+        self.conn = conn
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.conn.feed(data, _now())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.conn.lost(exc)
+
+    def write(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.transport.write(data)
+
+    def close(self) -> None:
         if self.transport is not None:
             self.transport.abort()
 
@@ -264,9 +290,16 @@ class _Connection(asyncio.Protocol):
 class _Pool:
     """Idle keep-alive connections to one host."""
 
-    def __init__(self, host: str, port: int, ssl_ctx: ssl.SSLContext | None, server_hostname: str | None) -> None:
-        self.host, self.port, self.ssl, self.server_hostname = host, port, ssl_ctx, server_hostname
+    def __init__(self, host: str, port: int, ssl_ctx: ssl.SSLContext | None) -> None:
+        self.host, self.port, self.ssl = host, port, ssl_ctx
         self.idle: deque[_Connection] = deque()
+
+    @property
+    def timestamps(self) -> str:
+        """Where chunk arrival times come from."""
+        if self.ssl is None and KERNEL_TIMESTAMPS:
+            return "kernel receive time (SO_TIMESTAMPNS)"
+        return "event loop read time"
 
     async def acquire(self, timeout_s: float) -> _Connection:
         while self.idle:
@@ -274,9 +307,13 @@ class _Pool:
             if not conn.closed:
                 return conn
         loop = asyncio.get_running_loop()
-        _, conn = await asyncio.wait_for(
-            loop.create_connection(lambda: _Connection(self), self.host, self.port, ssl=self.ssl,
-                                   server_hostname=self.server_hostname), timeout_s)
+        conn = _Connection(self)
+        if self.ssl is None:
+            conn.io = await open_raw(loop, self.host, self.port, timeout_s, conn.feed, conn.lost)
+        else:
+            _, conn.io = await asyncio.wait_for(
+                loop.create_connection(lambda: _TLSIO(conn), self.host, self.port, ssl=self.ssl,
+                                       server_hostname=self.host), timeout_s)
         return conn
 
     def release(self, conn: _Connection) -> None:
@@ -312,8 +349,8 @@ class StreamingClient:
         if api_key:
             head.append(f"Authorization: Bearer {api_key}")
         self._head = ("\r\n".join(head) + "\r\n").encode()
-        self._pool = _Pool(self.host, self.port, ssl.create_default_context() if tls else None,
-                           self.host if tls else None)
+        self._pool = _Pool(self.host, self.port, ssl.create_default_context() if tls else None)
+        self.timestamps = self._pool.timestamps
 
     async def __aenter__(self) -> StreamingClient:
         return self
@@ -358,12 +395,11 @@ class StreamingClient:
             raise
         ex.conn = conn
         conn.ex = ex
-        assert conn.transport is not None
         data = b"".join((self._head, b"Content-Length: ", str(len(body)).encode(), b"\r\nX-Request-Id: ",
                          request_id.encode(), b"\r\n\r\n", body))
         out.sent_ns = _now()
         ex.start(out.sent_ns)
-        conn.transport.write(data)
+        conn.write(data)
         try:
             await ex.future
         except asyncio.CancelledError:

@@ -34,6 +34,8 @@ from typing import Any
 import httptools
 import orjson
 
+from inferboard.netio import RawStream
+
 FAULTS = ("reset", "reset_before", "http_429", "http_503", "stall_first", "stall_between", "truncate", "cut",
           "wrong_usage", "invalid_json", "slow_total")
 _now = time.monotonic_ns
@@ -106,7 +108,6 @@ class Server:
         self.timer_due = 0
         self.loop: asyncio.AbstractEventLoop | None = None
         self.anon = itertools.count()
-        self.realtime_offset = time.time_ns() - time.monotonic_ns()
 
     def schedule(self, stream: Stream) -> None:
         due = stream.next_due()
@@ -167,100 +168,40 @@ class Stream:
             conn.busy = False
 
 
-SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux value; Python does not export it
-
-
 class Connection:
-    """One client connection on a raw non-blocking socket.
+    """One client connection on a raw non-blocking socket (``inferboard.netio.RawStream``).
 
-    Reads use ``recvmsg`` with ``SO_TIMESTAMPNS``, so a request's arrival is the kernel's receive
-    time (converted to the monotonic clock), not the moment this busy event loop got round to it.
-    Requests are parsed by httptools; writes go straight to the socket, buffered only when it is full.
+    Reads carry the kernel's receive time, so a request's arrival is when its bytes reached the
+    machine, not when this busy event loop got round to them. Requests are parsed by httptools.
     """
 
     def __init__(self, server: Server, sock: socket.socket) -> None:
         self.server = server
-        self.sock = sock
-        self.fd = sock.fileno()
         self.parser = httptools.HttpRequestParser(self)
-        self.closed = False
         self.busy = False
         self.now = 0
-        self.out = bytearray()
-        self.loop = server.loop
-        assert self.loop is not None
-        sock.setblocking(False)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-            self.kernel_ts = True
-        except OSError:
-            self.kernel_ts = False
-        self.loop.add_reader(self.fd, self._readable)
+        assert server.loop is not None
+        self.stream = RawStream(server.loop, sock, self._data, self._lost)
 
-    def _readable(self) -> None:
-        try:
-            data, anc, _, _ = self.sock.recvmsg(262144, socket.CMSG_SPACE(16))
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            self._close()
-            return
-        if not data:
-            self._close()
-            return
-        now = _now()
-        for level, kind, cdata in anc:
-            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(cdata) >= 16:
-                sec, nsec = struct.unpack("qq", cdata[:16])
-                now = min(now, sec * 1_000_000_000 + nsec - self.server.realtime_offset)
+    @property
+    def closed(self) -> bool:
+        return self.stream.closed
+
+    def _data(self, data: bytes, now: int) -> None:
         self.now = now
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError:
-            self._close()
+            self.stream.close()
+
+    def _lost(self, exc: Exception | None) -> None:
+        pass
 
     def write(self, data: bytes) -> None:
-        if self.closed:
-            return
-        if self.out:
-            self.out += data
-            return
-        try:
-            n = self.sock.send(data)
-        except (BlockingIOError, InterruptedError):
-            n = 0
-        except OSError:
-            self._close()
-            return
-        if n < len(data):
-            self.out += data[n:]
-            self.loop.add_writer(self.fd, self._writable)
-
-    def _writable(self) -> None:
-        try:
-            n = self.sock.send(self.out)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            self._close()
-            return
-        del self.out[:n]
-        if not self.out:
-            self.loop.remove_writer(self.fd)
-
-    def _close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        self.loop.remove_reader(self.fd)
-        if self.out:
-            self.loop.remove_writer(self.fd)
-        self.sock.close()
+        self.stream.write(data)
 
     def rst(self) -> None:
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self._close()
+        self.stream.close(reset=True)
 
     # httptools callbacks
     def on_message_begin(self) -> None:

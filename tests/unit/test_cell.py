@@ -39,6 +39,7 @@ def test_outputs_schema_and_provenance(server, tmp_path: Path, tokenizer_dir: Pa
     assert prov["schedule_hash"].startswith("sha256:")
     assert prov["tokenizer"]["kind"] == "hf-tokenizers" and prov["hardware"]["host"]["cpu_logical_cores"] >= 1
     assert prov["runtime"] == {"name": "endpoint", "mode": "endpoint", "verified": False}
+    assert prov["client"]["timestamps"].startswith("kernel receive time")
     rows = req.to_pylist()
     assert len(rows) == 105 and sum(r["warmup"] for r in rows) == 5
     assert all(r["prompt_tokens_target"] == 8 and r["output_tokens"] == 20 for r in rows)

@@ -29,6 +29,7 @@ def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
         (["--workload", "smoke", "--api", "grpc"], "--api"),
         (["--workload", "smoke", "--tokenizer", "/nonexistent"], "--tokenizer"),
         (["--workload", "smoke", "--bogus"], "--bogus"),
+        (["--workload", "smoke", "--endpoint", "ftp://x"], "--endpoint"),
     ],
 )
 def test_bad_cli_input(tmp_path: Path, extra: list[str], field: str) -> None:
@@ -54,3 +55,8 @@ def test_workload_list_and_show() -> None:
     assert res.returncode == 0 and "smoke" in res.stdout and "sha256:" in res.stdout
     res = _run(["workload", "show", "chat"])
     assert res.returncode == 0 and '"workload_hash": "sha256:' in res.stdout
+
+
+def test_markup_in_input_is_printed_verbatim(tmp_path: Path) -> None:
+    res = _run([*BASE, str(tmp_path / "o"), "--workload", "[bold]x[/nope]"])
+    assert res.returncode == 2 and "[bold]x[/nope]" in res.stderr and "Traceback" not in res.stderr
