@@ -12,10 +12,9 @@ import contextlib
 import re
 import signal
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -39,6 +38,14 @@ from inferboard.results import (
 from inferboard.schedule import CellPlan, build_plan
 from inferboard.summarize import PointInfo, aggregate_trials, summarize_point
 from inferboard.workload import Workload
+
+
+class ManagedServer(Protocol):
+    """A server the cell starts (per trial when the workload asks for a fresh one) and stops."""
+
+    def start(self, trial: int) -> dict[str, Any]: ...  # blocks until ready; returns its record
+    def exit_code(self) -> int | None: ...
+    def stop(self) -> dict[str, Any]: ...  # returns exit code, crash flag and log tail
 
 
 def slug(text: str) -> str:
@@ -68,6 +75,7 @@ class CellSpec:
     gpu_count: int = 0
     api_key: str | None = None
     progress: bool = True
+    server: ManagedServer | None = None  # started and stopped by the cell (``--runtime``)
 
     @property
     def id(self) -> str:
@@ -90,7 +98,7 @@ def _runner() -> asyncio.Runner:
     return asyncio.Runner()
 
 
-def run_cell(spec: CellSpec, *, on_point: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
+def run_cell(spec: CellSpec) -> list[dict[str, Any]]:
     """Plan, run and finalize a cell; returns the summary rows. Partial results survive interruption."""
     out = spec.out
     if (out / JOURNAL).exists():
@@ -130,6 +138,21 @@ def run_cell(spec: CellSpec, *, on_point: Callable[[int, int], None] | None = No
     return rows
 
 
+def _update_provenance(out: Path, **fields: Any) -> None:
+    prov = orjson.loads((out / PROVENANCE).read_bytes())
+    prov.update(fields)
+    atomic_write_bytes(out / PROVENANCE, orjson.dumps(prov, option=orjson.OPT_INDENT_2))
+
+
+async def _watch(server: ManagedServer, stop: asyncio.Event) -> None:
+    """Stop issuing requests as soon as the server process has exited."""
+    while not stop.is_set():
+        if server.exit_code() is not None:
+            stop.set()
+            return
+        await asyncio.sleep(0.2)
+
+
 async def _run_plan(spec: CellSpec, plan: CellPlan, journal: Journal) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -139,28 +162,46 @@ async def _run_plan(spec: CellSpec, plan: CellPlan, journal: Journal) -> None:
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGTERM, main.cancel)
     w = spec.workload
+    server = spec.server
+    servers: list[dict[str, Any]] = []
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), disable=not spec.progress, transient=False)
-    with progress:
-        async with StreamingClient(spec.endpoint, spec.model, api=w.api, timeouts=w.timeouts,
-                                   sampling=w.sampling, api_key=spec.api_key) as client:
+    try:
+        with progress:
             for trial in range(w.trials):
-                for point in plan.points:
-                    task = progress.add_task(
-                        f"trial {trial + 1}/{w.trials} · {point.kind} {point.value:g}", total=point.total_requests)
+                if server is not None and (trial == 0 or w.fresh_server_per_trial):
+                    if servers:
+                        servers[-1].update(await asyncio.to_thread(server.stop))
+                    servers.append(await asyncio.to_thread(server.start, trial))
+                    _update_provenance(spec.out, servers=servers)
+                stop = asyncio.Event()
+                watcher = asyncio.create_task(_watch(server, stop)) if server is not None else None
+                async with StreamingClient(spec.endpoint, spec.model, api=w.api, timeouts=w.timeouts,
+                                           sampling=w.sampling, api_key=spec.api_key) as client:
+                    for point in plan.points:
+                        if stop.is_set():
+                            break
+                        task = progress.add_task(f"trial {trial + 1}/{w.trials} · {point.kind} {point.value:g}",
+                                                 total=point.total_requests)
 
-                    def sink(rec: dict[str, Any], _task: Any = task) -> None:
-                        journal.write(rec)
-                        progress.advance(_task)
+                        def sink(rec: dict[str, Any], _task: Any = task) -> None:
+                            journal.write(rec)
+                            progress.advance(_task)
 
-                    try:
-                        await LoadGenerator(client, sink, trial=trial).run(point)
-                    except asyncio.CancelledError:
-                        raise KeyboardInterrupt from None
+                        try:
+                            await LoadGenerator(client, sink, trial=trial, stop=stop).run(point)
+                        except asyncio.CancelledError:
+                            raise KeyboardInterrupt from None
+                if watcher is not None:
+                    stop.set()
+                    await watcher
+    finally:
+        if server is not None and servers:
+            servers[-1].update(server.stop())
+            _update_provenance(spec.out, servers=servers)
 
 
-def finalize(out: Path, *, complete: bool = True, server_exit_code: int | None = None,
-             server_log_tail: str | None = None) -> list[dict[str, Any]]:
+def finalize(out: Path, *, complete: bool = True) -> list[dict[str, Any]]:
     """Turn the journal (and any earlier requests.parquet) into the cell's Parquet files; idempotent."""
     import pyarrow.parquet as pq
 
@@ -177,16 +218,24 @@ def finalize(out: Path, *, complete: bool = True, server_exit_code: int | None =
     for r in records:
         groups[(r["trial"], r["load_point"])].append(r)
     values = wdef.load.points()
+    servers = prov.get("servers") or []
+
+    def server_for(trial: int) -> dict[str, Any]:
+        """The server record that served ``trial`` (the last one started at or before it)."""
+        return next((s for s in reversed(servers) if s["trial"] <= trial), {})
+
     rows = []
     for (trial, lp), recs in sorted(groups.items()):
+        srv = server_for(trial)
+        crashed = bool(srv.get("crashed"))
         info = PointInfo(
             cell_id=prov["cell_id"], workload=wdef.name, workload_hash=prov["workload"]["workload_hash"],
             schedule_hash=prov["load_point_schedule_hashes"][lp], runtime=prov["runtime"]["name"],
             model=prov["model"]["name"], sku=prov["sku"], trials=wdef.trials, trial=trial, load_point=lp,
             load_kind=wdef.load.kind, load_value=values[lp], slo=wdef.slo.model_dump(),
             requests_planned=wdef.warmup_requests + wdef.requests, warmup_requests=wdef.warmup_requests,
-            gpu_count=prov.get("gpu_count", 0), server_exit_code=server_exit_code,
-            server_log_tail=server_log_tail,
+            gpu_count=prov.get("gpu_count", 0), server_exit_code=srv.get("exit_code") if crashed else None,
+            server_log_tail=srv.get("log_tail") if crashed else None, cold_start_s=srv.get("cold_start_s"),
         )
         rows.append(summarize_point(recs, info))
     by_point: dict[int, list[dict[str, Any]]] = defaultdict(list)

@@ -41,12 +41,24 @@ def _list(text: str | None, kind: type, option: str) -> list[Any] | None:
     return values
 
 
+def _params(items: list[str] | None) -> dict[str, str]:
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InferboardError(f"{item!r} is not KEY=VALUE", field="--param", fix="e.g. --param parallel=8")
+        out[key] = value
+    return out
+
+
 @app.command()
 def run(
-    endpoint: Annotated[str, typer.Option(help="Base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000")],
-    model: Annotated[str, typer.Option(help="Model name the server serves")],
     workload: Annotated[str, typer.Option(help="Standard workload name or path to a workload YAML")],
     out: Annotated[Path, typer.Option(help="Cell output folder")],
+    model: Annotated[str, typer.Option(help="Served model name (--endpoint) or model folder (--runtime)")],
+    endpoint: Annotated[str | None, typer.Option(help="Base URL of a running OpenAI-compatible server")] = None,
+    runtime: Annotated[str | None, typer.Option(help="Start this runtime locally (runners/<name>) for the run")] = None,
+    param: Annotated[list[str] | None, typer.Option(help="Runner parameter KEY=VALUE (repeatable)")] = None,
     concurrency: Annotated[str | None, typer.Option(help="Closed loop: requests in flight (1,4,16 = sweep)")] = None,
     rate: Annotated[str | None, typer.Option(help="Open loop: arrivals per second (1,2,4 = sweep)")] = None,
     requests: Annotated[int | None, typer.Option(min=1, help="Measured requests per load point")] = None,
@@ -60,12 +72,15 @@ def run(
     api_key: Annotated[str | None, typer.Option(envvar="OPENAI_API_KEY", help="Bearer token")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar")] = True,
 ) -> None:
-    """Run a workload against an endpoint and write requests/summary Parquet and provenance."""
+    """Run a workload against an endpoint, or a runtime it starts, and write Parquet and provenance."""
     from inferboard.cell import CellSpec, run_cell
     from inferboard.hashing import file_sha256
     from inferboard.prompts import load_tokenizer
     from inferboard.workload import load_workload, resolve_workload_path, with_overrides
 
+    if (endpoint is None) == (runtime is None):
+        raise InferboardError("give exactly one of --endpoint or --runtime", field="--endpoint/--runtime",
+                              fix="--endpoint URL for a running server, --runtime NAME to start one")
     path = resolve_workload_path(workload)
     base = load_workload(workload)
     overrides = {
@@ -74,16 +89,55 @@ def run(
         "seed": seed, "api": api.value if api else None,
     }
     effective = with_overrides(base, **overrides)
+    extra: dict[str, Any] = {}
+    served = model
+    if runtime is not None:
+        from inferboard.local import prepare_local
+
+        local = prepare_local(runtime, Path(model), out, _params(param))
+        endpoint, served = local.server.url, local.served_model_name
+        extra = {"server": local.server, "runtime": local.runtime_provenance, "model_info": local.model_info}
+        if tokenizer is None and (Path(model) / "tokenizer.json").is_file():
+            tokenizer = Path(model)
     tok = load_tokenizer(tokenizer)
+    assert endpoint is not None
     spec = CellSpec(
-        endpoint=endpoint, model=model, workload=effective, out=out, tokenizer=tok, sku=sku, api_key=api_key,
+        endpoint=endpoint, model=served, workload=effective, out=out, tokenizer=tok, sku=sku, api_key=api_key,
         progress=progress and sys.stderr.isatty(),
         workload_source={"file": str(path), "file_hash": file_sha256(path), "base_hash": base.content_hash(),
                          "overrides": {k: v for k, v in overrides.items() if v is not None}},
+        **extra,
     )
     rows = run_cell(spec)
     _print_summary(rows)
     console.print(escape(f"cell {spec.id} → {out}"), highlight=False)
+
+
+@app.command()
+def serve(
+    runtime: Annotated[str, typer.Argument(help="Runtime with a local mode (runners/<name>)")],
+    model: Annotated[Path, typer.Option(help="Model folder (HF files; model.gguf for llama.cpp)")],
+    port: Annotated[int | None, typer.Option(help="Port (default: a free one)")] = None,
+    param: Annotated[list[str] | None, typer.Option(help="Runner parameter KEY=VALUE (repeatable)")] = None,
+    log: Annotated[Path, typer.Option(help="Server log file")] = Path("server.log"),
+) -> None:
+    """Start a runtime locally, print its URL once ready, and stop it on Ctrl-C."""
+    import time
+
+    from inferboard.local import prepare_local
+    from inferboard.runtime import ServerProcess
+
+    local = prepare_local(runtime, model, log.parent, _params(param), port=port)
+    proc = ServerProcess(local.server.spec, log)
+    proc.start()
+    try:
+        cold = proc.wait_ready()
+        typer.echo(f"{local.server.url}  model={local.served_model_name}  ready in {cold:.1f} s  log={log}")
+        while proc.exit_code() is None:
+            time.sleep(0.5)
+        raise InferboardError(f"server exited with code {proc.exit_code()}", field=runtime, fix=f"see {log}")
+    finally:
+        proc.stop()
 
 
 def _fmt(v: Any, digits: int = 1) -> str:
@@ -128,6 +182,32 @@ def schema(out: Annotated[Path, typer.Option(help="Folder for the exported JSON 
     if check and stale:
         raise InferboardError(f"stale: {', '.join(stale)}", field="schemas", fix="run `inferboard schema`")
     console.print(f"schemas {'checked' if check else 'written'} in {out}")
+
+
+env_app = typer.Typer(no_args_is_help=True, help="Locked local environments of the runtimes.")
+app.add_typer(env_app, name="env")
+model_app = typer.Typer(no_args_is_help=True, help="Models generated locally.")
+app.add_typer(model_app, name="model")
+
+
+@env_app.command("build")
+def env_build(runtime: str, force: Annotated[bool, typer.Option(help="Rebuild even if up to date")] = False) -> None:
+    """Build (or reuse) the locked local environment of RUNTIME."""
+    from inferboard.envs import build_env, env_dir
+
+    console.print(f"building {runtime} in {env_dir(runtime)} (log: build.log) …", highlight=False)
+    info = build_env(runtime, force=force)
+    typer.echo(json.dumps({k: v for k, v in info.items() if k != "packages"}, indent=2))
+
+
+@model_app.command("tiny")
+def model_tiny(out: Annotated[Path, typer.Option(help="Output folder")],
+               size: Annotated[str, typer.Option(help="tiny-llama-2l or tiny-llama-4l")] = "tiny-llama-2l") -> None:
+    """Write a deterministic tiny random-weights Llama (safetensors + GGUF + tokenizer)."""
+    from inferboard.tinymodel import write_tiny_model
+
+    manifest = write_tiny_model(out, size)
+    typer.echo(f"{manifest['name']}  revision {manifest['revision']}  {manifest['parameters']:,} parameters → {out}")
 
 
 @workload_app.command("list")

@@ -107,7 +107,7 @@ def _summary_fields() -> dict[str, Any]:
     f.update({
         "valid": (bool, ...), "invalid_reason": (str | None, None), "flags": (str | None, None),
         "null_reasons": (str | None, None), "server_exit_code": (int | None, None),
-        "server_log_tail": (str | None, None),
+        "server_log_tail": (str | None, None), "cold_start_s": (float | None, None),
     })
     return f
 

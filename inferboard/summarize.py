@@ -47,6 +47,7 @@ class PointInfo:
     gpu_count: int = 0
     server_exit_code: int | None = None
     server_log_tail: str | None = None
+    cold_start_s: float | None = None
 
 
 def _values(records: Sequence[dict[str, Any]], name: str, pooled: bool, ok_only: bool) -> np.ndarray:
@@ -121,6 +122,7 @@ def summarize_point(all_records: Sequence[dict[str, Any]], info: PointInfo) -> d
         "requests_not_issued": max(0, info.requests_planned - len(all_records)),
         "warmup_requests": sum(1 for r in all_records if r["warmup"]),
         "server_exit_code": info.server_exit_code, "server_log_tail": info.server_log_tail,
+        "cold_start_s": info.cold_start_s,
     }
     dist = distributions(records, nulls)
     ctx = PointContext(records=list(records), slo=info.slo, load_kind=info.load_kind,

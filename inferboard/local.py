@@ -1,0 +1,56 @@
+"""Glue for ``--runtime``: the environment, the model folder and the managed server of a local cell."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from inferboard.envs import build_env, env_dir
+from inferboard.errors import InferboardError
+from inferboard.hashing import file_sha256
+from inferboard.runner import load_runner, runners_dir
+from inferboard.runtime import ManagedServer, local_launch
+
+
+@dataclass
+class LocalCell:
+    server: ManagedServer
+    served_model_name: str
+    runtime_provenance: dict[str, Any]
+    model_info: dict[str, Any]
+
+
+def model_info(model_dir: Path) -> dict[str, Any]:
+    """Identity of a model folder: the tiny model's manifest, else hashes of its small files."""
+    manifest = model_dir / "manifest.json"
+    if manifest.is_file():
+        m = json.loads(manifest.read_text())
+        return {"id": m["name"], "revision": m["revision"], "kind": m["kind"], "files": m["files"],
+                "shape": m["shape"], "parameters": m["parameters"]}
+    files = {p.name: (file_sha256(p) if p.stat().st_size < 64 << 20 else f"{p.stat().st_size} bytes")
+             for p in sorted(model_dir.iterdir()) if p.is_file()}
+    return {"id": model_dir.name, "revision": None, "files": files}
+
+
+def prepare_local(runtime: str, model_dir: Path, out: Path, params: dict[str, str],
+                  port: int | None = None) -> LocalCell:
+    """Build (or reuse) the runtime's environment and describe the server a cell will manage."""
+    runner = load_runner(runtime)
+    if not model_dir.is_dir() or not (model_dir / "config.json").is_file():
+        raise InferboardError(f"{model_dir} is not a model folder (no config.json)", field="--model",
+                              fix="e.g. `inferboard model tiny --out models/tiny` then --model models/tiny")
+    unknown = sorted(set(params) - set(runner.params))
+    if unknown:
+        raise InferboardError(f"unknown parameter {unknown[0]!r} for {runtime}", field="--param",
+                              fix=f"declared: {', '.join(sorted(runner.params)) or '(none)'}")
+    info = build_env(runtime)
+    info_model = model_info(model_dir)
+    served = info_model["id"]
+    spec = local_launch(runner, env_dir=env_dir(runtime), model_dir=model_dir.resolve(), served_model_name=served,
+                        port=port, params=params)
+    prov = {"name": runner.name, "mode": "local", "verified": True,
+            "runner_hash": file_sha256(runners_dir() / runner.name / "runner.yaml"),
+            "params": {**runner.params, **params}, "env": info, "forces_output_length": runner.api.forces_output_length}
+    return LocalCell(ManagedServer(spec, out), served, prov, info_model)

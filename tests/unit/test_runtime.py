@@ -1,0 +1,92 @@
+"""Server lifecycle on a real process: the fault-injecting test server launched like a runtime."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from inferboard.errors import InferboardError
+from inferboard.runner import Runner
+from inferboard.runtime import LaunchSpec, ManagedServer, ServerProcess, free_port
+from tests.helpers import requests_rows, run, workload
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _spec(argv_tail: list[str] | None = None, timeout_s: float = 20) -> LaunchSpec:
+    runner = Runner.model_validate({
+        "name": "fake", "display_name": "fake", "homepage": "-", "default_port": 0, "images": {},
+        "launch": {"argv": ["unused"]}, "readiness": {"path": "/health", "timeout_s": timeout_s, "interval_s": 0.05},
+        "metrics": {"path": "/metrics"}, "api": {"forces_output_length": True}})
+    port = free_port()
+    argv = argv_tail or [sys.executable, str(ROOT / "tests" / "fakeserver.py"), "--port", str(port)]
+    return LaunchSpec(runner=runner, argv=argv, env={}, port=port)
+
+
+def test_start_ready_scrape_stop(tmp_path: Path) -> None:
+    server = ManagedServer(_spec(), tmp_path, scrape_interval_s=0.1)
+    info = server.start(0)
+    assert 0 < info["cold_start_s"] < 20
+    time.sleep(0.35)
+    out = server.stop()
+    assert out["crashed"] is False and out["exit_code"] is not None
+    metrics = pq.read_table(tmp_path / "metrics.parquet").to_pylist()
+    assert {"fake_requests_total", "fake_requests_running"} <= {m["name"] for m in metrics}
+    assert len({m["t_ns"] for m in metrics}) >= 3
+    assert (tmp_path / "server-trial0.log").exists()
+
+
+def test_a_server_that_dies_before_ready_reports_its_log(tmp_path: Path) -> None:
+    spec = _spec([sys.executable, "-c", "import sys; print('boom: bad flag'); sys.exit(3)"])
+    proc = ServerProcess(spec, tmp_path / "s.log")
+    proc.start()
+    with pytest.raises(InferboardError, match=r"(?s)code 3.*boom: bad flag"):
+        proc.wait_ready()
+
+
+def test_sigterm_then_sigkill(tmp_path: Path) -> None:
+    stubborn = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                "print('up', flush=True); time.sleep(60)")
+    proc = ServerProcess(_spec([sys.executable, "-c", stubborn]), tmp_path / "s.log")
+    proc.start()
+    time.sleep(0.5)
+    t = time.monotonic()
+    assert proc.stop(grace_s=0.5) == -signal.SIGKILL
+    assert time.monotonic() - t < 5
+
+
+def test_killing_the_server_mid_run_is_recorded(tmp_path: Path) -> None:
+    spec = _spec()
+    server = ManagedServer(spec, tmp_path, scrape_interval_s=0.2)
+
+    def kill_later() -> None:
+        deadline = time.monotonic() + 30
+        while server.proc is None or server.proc.proc is None:
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.05)
+        time.sleep(1.5)
+        os.kill(server.proc.proc.pid, signal.SIGKILL)
+
+    threading.Thread(target=kill_later, daemon=True).start()
+    w = workload(requests=400, load={"kind": "concurrency", "concurrency": [4]})
+    rows = run(spec.url, tmp_path, w, server=server)
+    trial = next(r for r in rows if r["row_kind"] == "trial")
+    assert trial["server_exit_code"] == -signal.SIGKILL
+    assert trial["valid"] is False and "server exited" in trial["invalid_reason"]
+    reqs = requests_rows(tmp_path)
+    ok = [r for r in reqs if r["status"] == "ok"]
+    failed = [r for r in reqs if r["status"] != "ok"]
+    assert ok and failed and all(r["status"] == "connection_error" for r in failed)
+    assert trial["requests_total"] + trial["requests_not_issued"] == 400  # every request accounted for
+    assert trial["cold_start_s"] > 0
+    prov = json.loads((tmp_path / "provenance.json").read_text())
+    assert prov["servers"][0]["crashed"] is True
