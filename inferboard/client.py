@@ -200,6 +200,7 @@ class _Connection:
         self.closed = False
         self.framed = False  # response has Content-Length or chunked framing
         self.keep_alive = True
+        self.reused = False  # taken from the idle pool (may have been closed by the server meanwhile)
 
     def write(self, data: bytes) -> None:
         assert self.io is not None
@@ -301,10 +302,11 @@ class _Pool:
             return "kernel receive time (SO_TIMESTAMPNS)"
         return "event loop read time"
 
-    async def acquire(self, timeout_s: float) -> _Connection:
-        while self.idle:
+    async def acquire(self, timeout_s: float, *, fresh: bool = False) -> _Connection:
+        while self.idle and not fresh:
             conn = self.idle.pop()
             if not conn.closed:
+                conn.reused = True
                 return conn
         loop = asyncio.get_running_loop()
         conn = _Connection(self)
@@ -377,26 +379,39 @@ class StreamingClient:
         """Send one streaming request; request failures become the status, never an exception.
 
         ``sent_ns`` is the moment the request is handed to the socket (after connecting, when a new
-        connection was needed); TTFT and E2E count from there.
+        connection was needed); TTFT and E2E count from there. There are no retries, with one
+        transport-level exception every HTTP client makes: a pooled keep-alive connection that the
+        server had already closed (the request met a closed socket and not one response byte came
+        back) is replaced by a new connection and the request is sent on it, once.
         """
+        data = b"".join((self._head, b"Content-Length: ", str(len(body)).encode(), b"\r\nX-Request-Id: ",
+                         request_id.encode(), b"\r\n\r\n", body))
+        fresh = False
+        while True:
+            out, conn = await self._exchange(data, fresh)
+            stale = (conn is not None and conn.reused and out.status == "connection_error"
+                     and out.http_status is None and not out.chunk_ns)
+            if not stale or fresh:
+                return out
+            fresh = True
+
+    async def _exchange(self, data: bytes, fresh: bool) -> tuple[Outcome, _Connection | None]:
         loop = asyncio.get_running_loop()
         out = Outcome(sent_ns=_now())
         ex = _Exchange(loop, out, self.api == "chat", self.timeouts)
         try:
-            conn = await self._pool.acquire(self.timeouts.connect_s)
+            conn = await self._pool.acquire(self.timeouts.connect_s, fresh=fresh)
         except TimeoutError:
             ex.fail("timeout_connect", f"no connection within {self.timeouts.connect_s:g} s")
-            return out
+            return out, None
         except OSError as err:
             ex.fail("connection_error", f"connect failed: {err}")
-            return out
+            return out, None
         except asyncio.CancelledError:
             ex.fail("connection_error", "aborted: run interrupted")
             raise
         ex.conn = conn
         conn.ex = ex
-        data = b"".join((self._head, b"Content-Length: ", str(len(body)).encode(), b"\r\nX-Request-Id: ",
-                         request_id.encode(), b"\r\n\r\n", body))
         out.sent_ns = _now()
         ex.start(out.sent_ns)
         conn.write(data)
@@ -405,4 +420,4 @@ class StreamingClient:
         except asyncio.CancelledError:
             ex.fail("connection_error", "aborted: run interrupted")
             raise
-        return out
+        return out, conn

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from inferboard.errors import InferboardError
-from inferboard.hashing import file_sha256
+from inferboard.hashing import content_hash, file_sha256
 from inferboard.provenance import utc_now
 from inferboard.runner import LocalCmake, LocalVenv, Runner, load_runner, runners_dir
 
@@ -59,7 +59,9 @@ def _want(runner: Runner) -> str:
     assert local is not None
     if isinstance(local, LocalVenv):
         return file_sha256(runners_dir() / runner.name / local.lock)
-    return "sha256:" + local.sha256 + ":" + file_sha256(runners_dir() / runner.name / "runner.yaml")
+    # only what changes the binary: an edit to the launch template must not trigger a rebuild
+    return content_hash(local.model_dump(mode="json", include={"sdist", "sha256", "source_subdir", "cmake_args",
+                                                               "target"}))
 
 
 def build_env(runtime: str, *, force: bool = False) -> dict[str, Any]:

@@ -54,6 +54,7 @@ class Control:
     slow_itl_ms: float = 200.0
     record_chunks: bool = True
     fault_for: dict[str, str] = field(default_factory=dict)
+    close_after_response: bool = False  # close keep-alive connections without saying so (like some servers)
 
 
 def _fault(ctrl: Control, rid: str) -> str | None:
@@ -166,6 +167,8 @@ class Stream:
         if kind == "end":
             self.rec["end_ns"] = _now()
             conn.busy = False
+            if conn.server.ctrl.close_after_response:
+                conn.stream.close()
 
 
 class Connection:

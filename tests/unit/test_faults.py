@@ -138,3 +138,12 @@ def test_error_event_and_garbage_are_invalid_responses(tmp_path: Path) -> None:
     out = asyncio.run(go())
     lsock.close()
     assert out.status == "invalid_response" and "boom" in out.error
+
+
+def test_keep_alive_connections_closed_by_the_server_are_replaced(server, tmp_path: Path) -> None:
+    """A server that silently closes each connection after responding (llama-server does) costs no request."""
+    server.configure(ttft_ms=1, itl_ms=1, close_after_response=True)
+    run(server.url, tmp_path, workload(requests=30, load={"kind": "concurrency", "concurrency": [2]}))
+    reqs = requests_rows(tmp_path)
+    assert [r["status"] for r in reqs] == ["ok"] * 30
+    assert len(server.records()) == 30  # nothing was sent twice
