@@ -109,6 +109,8 @@ def run_cell(spec: CellSpec) -> list[dict[str, Any]]:
     except ValueError as err:
         raise InferboardError(str(err), field="--endpoint", fix="e.g. http://127.0.0.1:8000") from None
     out.mkdir(parents=True, exist_ok=True)
+    for old in (REQUESTS, SUMMARY, "metrics.parquet", *(p.name for p in out.glob("server-trial*.log"))):
+        (out / old).unlink(missing_ok=True)  # a new run replaces the cell; finalize must not merge them
     w = spec.workload
     plan = build_plan(w, spec.tokenizer)
     prov = base_provenance(

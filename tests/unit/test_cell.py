@@ -165,3 +165,10 @@ def test_crash_loses_nothing_already_measured(server, tmp_path: Path) -> None:
     done = subprocess.run(_cli("finalize", str(tmp_path)), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert len(requests_rows(tmp_path)) == journaled >= 10
+
+
+def test_a_new_run_replaces_the_previous_cell(server, tmp_path: Path) -> None:
+    server.configure(ttft_ms=1, itl_ms=0.5)
+    run(server.url, tmp_path, workload(requests=12))
+    run(server.url, tmp_path, workload(requests=5))
+    assert len(requests_rows(tmp_path)) == 5
