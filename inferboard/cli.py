@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> None:
         console.print(f"[red]error:[/red] {escape(message + hint)}", highlight=False, soft_wrap=True)
         sys.exit(getattr(err, "exit_code", 2))
     if rv == 130:
-        console.print("[yellow]interrupted: what was measured is in the cell folder[/yellow]")
+        console.print("[yellow]interrupted (a run keeps what it measured in its cell folder)[/yellow]")
     sys.exit(rv if isinstance(rv, int) else 0)
 
 

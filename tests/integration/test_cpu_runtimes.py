@@ -93,3 +93,24 @@ def test_killing_llama_server_mid_run_is_recorded(tiny_model: Path, tmp_path: Pa
     assert {r["status"] for r in reqs} <= {"ok", "connection_error"} and any(r["status"] == "ok" for r in reqs)
     assert any(r["status"] == "connection_error" for r in reqs)
     assert not Path(tmp_path / "requests.partial.jsonl").exists()
+
+
+def test_serve_prints_a_working_url_and_stops_on_ctrl_c(tiny_model: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import httpx
+
+    proc = subprocess.Popen([sys.executable, "-m", "inferboard.cli", "serve", "llamacpp", "--model", str(tiny_model),
+                             "--log", str(tmp_path / "server.log")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        url = line.split()[0]
+        assert url.startswith("http://127.0.0.1:") and "model=tiny-llama-2l" in line, line
+        assert httpx.get(url + "/health", timeout=10).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 130
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(url + "/health", timeout=2)
