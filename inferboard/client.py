@@ -294,6 +294,7 @@ class _Pool:
     def __init__(self, host: str, port: int, ssl_ctx: ssl.SSLContext | None) -> None:
         self.host, self.port, self.ssl = host, port, ssl_ctx
         self.idle: deque[_Connection] = deque()
+        self.reuse = True  # cleared once the server is seen closing idle keep-alive connections
 
     @property
     def timestamps(self) -> str:
@@ -303,7 +304,7 @@ class _Pool:
         return "event loop read time"
 
     async def acquire(self, timeout_s: float, *, fresh: bool = False) -> _Connection:
-        while self.idle and not fresh:
+        while self.idle and not fresh and self.reuse:
             conn = self.idle.pop()
             if not conn.closed:
                 conn.reused = True
@@ -319,7 +320,10 @@ class _Pool:
         return conn
 
     def release(self, conn: _Connection) -> None:
-        self.idle.append(conn)
+        if self.reuse:
+            self.idle.append(conn)
+        else:
+            conn.abort()
 
     def close(self) -> None:
         while self.idle:
@@ -393,6 +397,8 @@ class StreamingClient:
                      and out.http_status is None and not out.chunk_ns)
             if not stale or fresh:
                 return out
+            self._pool.reuse = False  # this server closes after each response: connect afresh from now on
+            self._pool.close()
             fresh = True
 
     async def _exchange(self, data: bytes, fresh: bool) -> tuple[Outcome, _Connection | None]:
