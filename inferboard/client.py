@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import httptools
 import orjson
 
-from inferboard.netio import KERNEL_TIMESTAMPS, RawStream, open_raw
+from inferboard.netio import KERNEL_TIMESTAMPS, RawStream, open_raw, resolve
 from inferboard.workload import Sampling, Timeouts
 
 Status = Literal[
@@ -295,6 +295,7 @@ class _Pool:
         self.host, self.port, self.ssl = host, port, ssl_ctx
         self.idle: deque[_Connection] = deque()
         self.reuse = True  # cleared once the server is seen closing idle keep-alive connections
+        self.target: tuple[int, int, Any] | None = None  # resolved address, looked up once
 
     @property
     def timestamps(self) -> str:
@@ -312,7 +313,9 @@ class _Pool:
         loop = asyncio.get_running_loop()
         conn = _Connection(self)
         if self.ssl is None:
-            conn.io = await open_raw(loop, self.host, self.port, timeout_s, conn.feed, conn.lost)
+            if self.target is None:
+                self.target = await asyncio.wait_for(resolve(loop, self.host, self.port), timeout_s)
+            conn.io = await open_raw(loop, self.target, timeout_s, conn.feed, conn.lost)
         else:
             _, conn.io = await asyncio.wait_for(
                 loop.create_connection(lambda: _TLSIO(conn), self.host, self.port, ssl=self.ssl,

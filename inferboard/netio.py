@@ -14,6 +14,7 @@ import struct
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # 35 on Linux (x86-64 and arm64)
 KERNEL_TIMESTAMPS = sys.platform.startswith("linux")
@@ -123,12 +124,17 @@ class RawStream:
         self.sock.close()
 
 
-async def open_raw(loop: asyncio.AbstractEventLoop, host: str, port: int, timeout_s: float,
+async def resolve(loop: asyncio.AbstractEventLoop, host: str, port: int) -> tuple[int, int, Any]:
+    """(family, proto, sockaddr) of ``host:port`` (resolve once per pool: getaddrinfo runs in a thread)."""
+    family, _, proto, _, addr = (await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM))[0]
+    return family, proto, addr
+
+
+async def open_raw(loop: asyncio.AbstractEventLoop, target: tuple[int, int, Any], timeout_s: float,
                    on_data: Callable[[bytes, int], None],
                    on_close: Callable[[Exception | None], None]) -> RawStream:
-    """Connect to ``host:port`` within ``timeout_s`` (TimeoutError) and return a RawStream."""
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    family, _, proto, _, addr = infos[0]
+    """Connect to a resolved ``target`` within ``timeout_s`` (TimeoutError) and return a RawStream."""
+    family, proto, addr = target
     sock = socket.socket(family, socket.SOCK_STREAM, proto)
     sock.setblocking(False)
     try:
