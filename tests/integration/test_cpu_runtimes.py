@@ -22,14 +22,16 @@ def test_real_tokens_stream_with_correct_usage(smoke_cell: Cell) -> None:
     assert len(reqs) == 2 * (16 + 2)  # two load points, 16 measured + 2 warm-up each
     for r in reqs:
         assert r["status"] == "ok", r["error"]
-        assert r["content_chunks"] == r["output_tokens_usage"] == r["max_tokens"] == 16
-        assert not r["usage_mismatch"] and r["done_marker"]
+        assert r["output_tokens_usage"] == r["output_tokens"] == r["max_tokens"] == 16 and r["done_marker"]
+        # vLLM may merge two tokens into one delta when its output processing lags; that is flagged
+        assert 0 < r["content_chunks"] <= 16 and r["usage_mismatch"] is (r["content_chunks"] != 16)
         # the prompt has exactly 32 tokens by the model's own tokenizer (+ a BOS the server may add)
         assert r["prompt_tokens"] in (32, 33)
         times = r["chunk_times_ms"]
-        assert r["ttft_ms"] > 0 and len(times) == 16 and times == sorted(times)
+        assert r["ttft_ms"] > 0 and len(times) == r["content_chunks"] and times == sorted(times)
         # llama-server sometimes flushes several tokens in one write: a TPOT of 0 is then what arrived
         assert r["tpot_ms"] >= 0
+    assert sum(r["usage_mismatch"] for r in reqs) <= len(reqs) // 10  # merged deltas stay rare
 
 
 def test_concurrent_streams_overlap(smoke_cell: Cell) -> None:
