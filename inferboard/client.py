@@ -29,7 +29,6 @@ Status = Literal[
     "ok", "http_error", "timeout_connect", "timeout_first_token", "timeout_between_chunks",
     "timeout_total", "connection_error", "truncated", "invalid_response",
 ]
-STATUSES: tuple[str, ...] = Status.__args__  # type: ignore[attr-defined]
 _NS = 1_000_000_000
 _ERROR_BODY_LIMIT = 2048
 _now = time.monotonic_ns

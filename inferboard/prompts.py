@@ -108,11 +108,6 @@ def load_tokenizer(path: str | Path | None) -> PromptTokenizer:
     return HFTokenizer(Path(path))
 
 
-def exact_text(tok: PromptTokenizer, n_tokens: int, rng: np.random.Generator) -> str:
-    """Text of exactly ``n_tokens`` tokens (by ``tok``), drawn from ``rng``."""
-    return tok.text_of(n_tokens, rng)
-
-
 def joined_text(tok: PromptTokenizer, head: str, head_tokens: int, n_tail: int,
                 rng: np.random.Generator) -> tuple[str, str]:
     """A tail of ``n_tail`` tokens such that ``head + " " + tail`` has head_tokens + n_tail tokens."""

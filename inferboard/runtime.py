@@ -15,7 +15,6 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -182,18 +181,6 @@ class ServerProcess:
         """A scraper for this server's metrics endpoint (None when the runtime has none)."""
         path = self.spec.runner.metrics.path
         return None if path is None else MetricsScraper(self.spec.url + path, interval_s)
-
-
-@contextlib.contextmanager
-def running(spec: LaunchSpec, log_path: Path) -> Iterator[ServerProcess]:
-    """Start a server, wait until it is ready, and always stop it."""
-    server = ServerProcess(spec, log_path)
-    server.start()
-    try:
-        server.wait_ready()
-        yield server
-    finally:
-        server.stop()
 
 
 class ManagedServer:

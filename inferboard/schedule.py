@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from inferboard.hashing import canonical_json
-from inferboard.prompts import PromptTokenizer, exact_text, joined_text
+from inferboard.prompts import PromptTokenizer, joined_text
 from inferboard.workload import (
     FixedDataset,
     LognormalDataset,
@@ -99,7 +99,7 @@ def _turns_for_session(w: Workload, tok: PromptTokenizer, api: str, sid: int,
         else:
             n_in = _clamped_lognormal(rng, ds.input_median, ds.input_sigma, ds.input_min, ds.input_max)
             n_out = _clamped_lognormal(rng, ds.output_median, ds.output_sigma, ds.output_min, ds.output_max)
-        text = exact_text(tok, n_in, rng)
+        text = tok.text_of(n_in, rng)
         if api == "chat":
             return (PlannedTurn(None, ({"role": "user", "content": text},), n_in, n_out),)
         return (PlannedTurn(text, None, n_in, n_out),)
@@ -115,7 +115,7 @@ def _turns_for_session(w: Workload, tok: PromptTokenizer, api: str, sid: int,
     turns = []
     n_hist = 0
     for k in range(ds.turns):
-        user = exact_text(tok, ds.user_tokens, rng)
+        user = tok.text_of(ds.user_tokens, rng)
         think = 0.0
         if k > 0:
             think = ds.think_time_s if ds.think_time_dist == "fixed" else float(rng.exponential(ds.think_time_s))
@@ -127,7 +127,7 @@ def _turns_for_session(w: Workload, tok: PromptTokenizer, api: str, sid: int,
             prompt = "\n".join(m["content"] for m in history)
             turns.append(PlannedTurn(prompt, None, tok.count(prompt), ds.output_tokens, think))
         # The assistant's answer in the history is synthesized (deterministic), not the server's reply.
-        history.append({"role": "assistant", "content": exact_text(tok, ds.output_tokens, rng)})
+        history.append({"role": "assistant", "content": tok.text_of(ds.output_tokens, rng)})
         n_hist += ds.output_tokens
     return tuple(turns)
 
@@ -167,7 +167,7 @@ def build_plan(w: Workload, tok: PromptTokenizer) -> CellPlan:
     prefixes: list[tuple[str, int]] = []
     if isinstance(w.dataset, PrefixGroupsDataset):
         for g in range(w.dataset.groups):
-            prefixes.append((exact_text(tok, w.dataset.prefix_tokens, _rng(w.seed, 3, g)),
+            prefixes.append((tok.text_of(w.dataset.prefix_tokens, _rng(w.seed, 3, g)),
                              w.dataset.prefix_tokens))
     sessions = [_turns_for_session(w, tok, w.api, sid, prefixes) for sid in range(n_sessions)]
     points = []

@@ -12,6 +12,7 @@ import pytest
 
 from inferboard.client import StreamingClient
 from inferboard.workload import Timeouts
+from tests.fakeserver import FAULTS
 from tests.helpers import requests_rows, run, workload
 
 EXPECTED = {
@@ -24,6 +25,7 @@ TIMEOUTS = {"connect_s": 2, "first_token_s": 1.0, "between_chunks_s": 0.5, "tota
 
 
 def test_each_fault_gets_its_status_and_every_request_a_row(server, tmp_path: Path) -> None:
+    assert set(EXPECTED) - {None} == set(FAULTS)  # every fault the test server knows is covered
     faults = {f: 0.05 for f in EXPECTED if f}
     server.configure(ttft_ms=20, itl_ms=5, faults=faults, fault_seed=3, stall_s=5)
     w = workload(load={"kind": "concurrency", "concurrency": [16]}, requests=240, timeouts=TIMEOUTS)
