@@ -124,7 +124,7 @@ def run_cell(spec: CellSpec) -> list[dict[str, Any]]:
     prov["gpu_count"] = spec.gpu_count
     prov["client"]["event_loop"] = _event_loop_name()
     prov["client"]["timestamps"] = probe.timestamps
-    atomic_write_bytes(out / PROVENANCE, orjson.dumps(prov, option=orjson.OPT_INDENT_2))
+    _write_provenance(out, prov)
     journal = Journal(out / JOURNAL)
     interrupted = False
     try:
@@ -140,10 +140,14 @@ def run_cell(spec: CellSpec) -> list[dict[str, Any]]:
     return rows
 
 
+def _write_provenance(out: Path, prov: dict[str, Any]) -> None:
+    atomic_write_bytes(out / PROVENANCE, orjson.dumps(prov, option=orjson.OPT_INDENT_2))
+
+
 def _update_provenance(out: Path, **fields: Any) -> None:
     prov = orjson.loads((out / PROVENANCE).read_bytes())
     prov.update(fields)
-    atomic_write_bytes(out / PROVENANCE, orjson.dumps(prov, option=orjson.OPT_INDENT_2))
+    _write_provenance(out, prov)
 
 
 async def _watch(server: ManagedServer, stop: asyncio.Event) -> None:
@@ -250,6 +254,6 @@ def finalize(out: Path, *, complete: bool = True) -> list[dict[str, Any]]:
     meta = {"inferboard.provenance": orjson.dumps(prov).decode()}
     atomic_write_table(out / REQUESTS, records, REQUESTS_SCHEMA, meta)
     atomic_write_table(out / SUMMARY, rows, SUMMARY_SCHEMA, meta)
-    atomic_write_bytes(out / PROVENANCE, orjson.dumps(prov, option=orjson.OPT_INDENT_2))
+    _write_provenance(out, prov)
     (out / JOURNAL).unlink(missing_ok=True)
     return rows

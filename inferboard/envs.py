@@ -54,11 +54,16 @@ def _run(cmd: list[str], log: Path, **kw: Any) -> None:
                               fix=f"see {log}")
 
 
+def lock_path(local: LocalVenv) -> Path:
+    """The lock file of a venv runner (paths in runner.yaml are relative to the repository root)."""
+    return runners_dir().parent / local.lock
+
+
 def _want(runner: Runner) -> str:
     local = runner.local
     assert local is not None
     if isinstance(local, LocalVenv):
-        return file_sha256(runners_dir() / runner.name / local.lock)
+        return file_sha256(lock_path(local))
     # only what changes the binary: an edit to the launch template must not trigger a rebuild
     return content_hash(local.model_dump(mode="json", include={"sdist", "sha256", "source_subdir", "cmake_args",
                                                                "target"}))
@@ -89,7 +94,7 @@ def build_env(runtime: str, *, force: bool = False) -> dict[str, Any]:
 
 
 def _build_venv(runner: Runner, local: LocalVenv, target: Path, log: Path) -> dict[str, Any]:
-    lock = runners_dir() / runner.name / local.lock
+    lock = lock_path(local)
     _run([sys.executable, "-m", "venv", str(target)], log)
     py = str(target / "bin" / "python")
     _run([py, "-m", "pip", "install", "--quiet", "--require-hashes", "--no-deps", "-r", str(lock)], log)
@@ -97,7 +102,7 @@ def _build_venv(runner: Runner, local: LocalVenv, target: Path, log: Path) -> di
         _run([py, "-m", "pip", "uninstall", "--yes", *local.remove_after_install], log)
     frozen = subprocess.run([py, "-m", "pip", "list", "--format=json"], capture_output=True, text=True, check=True)
     packages = {p["name"].lower(): p["version"] for p in json.loads(frozen.stdout)}
-    return {"kind": "venv", "lock": f"runners/{runner.name}/{local.lock}", "lock_hash": file_sha256(lock),
+    return {"kind": "venv", "lock": local.lock, "lock_hash": file_sha256(lock),
             "python": py, "packages": packages}
 
 

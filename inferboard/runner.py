@@ -92,7 +92,7 @@ class LocalVenv(Strict):
     """Local mode from a locked virtualenv built by ``inferboard env build``."""
 
     kind: Literal["venv"]
-    lock: str = Field(description="hashed requirements file, relative to the runner folder")
+    lock: str = Field(description="hashed requirements file, relative to the repository root (requirements/)")
     remove_after_install: list[str] = Field(default_factory=list)
     provenance_note: str | None = None
     launch: Launch
