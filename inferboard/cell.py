@@ -19,11 +19,17 @@ from typing import Any, Protocol
 import orjson
 
 from inferboard.client import StreamingClient
+from inferboard.energy import GpuMonitor
 from inferboard.errors import InferboardError
+from inferboard.hashing import content_hash
 from inferboard.loadgen import LoadGenerator
+from inferboard.models import load_models
 from inferboard.prompts import PromptTokenizer
 from inferboard.provenance import base_provenance, utc_now
 from inferboard.results import (
+    GPU_JOURNAL,
+    GPU_SAMPLES,
+    GPU_SAMPLES_SCHEMA,
     JOURNAL,
     PROVENANCE,
     REQUESTS,
@@ -36,6 +42,7 @@ from inferboard.results import (
     read_journal,
 )
 from inferboard.schedule import CellPlan, build_plan
+from inferboard.sku import load_skus
 from inferboard.summarize import PointInfo, aggregate_trials, summarize_point
 from inferboard.workload import Workload
 
@@ -76,10 +83,14 @@ class CellSpec:
     api_key: str | None = None
     progress: bool = True
     server: ManagedServer | None = None  # started and stopped by the cell (``--runtime``)
+    gpus: list[int] = field(default_factory=list)  # NVML indices monitored for energy (local GPU cells)
+    sku_verified: bool = False  # the SKU was matched against this host's fingerprint
+    model_label: str | None = None  # the model's name in the cell id when ``model`` is a path
+    length_control: str = "ignore_eos"  # how the runtime is asked to force output lengths (runner api)
 
     @property
     def id(self) -> str:
-        return cell_id(self.sku, self.runtime["name"], self.model, self.workload.name)
+        return cell_id(self.sku, self.runtime["name"], self.model_label or self.model, self.workload.name)
 
 
 def _event_loop_name() -> str:
@@ -109,19 +120,23 @@ def run_cell(spec: CellSpec) -> list[dict[str, Any]]:
     except ValueError as err:
         raise InferboardError(str(err), field="--endpoint", fix="e.g. http://127.0.0.1:8000") from None
     out.mkdir(parents=True, exist_ok=True)
-    for old in (REQUESTS, SUMMARY, "metrics.parquet", *(p.name for p in out.glob("server-trial*.log"))):
+    for old in (REQUESTS, SUMMARY, GPU_SAMPLES, GPU_JOURNAL, "metrics.parquet",
+                *(p.name for p in out.glob("server-trial*.log"))):
         (out / old).unlink(missing_ok=True)  # a new run replaces the cell; finalize must not merge them
     w = spec.workload
     plan = build_plan(w, spec.tokenizer)
     prov = base_provenance(
         workload={"name": w.name, "version": w.version, "workload_hash": w.content_hash(),
                   **spec.workload_source, "definition": w.model_dump(mode="json")},
-        runtime=spec.runtime, model={"name": spec.model, **spec.model_info},
+        runtime=spec.runtime, model={"name": spec.model_label or spec.model, "requested_as": spec.model,
+                                     **spec.model_info},
         tokenizer=spec.tokenizer.provenance(), seed=w.seed, schedule_hash=plan.schedule_hash,
         point_schedule_hashes=[p.schedule_hash for p in plan.points], cell_id=spec.id, sku=spec.sku,
     )
     prov["endpoint"] = spec.endpoint
     prov["gpu_count"] = spec.gpu_count
+    prov["sku_verified"] = spec.sku_verified
+    prov["monitored_gpus"] = spec.gpus
     prov["client"]["event_loop"] = _event_loop_name()
     prov["client"]["timestamps"] = probe.timestamps
     _write_provenance(out, prov)
@@ -150,6 +165,26 @@ def _update_provenance(out: Path, **fields: Any) -> None:
     _write_provenance(out, prov)
 
 
+def _append_samples(out: Path, trial: int, load_point: int, samples: list[dict[str, Any]]) -> None:
+    with (out / GPU_JOURNAL).open("ab") as f:
+        for smp in samples:
+            f.write(orjson.dumps({"trial": trial, "load_point": load_point, **smp}) + b"\n")
+
+
+def _hardware_columns(prov: dict[str, Any]) -> dict[str, Any]:
+    hw = prov.get("hardware") or {}
+    gpus = hw.get("gpus") or []
+    volatile = {"index", "temperature_c", "clock_sm_mhz", "clock_memory_mhz", "throttle_reasons"}
+    stable = {"host": {k: v for k, v in (hw.get("host") or {}).items() if k != "hostname_sha256"},
+              "gpus": [{k: v for k, v in g.items() if k not in volatile} for g in gpus]}
+    return {
+        "sku_verified": prov.get("sku_verified"), "hardware_fingerprint": content_hash(stable),
+        "gpu_name": ", ".join(sorted({str(g.get("name")) for g in gpus})) or None,
+        "gpu_driver": gpus[0].get("driver") if gpus else None,
+        "host_cpu_model": (hw.get("host") or {}).get("cpu_model"),
+    }
+
+
 async def _watch(server: ManagedServer, stop: asyncio.Event) -> None:
     """Stop issuing requests as soon as the server process has exited."""
     while not stop.is_set():
@@ -170,6 +205,7 @@ async def _run_plan(spec: CellSpec, plan: CellPlan, journal: Journal) -> None:
     w = spec.workload
     server = spec.server
     servers: list[dict[str, Any]] = []
+    windows: list[dict[str, Any]] = []
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), disable=not spec.progress, transient=False)
     try:
@@ -183,7 +219,8 @@ async def _run_plan(spec: CellSpec, plan: CellPlan, journal: Journal) -> None:
                 stop = asyncio.Event()
                 watcher = asyncio.create_task(_watch(server, stop)) if server is not None else None
                 async with StreamingClient(spec.endpoint, spec.model, api=w.api, timeouts=w.timeouts,
-                                           sampling=w.sampling, api_key=spec.api_key) as client:
+                                           sampling=w.sampling, api_key=spec.api_key,
+                                           length_control=spec.length_control) as client:
                     for point in plan.points:
                         if stop.is_set():
                             break
@@ -194,10 +231,16 @@ async def _run_plan(spec: CellSpec, plan: CellPlan, journal: Journal) -> None:
                             journal.write(rec)
                             progress.advance(_task)
 
-                        try:
-                            await LoadGenerator(client, sink, trial=trial, stop=stop).run(point)
-                        except asyncio.CancelledError:
-                            raise KeyboardInterrupt from None
+                        with GpuMonitor(spec.gpus) if spec.gpus else contextlib.nullcontext() as mon:
+                            try:
+                                await LoadGenerator(client, sink, trial=trial, stop=stop).run(point)
+                            except asyncio.CancelledError:
+                                raise KeyboardInterrupt from None
+                        if mon is not None:
+                            windows.append({"trial": trial, "load_point": point.index,
+                                            **mon.window.summary()})
+                            _update_provenance(spec.out, gpu_windows=windows)
+                            _append_samples(spec.out, trial, point.index, mon.window.samples)
                 if watcher is not None:
                     stop.set()
                     await watcher
@@ -225,6 +268,10 @@ def finalize(out: Path, *, complete: bool = True) -> list[dict[str, Any]]:
         groups[(r["trial"], r["load_point"])].append(r)
     values = wdef.load.points()
     servers = prov.get("servers") or []
+    windows = {(w["trial"], w["load_point"]): w for w in prov.get("gpu_windows") or []}
+    hardware = _hardware_columns(prov)
+    model_entry = load_models().get(prov["model"].get("catalogue_id") or prov["model"]["name"])
+    sku_entry = load_skus().get(prov["sku"])
 
     def server_for(trial: int) -> dict[str, Any]:
         """The server record that served ``trial`` (the last one started at or before it)."""
@@ -242,6 +289,7 @@ def finalize(out: Path, *, complete: bool = True) -> list[dict[str, Any]]:
             requests_planned=wdef.warmup_requests + wdef.requests, warmup_requests=wdef.warmup_requests,
             gpu_count=prov.get("gpu_count", 0), server_exit_code=srv.get("exit_code") if crashed else None,
             server_log_tail=srv.get("log_tail") if crashed else None, cold_start_s=srv.get("cold_start_s"),
+            hardware=hardware, gpu_window=windows.get((trial, lp)), model_entry=model_entry, sku_entry=sku_entry,
         )
         rows.append(summarize_point(recs, info))
     by_point: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -254,6 +302,10 @@ def finalize(out: Path, *, complete: bool = True) -> list[dict[str, Any]]:
     meta = {"inferboard.provenance": orjson.dumps(prov).decode()}
     atomic_write_table(out / REQUESTS, records, REQUESTS_SCHEMA, meta)
     atomic_write_table(out / SUMMARY, rows, SUMMARY_SCHEMA, meta)
+    if (out / GPU_JOURNAL).exists():
+        samples = [orjson.loads(line) for line in (out / GPU_JOURNAL).read_bytes().splitlines() if line.strip()]
+        atomic_write_table(out / GPU_SAMPLES, samples, GPU_SAMPLES_SCHEMA, meta)
+        (out / GPU_JOURNAL).unlink()
     _write_provenance(out, prov)
     (out / JOURNAL).unlink(missing_ok=True)
     return rows

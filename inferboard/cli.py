@@ -68,7 +68,9 @@ def run(
     seed: Annotated[int | None, typer.Option(help="Seed for prompts and arrivals")] = None,
     api: Annotated[Api | None, typer.Option(help="OpenAI API flavour")] = None,
     tokenizer: Annotated[Path | None, typer.Option(help="Folder or tokenizer.json for exact token counts")] = None,
-    sku: Annotated[str, typer.Option(help="Hardware SKU id for the cell id")] = "unknown",
+    sku: Annotated[str | None, typer.Option(
+        help="SKU id (hardware/skus.yaml); with --runtime it must match this host's fingerprint (default: "
+             "detected); with --endpoint it is recorded as declared")] = None,
     api_key: Annotated[str | None, typer.Option(envvar="OPENAI_API_KEY", help="Bearer token")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar")] = True,
 ) -> None:
@@ -101,8 +103,17 @@ def run(
             tokenizer = Path(model)
     tok = load_tokenizer(tokenizer)
     assert endpoint is not None
+    from inferboard.gpus import gpu_fingerprints
+    from inferboard.sku import resolve_sku
+
+    gpus = gpu_fingerprints() if runtime is not None else []
+    sku_id, verified = resolve_sku(sku, gpus, local_server=runtime is not None)
+    if runtime is not None:
+        extra.update(gpus=_visible(gpus), gpu_count=len(_visible(gpus)), model_label=local.model_info["id"],
+                     length_control=local.runtime_provenance["length_control"])
     spec = CellSpec(
-        endpoint=endpoint, model=served, workload=effective, out=out, tokenizer=tok, sku=sku, api_key=api_key,
+        endpoint=endpoint, model=served, workload=effective, out=out, tokenizer=tok, sku=sku_id,
+        sku_verified=verified, api_key=api_key,
         progress=progress and sys.stderr.isatty(),
         workload_source={"file": str(path), "file_hash": file_sha256(path), "base_hash": base.content_hash(),
                          "overrides": {k: v for k, v in overrides.items() if v is not None}},
@@ -111,6 +122,20 @@ def run(
     rows = run_cell(spec)
     _print_summary(rows)
     console.print(escape(f"cell {spec.id} → {out}"), highlight=False)
+
+
+def _visible(gpus: list[dict[str, Any]]) -> list[int]:
+    """NVML indices of the GPUs a local server may use (CUDA_VISIBLE_DEVICES as indices, else all)."""
+    import os
+
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    indices = [g["index"] for g in gpus]
+    if env is None or not env.strip():
+        return indices if env is None else []
+    try:
+        return [i for i in (int(x) for x in env.split(",")) if i in indices]
+    except ValueError:  # UUIDs: cannot be mapped without NVML UUIDs; monitor all
+        return indices
 
 
 @app.command()
@@ -208,6 +233,66 @@ def model_tiny(out: Annotated[Path, typer.Option(help="Output folder")],
 
     manifest = write_tiny_model(out, size)
     typer.echo(f"{manifest['name']}  revision {manifest['revision']}  {manifest['parameters']:,} parameters → {out}")
+
+
+@model_app.command("random")
+def model_random(out: Annotated[Path, typer.Option(help="Output folder")],
+                 like: Annotated[str, typer.Option(help="Catalogue model to copy")] = "llama-3.1-8b-instruct",
+                 device: Annotated[str, typer.Option(help="torch device that draws the weights")] = "cuda",
+                 seed: Annotated[int, typer.Option(help="Weight seed")] = 0) -> None:
+    """Write a random-weights copy of a catalogue model's real shape (needs torch + transformers)."""
+    from inferboard.randommodel import write_random_model
+
+    m = write_random_model(out, like, device=device, seed=seed)
+    typer.echo(f"{m['name']}  revision {m['revision']}  {m['parameters']:,} parameters  "
+               f"{m['weights']['seconds']} s → {out}")
+
+
+@app.command()
+def fingerprint() -> None:
+    """Print this host's fingerprint as JSON: host, every NVIDIA GPU through NVML, and the SKU."""
+    from inferboard.fingerprint import host_fingerprint
+    from inferboard.gpus import gpu_fingerprints, nvml_status
+    from inferboard.sku import CPU_HOST, load_skus, match_gpu
+
+    gpus = gpu_fingerprints()
+    skus = load_skus()
+    for g in gpus:
+        g["sku"] = match_gpu(g, skus)
+    doc = {"host": host_fingerprint(), "nvml": nvml_status(), "gpus": gpus,
+           "sku": (gpus[0]["sku"] if len({g["sku"] for g in gpus}) == 1 else "mixed") if gpus else CPU_HOST}
+    typer.echo(json.dumps(doc, indent=2, sort_keys=True))
+
+
+@app.command()
+def roofline(model: Annotated[str, typer.Option(help="Model id in workflows/models.yaml")],
+             sku: Annotated[str, typer.Option(help="SKU id in hardware/skus.yaml")],
+             batch: Annotated[int, typer.Option(min=1, help="Sequences decoded together")] = 1,
+             context: Annotated[int, typer.Option(min=0, help="Tokens of context per sequence")] = 0,
+             prompt: Annotated[int, typer.Option(min=1, help="Prompt tokens for the prefill bound")] = 1024,
+             gpus: Annotated[int, typer.Option(min=1, help="GPUs (tensor parallel)")] = 1,
+             dtype: Annotated[str | None, typer.Option(help="Weight dtype (default: the model's)")] = None,
+             as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
+    """Physical limits (DESIGN §4): decode tokens/s and prefill TTFT of MODEL on SKU."""
+    from inferboard.models import DTYPE_BYTES, load_models
+    from inferboard.roofline import roofline as limits
+    from inferboard.sku import load_skus
+
+    models, skus = load_models(), load_skus()
+    if model not in models:
+        raise InferboardError(f"unknown model {model!r}", field="--model", fix=f"one of: {', '.join(models)}")
+    if sku not in skus:
+        raise InferboardError(f"unknown SKU {sku!r}", field="--sku", fix=f"one of: {', '.join(sorted(skus))}")
+    if dtype is not None and dtype not in DTYPE_BYTES:
+        raise InferboardError(f"unknown dtype {dtype!r}", field="--dtype", fix=f"one of: {', '.join(DTYPE_BYTES)}")
+    r = limits(models[model], skus[sku], batch=batch, context_tokens=context, prompt_tokens=prompt, gpus=gpus,
+               dtype=dtype)
+    if as_json:
+        typer.echo(json.dumps(r, indent=2, sort_keys=True))
+        return
+    ttft = f"{r['prefill_ttft_ms']:.1f} ms" if r["prefill_ttft_ms"] is not None else "n/a (no sourced TFLOPS)"
+    typer.echo(f"{model} on {gpus}× {sku}, batch {batch}: decode ≤ {r['decode_tokens_per_s']:.1f} tok/s "
+               f"({r['bound']}-bound), prefill of {prompt} tokens ≥ {ttft}")
 
 
 @workload_app.command("list")

@@ -337,7 +337,7 @@ class StreamingClient:
 
     def __init__(self, base_url: str, model: str, *, api: str = "completions",
                  timeouts: Timeouts | None = None, sampling: Sampling | None = None,
-                 api_key: str | None = None) -> None:
+                 api_key: str | None = None, length_control: str = "ignore_eos") -> None:
         parts = urlsplit(base_url if "://" in base_url else "http://" + base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"endpoint must be http(s)://host[:port][/path], got {base_url!r}")
@@ -351,6 +351,7 @@ class StreamingClient:
         self.model, self.api = model, api
         self.timeouts = timeouts or Timeouts()
         self.sampling = sampling or Sampling()
+        self.length_control = length_control
         host_header = parts.netloc.rsplit("@", 1)[-1]
         head = [f"POST {self.path} HTTP/1.1", f"Host: {host_header}", "Content-Type: application/json",
                 "Accept: text/event-stream", "Connection: keep-alive"]
@@ -375,7 +376,12 @@ class StreamingClient:
             payload["messages"] = list(messages)
         else:
             payload["prompt"] = prompt
-        if self.sampling.ignore_eos:
+        if self.sampling.ignore_eos and self.length_control == "generation_config":
+            # transformers serve: no ignore_eos field; min_new_tokens = max_new_tokens forces the length
+            payload["generation_config"] = orjson.dumps({
+                "max_new_tokens": max_tokens, "min_new_tokens": max_tokens,
+                "do_sample": self.sampling.temperature > 0}).decode()
+        elif self.sampling.ignore_eos:
             payload["ignore_eos"] = True
             payload["min_tokens"] = max_tokens
         payload.update(self.sampling.extra_body)

@@ -23,7 +23,7 @@ from typing import Any
 from inferboard.errors import InferboardError
 from inferboard.hashing import content_hash, file_sha256
 from inferboard.provenance import utc_now
-from inferboard.runner import LocalCmake, LocalVenv, Runner, load_runner, runners_dir
+from inferboard.runner import LocalCmake, LocalSystem, LocalVenv, Runner, load_runner, runners_dir
 
 ENV_FILE = "env.json"
 
@@ -75,6 +75,8 @@ def build_env(runtime: str, *, force: bool = False) -> dict[str, Any]:
     if runner.local is None:
         raise InferboardError(f"runtime {runtime!r} has no local mode", field="RUNTIME",
                               fix="local mode exists for: vllm, llamacpp")
+    if isinstance(runner.local, LocalSystem):
+        return system_env(runner, runner.local)
     target = env_dir(runtime)
     want = _want(runner)
     info = env_info(runtime)
@@ -91,6 +93,27 @@ def build_env(runtime: str, *, force: bool = False) -> dict[str, Any]:
     info.update(runtime=runtime, source_hash=want, built_utc=utc_now(), note=runner.local.provenance_note)
     (target / ENV_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     return info
+
+
+def system_env(runner: Runner, local: LocalSystem) -> dict[str, Any]:
+    """Check the host Python against ``local.requires``; its package versions are the environment."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    packages: dict[str, str] = {}
+    for name, spec in sorted(local.requires.items()):
+        try:
+            version = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            raise InferboardError(f"{runner.name} needs the Python package {name} on this host", field=name,
+                                  fix=f"pip install '{name}{spec}' (or carry its wheel)") from None
+        if spec and not Requirement(f"{name}{spec}").specifier.contains(version, prereleases=True):
+            raise InferboardError(f"{name} {version} does not satisfy {spec} (runners/{runner.name}/runner.yaml)",
+                                  field=name, fix=f"install {name}{spec}")
+        packages[name] = version
+    return {"kind": "system", "python": sys.executable, "python_version": sys.version.split()[0],
+            "packages": packages, "runtime": runner.name, "note": local.provenance_note}
 
 
 def _build_venv(runner: Runner, local: LocalVenv, target: Path, log: Path) -> dict[str, Any]:

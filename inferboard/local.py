@@ -27,7 +27,8 @@ def model_info(model_dir: Path) -> dict[str, Any]:
     manifest = model_dir / "manifest.json"
     if manifest.is_file():
         m = json.loads(manifest.read_text())
-        return {"id": m["name"], "revision": m["revision"], "kind": m["kind"], "files": m["files"],
+        return {"id": m["name"], "catalogue_id": m.get("catalogue_id", m["name"]), "revision": m["revision"],
+                "kind": m["kind"], "files": m["files"],
                 "shape": m["shape"], "parameters": m["parameters"]}
     files = {p.name: (file_sha256(p) if p.stat().st_size < 64 << 20 else f"{p.stat().st_size} bytes")
              for p in sorted(model_dir.iterdir()) if p.is_file()}
@@ -47,10 +48,11 @@ def prepare_local(runtime: str, model_dir: Path, out: Path, params: dict[str, st
                               fix=f"declared: {', '.join(sorted(runner.params)) or '(none)'}")
     info = build_env(runtime)
     info_model = model_info(model_dir)
-    served = info_model["id"]
+    served = str(model_dir.resolve()) if runner.api.request_model == "model_path" else info_model["id"]
     spec = local_launch(runner, env_dir=env_dir(runtime), model_dir=model_dir.resolve(), served_model_name=served,
-                        port=port, params=params)
+                        port=port, params=params, python=info["python"] if info.get("kind") == "system" else None)
     prov = {"name": runner.name, "mode": "local", "verified": True,
             "runner_hash": file_sha256(runners_dir() / runner.name / "runner.yaml"),
-            "params": {**runner.params, **params}, "env": info, "forces_output_length": runner.api.forces_output_length}
+            "params": {**runner.params, **params}, "env": info, "forces_output_length": runner.api.forces_output_length,
+            "length_control": runner.api.length_control}
     return LocalCell(ManagedServer(spec, out), served, prov, info_model)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError
@@ -33,6 +33,9 @@ class ModelEntry(Strict):
     experts_per_token: Positive | None = None
     attention: Literal["mha", "gqa", "mla"] | None = None
     dtype: Literal["float32", "bfloat16", "float16", "float8_e4m3", "mxfp4"]
+    hf_config: dict[str, Any] | None = Field(
+        None, description="the rest of the public config.json, enough to build a random-weights copy "
+                          "(`inferboard model random`); shape fields above are merged in")
 
     @property
     def kv_bytes_per_token(self) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import subprocess
 import sys
 import time
@@ -12,6 +13,7 @@ from typing import Any
 
 from inferboard import __version__
 from inferboard.fingerprint import host_fingerprint
+from inferboard.gpus import gpu_fingerprints, nvml_status
 from inferboard.results import SCHEMA_VERSION
 
 _CLIENT_PACKAGES = ("aiohttp", "uvloop", "orjson", "pyarrow", "numpy", "scipy", "pydantic", "tokenizers")
@@ -31,7 +33,9 @@ def suite_git() -> dict[str, Any]:
         dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
                                     capture_output=True, text=True, timeout=5).stdout.strip())
     except (OSError, subprocess.SubprocessError):
-        return {"git_sha": None, "git_dirty": None}
+        # a copy without .git (e.g. a tree shipped to a GPU host): the caller may name the commit
+        sha = os.environ.get("INFERBOARD_SUITE_GIT_SHA")
+        return {"git_sha": sha, "git_dirty": None, "git_sha_source": "INFERBOARD_SUITE_GIT_SHA" if sha else None}
     return {"git_sha": sha, "git_dirty": dirty}
 
 
@@ -62,7 +66,7 @@ def base_provenance(*, workload: dict[str, Any], runtime: dict[str, Any], model:
         "schedule_hash": schedule_hash,
         "load_point_schedule_hashes": point_schedule_hashes,
         "sku": sku,
-        "hardware": {"host": host_fingerprint(), "gpus": []},
+        "hardware": {"host": host_fingerprint(), "gpus": gpu_fingerprints(), "nvml": nvml_status()},
         "client": {"python": sys.version.split()[0], "packages": client_packages(),
                    "event_loop": None},
         "clock": {"monotonic_ns_at_start": time.monotonic_ns(), "utc_at_start": utc_now()},

@@ -29,6 +29,8 @@ JOURNAL = "requests.partial.jsonl"
 REQUESTS = "requests.parquet"
 SUMMARY = "summary.parquet"
 PROVENANCE = "provenance.json"
+GPU_JOURNAL = "gpu-samples.partial.jsonl"
+GPU_SAMPLES = "gpu_samples.parquet"
 
 
 class RequestRecord(BaseModel):
@@ -75,6 +77,7 @@ class RequestRecord(BaseModel):
 CI_METRICS: tuple[str, ...] = (
     "output_tokens_per_s", "requests_per_s", "goodput_requests_per_s", "ttft_ms_p50", "ttft_ms_p99",
     "tpot_ms_p50", "tpot_ms_p99", "itl_ms_p50", "e2e_ms_p50", "e2e_ms_p99", "error_rate",
+    "joules_per_output_token",
 )
 
 
@@ -109,7 +112,23 @@ def _summary_fields() -> dict[str, Any]:
         "null_reasons": (str | None, None), "server_exit_code": (int | None, None),
         "server_log_tail": (str | None, None), "cold_start_s": (float | None, None),
     })
+    f.update(HARDWARE_FIELDS)
     return f
+
+
+#: hardware, energy and roofline columns of every summary row (null where they do not apply)
+HARDWARE_FIELDS: dict[str, Any] = {
+    "sku_verified": (bool | None, None), "hardware_fingerprint": (str | None, None),
+    "gpu_name": (str | None, None), "gpu_driver": (str | None, None), "host_cpu_model": (str | None, None),
+    "energy_j": (float | None, None), "energy_method": (str | None, None),
+    "energy_null_reason": (str | None, None), "joules_per_output_token": (float | None, None),
+    "gpu_window_s": (float | None, None), "power_mean_w": (float | None, None),
+    "power_max_w": (float | None, None), "power_limit_w": (float | None, None),
+    "power_over_limit": (bool | None, None), "sm_clock_mean_mhz": (float | None, None),
+    "gpu_temp_max_c": (float | None, None), "gpu_memory_used_max_bytes": (float | None, None),
+    "roofline_decode_tokens_per_s": (float | None, None), "roofline_efficiency_pct": (float | None, None),
+    "roofline_reason": (str | None, None),
+}
 
 
 #: One row per (trial, load point), plus one ``aggregate`` row per load point across trials.
@@ -150,6 +169,23 @@ def arrow_schema(model: type[BaseModel], kind: str) -> pa.Schema:
 
 REQUESTS_SCHEMA = arrow_schema(RequestRecord, "requests")
 SUMMARY_SCHEMA = arrow_schema(SummaryRow, "summary")
+
+
+class GpuSample(BaseModel):
+    """One NVML reading of one GPU during a measurement window (gpu_samples.parquet)."""
+
+    model_config = ConfigDict(extra="forbid")
+    trial: int
+    load_point: int
+    t_s: float  # seconds since the window opened
+    gpu: int
+    power_w: float | None
+    memory_used_bytes: int | None
+    sm_clock_mhz: int | None
+    temp_c: int | None
+
+
+GPU_SAMPLES_SCHEMA = arrow_schema(GpuSample, "gpu_samples")
 
 
 # ---------------------------------------------------------------- writers

@@ -79,6 +79,11 @@ class Api(Strict):
     chat: bool = True
     completions: bool = True
     forces_output_length: bool = Field(description="honours ignore_eos/min_tokens so outputs reach max_tokens")
+    length_control: Literal["ignore_eos", "generation_config"] = Field(
+        "ignore_eos", description="how the forced length is asked for: vLLM-style ignore_eos + min_tokens, or "
+                                  "a `generation_config` JSON string with min_new_tokens (transformers serve)")
+    request_model: Literal["served_name", "model_path"] = Field(
+        "served_name", description="what the request's `model` field names: the served alias or the model folder")
 
 
 class Launch(Strict):
@@ -111,6 +116,16 @@ class LocalCmake(Strict):
     launch: Launch
 
 
+class LocalSystem(Strict):
+    """Local mode with the host's own Python (e.g. a GPU image that ships torch + transformers): the
+    required packages are checked and their versions recorded; nothing is installed."""
+
+    kind: Literal["system"]
+    requires: dict[str, str] = Field(description="package → PEP 440 specifier the host Python must satisfy")
+    provenance_note: str | None = None
+    launch: Launch
+
+
 class Runner(Strict):
     """One runtime's definition."""
 
@@ -120,12 +135,13 @@ class Runner(Strict):
     homepage: str
     default_port: int
     params: dict[str, str | int | float] = Field(default_factory=dict, description="declared placeholders")
-    images: dict[Literal["cuda", "rocm", "cpu"], Image]
+    images: dict[Literal["cuda", "rocm", "cpu"], Image] = Field(
+        description="container images by variant; empty where the project publishes none")
     launch: Launch = Field(description="container mode: arguments after the image")
     readiness: Probe = Field(default_factory=Probe)
     metrics: Metrics = Field(default_factory=Metrics)
     api: Api
-    local: Annotated[LocalVenv | LocalCmake, Field(discriminator="kind")] | None = None
+    local: Annotated[LocalVenv | LocalCmake | LocalSystem, Field(discriminator="kind")] | None = None
 
     @model_validator(mode="after")
     def _placeholders_declared(self) -> Runner:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,7 +17,10 @@ from inferboard.metrics import (
     RECORD_METRICS,
     PointContext,
 )
-from inferboard.results import CI_METRICS, SCHEMA_VERSION
+from inferboard.models import ModelEntry
+from inferboard.results import CI_METRICS, HARDWARE_FIELDS, SCHEMA_VERSION
+from inferboard.roofline import row_limits
+from inferboard.sku import Sku
 from inferboard.stats import CV_FLAG, PERCENTILES, bootstrap_ci, coefficient_of_variation, percentile, pname
 
 MAX_ERROR_RATE = 0.01
@@ -48,6 +51,10 @@ class PointInfo:
     server_exit_code: int | None = None
     server_log_tail: str | None = None
     cold_start_s: float | None = None
+    hardware: dict[str, Any] = field(default_factory=dict)  # HARDWARE_FIELDS taken from the fingerprint
+    gpu_window: dict[str, Any] | None = None  # GpuWindow.summary() of this point's measurement window
+    model_entry: ModelEntry | None = None
+    sku_entry: Sku | None = None
 
 
 def _values(records: Sequence[dict[str, Any]], name: str, pooled: bool, ok_only: bool) -> np.ndarray:
@@ -104,9 +111,29 @@ def validity(values: dict[str, Any], records: Sequence[dict[str, Any]]) -> list[
     if sched and achieved is not None and achieved < MIN_ACHIEVED_FRACTION * sched:
         reasons.append(f"client saturated: achieved {achieved:.3g} req/s < "
                        f"{MIN_ACHIEVED_FRACTION:g} × scheduled {sched:.3g} req/s")
+    eff = values.get("roofline_efficiency_pct")
+    if eff is not None and eff > 100.0:
+        reasons.append(f"implausible: {values['output_tokens_per_s']:.4g} tok/s is {eff:.0f}% of the roofline "
+                       f"limit {values['roofline_decode_tokens_per_s']:.4g} tok/s")
     if values.get("server_exit_code") is not None:
         reasons.append(f"server exited with code {values['server_exit_code']} during the run")
     return reasons
+
+
+def hardware_columns(info: PointInfo, all_records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Fingerprint, energy and power columns of a row; energy per output token counts every token
+    generated in the window (warm-up included, since the window's energy includes it)."""
+    out: dict[str, Any] = dict.fromkeys(HARDWARE_FIELDS)
+    out.update(info.hardware)
+    win = info.gpu_window
+    if win is None:
+        out["energy_null_reason"] = "no GPU monitored (CPU host or remote endpoint)"
+        return out
+    out.update({k: v for k, v in win.items() if k in out})
+    tokens = sum(r["output_tokens"] or 0 for r in all_records)
+    if out["energy_j"] is not None and tokens:
+        out["joules_per_output_token"] = out["energy_j"] / tokens
+    return out
 
 
 def summarize_point(all_records: Sequence[dict[str, Any]], info: PointInfo) -> dict[str, Any]:
@@ -130,10 +157,14 @@ def summarize_point(all_records: Sequence[dict[str, Any]], info: PointInfo) -> d
     for m in AGGREGATE_METRICS:
         ctx.values[m.name] = m.compute(ctx)
     row.update(ctx.values)
+    row.update(hardware_columns(info, all_records))
+    row.update(row_limits(row, info.model_entry, info.sku_entry))
     reasons = validity(row, records)
     row["valid"] = not reasons
     row["invalid_reason"] = "; ".join(reasons) or None
     flags = []
+    if row["power_over_limit"]:
+        flags.append(f"mean power {row['power_mean_w']:.0f} W above the enforced limit {row['power_limit_w']:.0f} W")
     if row["usage_mismatches"]:
         flags.append(f"usage_mismatch on {row['usage_mismatches']} request(s)")
     if any(not r["output_forced"] for r in records):
@@ -156,15 +187,16 @@ def aggregate_trials(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     agg.update(row_kind="aggregate", trial=None)
     nulls: dict[str, str] = {}
     skip = set(agg) | {"valid", "invalid_reason", "flags", "null_reasons", "server_log_tail", "server_exit_code"}
-    for key, val in first.items():
+    for key in first:
         if key in skip:
             continue
         vals = [r[key] for r in rows if r[key] is not None]
-        if isinstance(val, bool) or not vals:
-            agg[key] = None
+        if not vals or isinstance(vals[0], bool | str):  # kept only where every trial agrees
+            same = len({str(v) for v in vals}) == 1 and len(vals) == len(rows)
+            agg[key] = vals[0] if vals and same else None
             continue
         med = float(np.median(vals))
-        agg[key] = round(med) if isinstance(val, int) else med
+        agg[key] = round(med) if isinstance(vals[0], int) else med
     flags = []
     for key in CI_METRICS:
         vals = [r[key] for r in rows if r[key] is not None]
