@@ -27,15 +27,16 @@ def utc_now() -> str:
 def suite_git() -> dict[str, Any]:
     """Git sha and dirty flag of the inferboard checkout, when it is one."""
     root = Path(__file__).resolve().parent.parent
+    named = os.environ.get("INFERBOARD_SUITE_GIT_SHA")
+    if named:  # the caller names the commit (a copied tree whose .git may be stale or absent)
+        return {"git_sha": named, "git_dirty": None, "git_sha_source": "INFERBOARD_SUITE_GIT_SHA"}
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                              timeout=5, check=True).stdout.strip()
         dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
                                     capture_output=True, text=True, timeout=5).stdout.strip())
     except (OSError, subprocess.SubprocessError):
-        # a copy without .git (e.g. a tree shipped to a GPU host): the caller may name the commit
-        sha = os.environ.get("INFERBOARD_SUITE_GIT_SHA")
-        return {"git_sha": sha, "git_dirty": None, "git_sha_source": "INFERBOARD_SUITE_GIT_SHA" if sha else None}
+        return {"git_sha": None, "git_dirty": None}
     return {"git_sha": sha, "git_dirty": dirty}
 
 
