@@ -92,11 +92,20 @@ def distributions(records: Sequence[dict[str, Any]], nulls: dict[str, str]) -> d
     return out
 
 
+def plausibility(values: dict[str, Any]) -> list[str]:
+    """Physical checks: a row faster than its roofline limit cannot be published (DESIGN §4)."""
+    eff = values.get("roofline_efficiency_pct")
+    if eff is not None and eff > 100.0:
+        return [f"implausible: {values['output_tokens_per_s']:.4g} tok/s is {eff:.0f}% of the roofline "
+                f"limit {values['roofline_decode_tokens_per_s']:.4g} tok/s"]
+    return []
+
+
 def validity(values: dict[str, Any], records: Sequence[dict[str, Any]]) -> list[str]:
     """Named checks that make a load point invalid; each returns a reason (DESIGN §4)."""
-    reasons = []
+    reasons = plausibility(values)
     if not records:
-        return ["no measured requests"]
+        return [*reasons, "no measured requests"]
     if values["requests_ok"] == 0:
         reasons.append("no successful requests")
     rate = values["error_rate"]
@@ -111,10 +120,6 @@ def validity(values: dict[str, Any], records: Sequence[dict[str, Any]]) -> list[
     if sched and achieved is not None and achieved < MIN_ACHIEVED_FRACTION * sched:
         reasons.append(f"client saturated: achieved {achieved:.3g} req/s < "
                        f"{MIN_ACHIEVED_FRACTION:g} × scheduled {sched:.3g} req/s")
-    eff = values.get("roofline_efficiency_pct")
-    if eff is not None and eff > 100.0:
-        reasons.append(f"implausible: {values['output_tokens_per_s']:.4g} tok/s is {eff:.0f}% of the roofline "
-                       f"limit {values['roofline_decode_tokens_per_s']:.4g} tok/s")
     if values.get("server_exit_code") is not None:
         reasons.append(f"server exited with code {values['server_exit_code']} during the run")
     return reasons

@@ -80,7 +80,8 @@ def make(gpus: list[dict[str, Any]] | None = None, unsupported: Iterable[str] = 
         "nvmlDeviceGetVbiosVersion": lambda h: h["vbios"], "nvmlDeviceGetArchitecture": lambda h: h["arch"],
         "nvmlDeviceGetCudaComputeCapability": lambda h: h["cc"], "nvmlDeviceGetNumGpuCores": lambda h: h["cores"],
         "nvmlDeviceGetMemoryInfo": mem, "nvmlDeviceGetMemoryBusWidth": lambda h: h["bus_width"],
-        "nvmlDeviceGetMaxClockInfo": lambda h, t: h["max_clock"][t], "nvmlDeviceGetClockInfo": lambda h, t: h["clock"][t],
+        "nvmlDeviceGetMaxClockInfo": lambda h, t: h["max_clock"][t],
+        "nvmlDeviceGetClockInfo": lambda h, t: h["clock"][t],
         "nvmlDeviceGetEnforcedPowerLimit": lambda h: h["power_limit_mw"],
         "nvmlDeviceGetPowerManagementDefaultLimit": lambda h: h["power_default_mw"],
         "nvmlDeviceGetPersistenceMode": lambda h: h["persistence"], "nvmlDeviceGetMigMode": lambda h: h["mig"],
@@ -92,7 +93,8 @@ def make(gpus: list[dict[str, Any]] | None = None, unsupported: Iterable[str] = 
         "nvmlDeviceGetCurrentClocksEventReasons": lambda h: h["throttle"],
         "nvmlDeviceGetCurrentClocksThrottleReasons": lambda h: h["throttle"],
         "nvmlDeviceGetTotalEnergyConsumption": energy, "nvmlDeviceGetPowerUsage": lambda h: h["power_mw"],
-        "nvmlSystemGetDriverVersion": lambda: gpus[0]["driver"], "nvmlSystemGetCudaDriverVersion": lambda: gpus[0]["cuda"],
+        "nvmlSystemGetDriverVersion": lambda: gpus[0]["driver"],
+        "nvmlSystemGetCudaDriverVersion": lambda: gpus[0]["cuda"],
         "nvmlSystemGetNVMLVersion": lambda: gpus[0]["nvml"],
     }
     for name, getter in getters.items():
