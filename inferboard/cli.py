@@ -59,6 +59,12 @@ def run(
     endpoint: Annotated[str | None, typer.Option(help="Base URL of a running OpenAI-compatible server")] = None,
     runtime: Annotated[str | None, typer.Option(help="Start this runtime locally (runners/<name>) for the run")] = None,
     param: Annotated[list[str] | None, typer.Option(help="Runner parameter KEY=VALUE (repeatable)")] = None,
+    mode: Annotated[str, typer.Option(help="With --runtime: local (locked env) or container (image by digest)")]
+    = "local",
+    variant: Annotated[str, typer.Option(help="Container variant: cpu, cuda or rocm")] = "cpu",
+    image_source: Annotated[str, typer.Option(help="Container image: built (here, image.lock) or upstream")]
+    = "built",
+    engine: Annotated[str | None, typer.Option(help="Container engine (default: detected)")] = None,
     concurrency: Annotated[str | None, typer.Option(help="Closed loop: requests in flight (1,4,16 = sweep)")] = None,
     rate: Annotated[str | None, typer.Option(help="Open loop: arrivals per second (1,2,4 = sweep)")] = None,
     requests: Annotated[int | None, typer.Option(min=1, help="Measured requests per load point")] = None,
@@ -93,10 +99,19 @@ def run(
     effective = with_overrides(base, **overrides)
     extra: dict[str, Any] = {}
     served = model
+    if mode not in ("local", "container"):
+        raise InferboardError(f"unknown mode {mode!r}", field="--mode", fix="local or container")
     if runtime is not None:
-        from inferboard.local import prepare_local
+        from inferboard.local import prepare_container, prepare_local
 
-        local = prepare_local(runtime, Path(model), out, _params(param))
+        if mode == "container":
+            from inferboard.gpus import gpu_fingerprints
+
+            local = prepare_container(runtime, Path(model), out, _params(param), variant=variant,
+                                      source=image_source, engine=engine,
+                                      gpus=tuple(_visible(gpu_fingerprints())) if variant == "cuda" else ())
+        else:
+            local = prepare_local(runtime, Path(model), out, _params(param))
         endpoint, served = local.server.url, local.served_model_name
         extra = {"server": local.server, "runtime": local.runtime_provenance, "model_info": local.model_info}
         if tokenizer is None and (Path(model) / "tokenizer.json").is_file():
@@ -233,6 +248,29 @@ def model_tiny(out: Annotated[Path, typer.Option(help="Output folder")],
 
     manifest = write_tiny_model(out, size)
     typer.echo(f"{manifest['name']}  revision {manifest['revision']}  {manifest['parameters']:,} parameters → {out}")
+
+
+image_app = typer.Typer(no_args_is_help=True, help="Container images of the runtimes (pinned by digest).")
+app.add_typer(image_app, name="image")
+
+
+@image_app.command("build")
+def image_build(runtime: str,
+                variant: Annotated[str, typer.Option(help="cpu, cuda or rocm (runners/<rt>/Containerfile.<variant>)")]
+                = "cpu",
+                engine: Annotated[str | None, typer.Option(help="docker or podman (default: detected)")] = None,
+                base: Annotated[str | None, typer.Option(help="Base image name@sha256:… instead of a local "
+                                                              "debootstrap base (where a registry is reachable)")]
+                = None,
+                force: Annotated[bool, typer.Option(help="Rebuild even if the recipe is unchanged")] = False) -> None:
+    """Build (or reuse) RUNTIME's image from its Containerfile and write its image.lock."""
+    from inferboard.images import build_image, images_dir
+
+    console.print(f"building {runtime}:{variant} (log: {images_dir() / f'{runtime}-{variant}' / 'build.log'}) …",
+                  highlight=False)
+    info = build_image(runtime, variant, engine=engine, base=base, force=force)
+    typer.echo(json.dumps({k: info[k] for k in ("tag", "image_id", "recipe_hash", "cached")} |
+                          {"base": info["base"]["id"]}, indent=2))
 
 
 @model_app.command("random")

@@ -56,3 +56,55 @@ def prepare_local(runtime: str, model_dir: Path, out: Path, params: dict[str, st
             "params": {**runner.params, **params}, "env": info, "forces_output_length": runner.api.forces_output_length,
             "length_control": runner.api.length_control}
     return LocalCell(ManagedServer(spec, out), served, prov, info_model)
+
+
+def prepare_container(runtime: str, model_dir: Path, out: Path, params: dict[str, str], *, variant: str = "cpu",
+                      source: str = "built", engine: str | None = None, gpus: tuple[int, ...] = (),
+                      port: int | None = None) -> LocalCell:
+    """Describe a container-mode server: the image built here (image.lock) or the upstream one, by digest."""
+    from inferboard.containers import detect_engine, engine_version, inspect_image
+    from inferboard.images import image_lock
+    from inferboard.runtime import container_launch
+
+    runner = load_runner(runtime)
+    if not model_dir.is_dir() or not (model_dir / "config.json").is_file():
+        raise InferboardError(f"{model_dir} is not a model folder (no config.json)", field="--model",
+                              fix="e.g. `inferboard model tiny --out models/tiny` then --model models/tiny")
+    unknown = sorted(set(params) - set(runner.params))
+    if unknown:
+        raise InferboardError(f"unknown parameter {unknown[0]!r} for {runtime}", field="--param",
+                              fix=f"declared: {', '.join(sorted(runner.params)) or '(none)'}")
+    eng = detect_engine(engine)
+    image: dict[str, Any]
+    if source == "built":
+        lock = image_lock(runtime, variant)
+        if lock is None:
+            raise InferboardError(f"no {variant} image of {runtime} has been built here", field="--image-source",
+                                  fix=f"run `inferboard image build {runtime} --variant {variant}`, or use "
+                                      "--image-source upstream where a registry is reachable")
+        ref = lock["image_id"]
+        image = {"source": "built", "ref": ref, "image_lock": lock}
+    elif source == "upstream":
+        if variant not in runner.images:
+            raise InferboardError(f"{runtime} publishes no {variant} image", field="--variant",
+                                  fix=f"one of: {', '.join(runner.images) or '(none)'}")
+        ref = runner.images[variant].pinned
+        image = {"source": "upstream", "ref": ref, **runner.images[variant].model_dump(mode="json")}
+    else:
+        raise InferboardError(f"unknown image source {source!r}", field="--image-source", fix="built or upstream")
+    meta = inspect_image(eng, ref)
+    if meta is None:
+        raise InferboardError(f"image {ref} is not present for {eng}", field="--image-source",
+                              fix=f"{eng} pull {ref}" if source == "upstream" else "rebuild it")
+    info_model = model_info(model_dir)
+    served = info_model["id"]
+    vendor = {"cuda": "nvidia", "rocm": "amd"}.get(variant)
+    spec = container_launch(runner, engine=eng, image=ref, model_dir=model_dir.resolve(), served_model_name=served,
+                            port=port, params=params, gpu_vendor=vendor, gpus=gpus)  # type: ignore[arg-type]
+    prov = {"name": runner.name, "mode": "container", "verified": True,
+            "runner_hash": file_sha256(runners_dir() / runner.name / "runner.yaml"),
+            "params": {**runner.params, **params}, "engine": eng, "engine_version": engine_version(eng),
+            "variant": variant, "image": image, "resolved_image_id": meta["id"],
+            "resolved_repo_digests": meta["repo_digests"], "forces_output_length": runner.api.forces_output_length,
+            "length_control": runner.api.length_control}
+    return LocalCell(ManagedServer(spec, out), served, prov, info_model)

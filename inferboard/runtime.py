@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from inferboard.containers import MODEL_MOUNT, ContainerRun, Engine, GpuVendor, run_argv
 from inferboard.errors import InferboardError
 from inferboard.runner import Runner, render
 
@@ -57,6 +58,7 @@ class LaunchSpec:
     served_model_name: str = "model"
     mode: str = "local"
     provenance: dict[str, Any] = field(default_factory=dict)
+    cleanup: list[str] = field(default_factory=list)  # run after the process ends (e.g. `docker rm -f NAME`)
 
     @property
     def url(self) -> str:
@@ -76,6 +78,24 @@ def local_launch(runner: Runner, *, env_dir: Path, model_dir: Path, served_model
                   python=python or str(env_dir / "bin" / "python"))
     argv, env = render(runner.local.launch, values)
     return LaunchSpec(runner=runner, argv=argv, env=env, port=port, served_model_name=served_model_name)
+
+
+def container_launch(runner: Runner, *, engine: Engine, image: str, model_dir: Path, served_model_name: str,
+                     port: int | None = None, params: dict[str, Any] | None = None,
+                     gpu_vendor: GpuVendor | None = None, gpus: tuple[int, ...] = (),
+                     sif: Path | None = None) -> LaunchSpec:
+    """A LaunchSpec that runs the runner's ``launch`` template inside ``image`` (pinned by digest)."""
+    port = port or free_port()
+    values: dict[str, Any] = {**runner.params, **(params or {})}
+    values.update(model=MODEL_MOUNT, model_gguf=f"{MODEL_MOUNT}/model.gguf", port=port, host="127.0.0.1",
+                  served_model_name=served_model_name, env_dir="/", python="python3")
+    args, env = render(runner.launch, values)
+    name = f"inferboard-{runner.name}-{port}"
+    run = ContainerRun(image=image, args=args, model_dir=model_dir, name=name, env=env, gpu_vendor=gpu_vendor,
+                       gpus=gpus, sif=sif)
+    cleanup = [engine, "rm", "--force", name] if engine in ("docker", "podman") else []
+    return LaunchSpec(runner=runner, argv=run_argv(engine, run), env={}, port=port,
+                      served_model_name=served_model_name, mode="container", cleanup=cleanup)
 
 
 class MetricsScraper(threading.Thread):
@@ -175,6 +195,9 @@ class ServerProcess:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
+        if self.spec.cleanup:
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                subprocess.run(self.spec.cleanup, capture_output=True, timeout=60)
         return self.proc.returncode
 
     def metrics_scraper(self, interval_s: float = 1.0) -> MetricsScraper | None:
