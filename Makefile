@@ -37,9 +37,8 @@ test-containers: $(STAMP)
 	$(MAKE) images && $(PY) -m pytest -m container tests/integration/test_containers.py; \
 	  rc=$$?; .ci/container-engine.sh stop; exit $$rc
 
-# Until the Snakemake CPU matrix lands (issue 4/6) the main job runs the smoke workload on each CPU
-# runtime against the locally generated tiny model, one cell each under results/.
+# The main job: the default CPU matrix through Snakemake (workflows/config/config.yaml): builds what is
+# missing (envs, tiny model), runs every cell, publishes them under data/results/ and writes
+# data/leaderboard.parquet. Running it again does nothing; an interrupted run resumes.
 main: envs
-	$(IB) model tiny --out $(MODEL)
-	for rt in $(RUNTIMES); do $(IB) run --runtime $$rt --model $(MODEL) --workload smoke --sku cpu-host \
-	  --out results/cpu-host/$$rt/tiny-llama-2l/smoke || exit 1; done
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/snakemake --profile workflows/profiles/local

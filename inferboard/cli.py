@@ -250,6 +250,120 @@ def model_tiny(out: Annotated[Path, typer.Option(help="Output folder")],
     typer.echo(f"{manifest['name']}  revision {manifest['revision']}  {manifest['parameters']:,} parameters → {out}")
 
 
+@app.command("run-cell")
+def run_cell_cmd(cell: Annotated[str, typer.Argument(help="Cell id SKU/RUNTIME/MODEL/WORKLOAD of the config")],
+                 config: Annotated[Path, typer.Option(help="Pipeline config")] = Path("workflows/config/config.yaml"),
+                 results: Annotated[Path | None, typer.Option(help="Results folder (default: the config's)")]
+                 = None) -> None:
+    """Run one matrix cell for the pipeline; always leaves <cell>/cell.json (ok, invalid or failed + reason)."""
+    from inferboard.matrix import load_config
+    from inferboard.pipeline import (
+        failure_reason,
+        model_path,
+        set_aside_interrupted,
+        sku_variant,
+        status_from_rows,
+        write_status,
+    )
+    from inferboard.provenance import utc_now
+
+    cfg, cells = load_config(config)
+    by_id = {c.id: c for c in cells}
+    if cell not in by_id:
+        raise InferboardError(f"cell {cell!r} is not in {config}", field="CELL",
+                              fix="one of: " + ", ".join(sorted(by_id)[:8]) + (" …" if len(by_id) > 8 else ""))
+    c = by_id[cell]
+    out = (results or Path(cfg.results_dir)) / cell
+    aside = set_aside_interrupted(out)
+    started = utc_now()
+    base = {"cell_id": cell, "runtime": c.runtime, "model": c.model, "workload": c.workload, "sku": c.sku,
+            "mode": c.mode, "started_utc": started, "interrupted_run_kept_in": str(aside) if aside else None}
+    over = dict(c.overrides)
+    try:
+        (out / "cell.json").unlink(missing_ok=True)
+        run(workload=c.workload, out=out, model=str(model_path(c.model)), runtime=c.runtime,
+            param=[f"{k}={v}" for k, v in c.params], mode=c.mode, sku=c.sku, progress=False,
+            variant=sku_variant(c.sku), image_source="built" if sku_variant(c.sku) == "cpu" else "upstream",
+            trials=over.get("trials"), requests=over.get("requests"), warmup=over.get("warmup_requests"),
+            concurrency=",".join(map(str, over["concurrency"])) if "concurrency" in over else None)
+        import pyarrow.parquet as pq
+
+        status, reason = status_from_rows(pq.read_table(out / "summary.parquet").to_pylist())
+    except KeyboardInterrupt:
+        raise
+    except Exception as err:  # recorded, and the workflow goes on with the other cells
+        status, reason = "failed", failure_reason(err)
+    doc = write_status(out, **base, status=status, reason=reason)
+    console.print(escape(f"cell {cell}: {doc['status']}" + (f" ({reason})" if reason else "")), highlight=False)
+
+
+@app.command()
+def publish(src: Annotated[Path, typer.Argument(help="Finished cell folder (results/<cell>)")],
+            dest: Annotated[Path, typer.Argument(help="Published folder (data/results/<cell>)")]) -> None:
+    """Copy a finished cell's outputs into the published tree (atomic)."""
+    from inferboard.pipeline import publish as do_publish
+
+    if not (src / "cell.json").is_file():
+        raise InferboardError(f"{src} has no cell.json", field="SRC", fix="run the cell first (inferboard run-cell)")
+    do_publish(src, dest)
+
+
+@app.command()
+def aggregate(cells: Annotated[list[Path] | None, typer.Argument(help="cell.json files (default: all under --root)")]
+              = None,
+              out: Annotated[Path, typer.Option(help="Leaderboard Parquet")] = Path("data/leaderboard.parquet"),
+              root: Annotated[Path, typer.Option(help="Published cells")] = Path("data/results")) -> None:
+    """Collect every published cell's aggregate rows into one leaderboard (plausibility re-checked)."""
+    from inferboard.pipeline import aggregate as do_aggregate
+
+    info = do_aggregate(sorted(cells) if cells else sorted(root.glob("**/cell.json")), out)
+    failed = [c for c in info["cells"] if c["status"] == "failed"]
+    console.print(f"{info['rows']} rows from {len(info['cells'])} cells → {out}"
+                  + (f"; failed: {', '.join(c['cell_id'] for c in failed)}" if failed else ""), highlight=False)
+
+
+@app.command()
+def compare(new: Annotated[Path, typer.Argument(help="Rerun cell folder (results/<cell>)")],
+            published: Annotated[Path, typer.Argument(help="Published cell folder (data/results/<cell>)")],
+            as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
+    """Each headline metric's delta against a published cell, and whether it falls within its 95% CI."""
+    from inferboard.pipeline import compare as do_compare
+
+    rows = do_compare(new, published)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"{new} vs {published}")
+    for col in ("load", "metric", "new", "published [95% CI]", "delta", "within CI"):
+        table.add_column(col)
+    for r in rows:
+        lo, hi = r["published_ci95"]
+        ci = f" [{_fmt(lo, 2)}, {_fmt(hi, 2)}]" if lo is not None else " [no CI]"
+        rel = f" ({r['delta_rel']:+.1%})" if r["delta_rel"] is not None else ""
+        within = {True: "yes", False: "NO", None: "—"}[r["within_ci"]]
+        table.add_row(f"{r['load_value']:g}", r["metric"], _fmt(r["new"], 2), _fmt(r["published"], 2) + ci,
+                      _fmt(r["delta"], 2) + rel, within)
+    Console().print(table)
+
+
+@app.command()
+def rerun(cell: Annotated[str, typer.Argument(help="Cell id SKU/RUNTIME/MODEL/WORKLOAD")],
+          cores: Annotated[str, typer.Option(help="Snakemake --cores")] = "all") -> None:
+    """Rerun exactly one cell through Snakemake (same pinned env/image and workload) into results/."""
+    import subprocess
+
+    from inferboard.matrix import load_config
+
+    cfg, _ = load_config(Path("workflows/config/config.yaml"))
+    target = f"{cfg.results_dir}/{cell}/cell.json"
+    cmd = ["snakemake", "--cores", cores, "--force", target, f"{cfg.results_dir}/leaderboard.parquet"]
+    console.print("$ " + " ".join(cmd), highlight=False)
+    rc = subprocess.run(cmd).returncode
+    if rc == 0 and cfg.publish_dir and (Path(cfg.publish_dir) / cell).is_dir():
+        console.print(f"compare: inferboard compare {cfg.results_dir}/{cell} {cfg.publish_dir}/{cell}", highlight=False)
+    raise SystemExit(rc)
+
+
 image_app = typer.Typer(no_args_is_help=True, help="Container images of the runtimes (pinned by digest).")
 app.add_typer(image_app, name="image")
 

@@ -21,6 +21,7 @@ Engine = Literal["docker", "podman", "apptainer"]
 ENGINES: tuple[Engine, ...] = ("docker", "podman", "apptainer")
 GpuVendor = Literal["nvidia", "amd"]
 MODEL_MOUNT = "/model"
+SHM_SIZE = "4g"
 
 
 @dataclass(frozen=True)
@@ -56,12 +57,12 @@ def run_argv(engine: Engine, run: ContainerRun) -> list[str]:
         return _apptainer_argv(run)
     argv = [engine, "run", "--rm", "--name", run.name, "--network", "host", "--init",
             "--volume", f"{run.model_dir}:{MODEL_MOUNT}:ro"]
+    argv += ["--shm-size", SHM_SIZE]  # vLLM's worker queues live in /dev/shm (64 MiB by default)
     if engine == "podman":
         argv += ["--ulimit", "nofile=65536:65536", "--ulimit", "nproc=65536:65536"]
     for key, value in sorted(run.env.items()):
         argv += ["--env", f"{key}={value}"]
     argv += _gpu_flags(engine, run)
-    argv += ["--shm-size", "8g"] if run.gpu_vendor else []
     return [*argv, run.image, *run.args]
 
 

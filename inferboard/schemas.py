@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from inferboard.matrix import PipelineConfig
 from inferboard.results import RequestRecord, SummaryRow
 from inferboard.workload import Workload
 
-MODELS = {"workload": Workload, "request_record": RequestRecord, "summary_row": SummaryRow}
+MODELS = {"workload": Workload, "request_record": RequestRecord, "summary_row": SummaryRow,
+          "config": PipelineConfig}
 
 
 def render(name: str) -> str:
     """The JSON Schema text of one model (stable formatting)."""
-    return json.dumps(MODELS[name].model_json_schema(), indent=2, sort_keys=True) + "\n"
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **MODELS[name].model_json_schema()}
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
 
 
 def export_schemas(out: Path, *, check: bool = False) -> list[str]:

@@ -1,0 +1,26 @@
+# inferboard: the benchmark matrix as a workflow. Table of contents only; logic lives in inferboard/.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "workflows/config/config.yaml"
+
+
+validate(config, "workflows/schemas/config.schema.json")
+
+
+include: "workflows/rules/common.smk"
+include: "workflows/rules/envs.smk"
+include: "workflows/rules/models.smk"
+include: "workflows/rules/fingerprint.smk"
+include: "workflows/rules/cells.smk"
+include: "workflows/rules/aggregate.smk"
+
+
+rule all:
+    input:
+        leaderboard=LEADERBOARD,
+        published=published_cells(),
+        fingerprint=f"{RESULTS}/fingerprint.json",
+    default_target: True

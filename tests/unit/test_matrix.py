@@ -1,0 +1,54 @@
+"""The pipeline config: expansion into cells and clear errors before any job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from inferboard.errors import InferboardError
+from inferboard.matrix import expand, load_config, parse_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _cfg(**block):
+    base = {"runtimes": ["vllm"], "models": ["tiny-llama-2l"], "workloads": ["smoke"], "skus": ["cpu-host"]}
+    return {"schema_version": 1, "matrix": [{**base, **block}]}
+
+
+def test_default_config_is_the_cpu_matrix() -> None:
+    cfg, cells = load_config(ROOT / "workflows/config/config.yaml")
+    assert {c.runtime for c in cells} == {"vllm", "llamacpp"} and {c.sku for c in cells} == {"cpu-host"}
+    assert len(cells) == 6 and len({c.id for c in cells}) == 6
+    assert cfg.publish_dir == "data/results"
+
+
+@pytest.mark.parametrize(("field", "value"), [("runtimes", "vlm"), ("models", "llama-9"), ("workloads", "smok"),
+                                              ("skus", "h900")])
+def test_unknown_entry_names_block_and_entry(field: str, value: str) -> None:
+    with pytest.raises(InferboardError) as err:
+        expand(parse_config(_cfg(**{field: [value]})))
+    assert f"matrix[0].{field}" in str(err.value) and repr(value) in str(err.value)
+
+
+def test_malformed_matrix_names_the_field() -> None:
+    with pytest.raises(InferboardError, match="matrix"):
+        parse_config({"schema_version": 1, "matrix": [{"runtimes": "vllm"}]})
+    with pytest.raises(InferboardError, match="matrix"):
+        parse_config({"schema_version": 1, "matrix": []})
+    with pytest.raises(InferboardError, match=r"cluster\.h900"):
+        expand(parse_config({**_cfg(), "cluster": {"h900": {}}}))
+
+
+def test_params_for_a_runtime_not_in_the_block() -> None:
+    with pytest.raises(InferboardError, match="params"):
+        expand(parse_config(_cfg(params={"llamacpp": {"parallel": "4"}})))
+
+
+def test_schema_file_matches_the_model() -> None:
+    from inferboard.schemas import render
+
+    assert (ROOT / "workflows/schemas/config.schema.json").read_text() == render("config")
+    assert yaml.safe_load((ROOT / "workflows/config/config.yaml").read_text())["schema_version"] == 1

@@ -1,0 +1,47 @@
+# One benchmark cell = runtime × model × workload on one SKU. A failed cell leaves cell.json with its
+# reason and the workflow goes on. `bench` = 1 per host: two cells never share the machine (or a GPU).
+
+
+rule run_cell:
+    input:
+        env=env_input,
+        model=model_input,
+        fingerprint=f"{RESULTS}/fingerprint.json",
+    output:
+        status=f"{RESULTS}/{{sku}}/{{runtime}}/{{model}}/{{workload}}/cell.json",
+    log:
+        "logs/cells/{sku}/{runtime}/{model}/{workload}.log",
+    resources:
+        bench=1,
+        gpu=gpus_for,
+        gres=gres_for,
+        constraint=constraint_for,
+        slurm_partition=partition_for,
+        gpu_manufacturer=manufacturer_for,
+        machine_type=machine_type_for,
+        runtime=runtime_for,
+    params:
+        ib=IB,
+        results=lambda wc, output: str(Path(output.status).parents[4]),
+    conda:
+        "../envs/inferboard.yaml"
+    shell:
+        "{params.ib} run-cell {wildcards.sku}/{wildcards.runtime}/{wildcards.model}/{wildcards.workload} "
+        "--results {params.results} > {log} 2>&1"
+
+
+rule publish_cell:
+    input:
+        status=f"{RESULTS}/{{sku}}/{{runtime}}/{{model}}/{{workload}}/cell.json",
+    output:
+        status=f"{PUBLISH}/{{sku}}/{{runtime}}/{{model}}/{{workload}}/cell.json",
+    log:
+        "logs/publish/{sku}/{runtime}/{model}/{workload}.log",
+    params:
+        ib=IB,
+        src=lambda wc, input: str(Path(input.status).parent),
+        dest=lambda wc, output: str(Path(output.status).parent),
+    conda:
+        "../envs/inferboard.yaml"
+    shell:
+        "{params.ib} publish {params.src} {params.dest} > {log} 2>&1"

@@ -1,0 +1,107 @@
+# Helpers: the validated config, the expanded matrix, and the per-cell inputs and resources.
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+from inferboard.errors import InferboardError
+from inferboard.matrix import expand, parse_config
+from inferboard.matrix import ClusterSku
+from inferboard.pipeline import model_path, sku_variant
+from inferboard.sku import load_skus
+
+try:
+    CFG = parse_config(config, source="workflows/config/config.yaml")
+    CELLS = {c.id: c for c in expand(CFG)}
+except InferboardError as err:  # a bad config stops here, before any job, naming the entry
+    raise WorkflowError(str(err)) from None
+
+RESULTS = CFG.results_dir
+PUBLISH = CFG.publish_dir
+LEADERBOARD = CFG.leaderboard
+IB = f"{sys.executable} -m inferboard.cli"
+SKUS = load_skus()
+
+
+wildcard_constraints:
+    sku=r"[a-z0-9][a-z0-9.-]*",
+    runtime=r"[a-z0-9][a-z0-9-]*",
+    model=r"[A-Za-z0-9._-]+",
+    workload=r"[a-z0-9][a-z0-9._-]*",
+
+
+def cell_of(wc):
+    cid = f"{wc.sku}/{wc.runtime}/{wc.model}/{wc.workload}"
+    if cid not in CELLS:
+        raise WorkflowError(f"cell {cid} is not in the matrix of workflows/config/config.yaml")
+    return CELLS[cid]
+
+
+def published_cells():
+    if not PUBLISH:
+        return []
+    return [f"{PUBLISH}/{cid}/cell.json" for cid in CELLS]
+
+
+def other_published_cells():
+    """Committed cells outside the matrix (e.g. GPU cells): aggregated, never rerun here."""
+    if not PUBLISH:
+        return []
+    mine = set(published_cells())
+    return sorted(str(p) for p in Path(PUBLISH).glob("**/cell.json") if str(p) not in mine)
+
+
+def result_cells():
+    return [f"{RESULTS}/{cid}/cell.json" for cid in CELLS]
+
+
+def env_input(wc):
+    """The pinned environment a cell runs in: the local env record or the image lock (GPU variants run
+    the upstream image by digest, pulled on the node)."""
+    cell = cell_of(wc)
+    if cell.mode == "container":
+        variant = sku_variant(cell.sku)
+        return f".inferboard/images/{cell.runtime}-cpu/image.lock" if variant == "cpu" else []
+    if cell.runtime == "transformers":
+        return []  # the host's own Python (checked when the cell starts)
+    return f".inferboard/envs/{cell.runtime}/env.json"
+
+
+def model_input(wc):
+    """Generated models are built by a rule; catalogue models are folders the node must have (models/)."""
+    path = model_path(cell_of(wc).model)
+    return str(path / "manifest.json") if str(path).startswith(".inferboard") else []
+
+
+def _cluster(sku):
+    return CFG.cluster.get(sku) or ClusterSku()
+
+
+def gpus_for(wc):
+    return 0 if SKUS[wc.sku].kind == "cpu" else _cluster(wc.sku).gpus_per_cell
+
+
+def gres_for(wc):
+    n = gpus_for(wc)
+    kind = _cluster(wc.sku).slurm_gres_type
+    return "" if n == 0 else (f"gpu:{kind}:{n}" if kind else f"gpu:{n}")
+
+
+def constraint_for(wc):
+    return _cluster(wc.sku).slurm_constraint or wc.sku
+
+
+def partition_for(wc):
+    return _cluster(wc.sku).slurm_partition or ""
+
+
+def manufacturer_for(wc):
+    return (SKUS[wc.sku].vendor or "none").lower()
+
+
+def machine_type_for(wc):
+    return _cluster(wc.sku).k8s_machine_type or wc.sku
+
+
+def runtime_for(wc):
+    return _cluster(wc.sku).runtime_min

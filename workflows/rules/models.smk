@@ -1,0 +1,16 @@
+# Models generated locally (random weights, locally trained tokenizer); catalogue models are folders in models/.
+
+
+rule tiny_model:
+    output:
+        manifest=".inferboard/models/{model}/manifest.json",
+    log:
+        "logs/model/{model}.log",
+    wildcard_constraints:
+        model=r"tiny-llama-[0-9]+l",
+    params:
+        ib=IB,
+    conda:
+        "../envs/inferboard.yaml"
+    shell:
+        "{params.ib} model tiny --size {wildcards.model} --out .inferboard/models/{wildcards.model} > {log} 2>&1"
