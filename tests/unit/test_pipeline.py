@@ -1,0 +1,53 @@
+"""Pipeline helpers: an interrupted cell is kept, statuses, publishing, aggregation and compare."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import orjson
+import pyarrow.parquet as pq
+
+from inferboard import pipeline
+from inferboard.results import JOURNAL
+from tests.helpers import run, workload
+
+
+def test_interrupted_cell_is_finalized_and_set_aside(server, tmp_path: Path) -> None:
+    server.configure(ttft_ms=2, itl_ms=1)
+    out = tmp_path / "cell"
+    run(server.url, out, workload(requests=6))
+    records = pq.read_table(out / "requests.parquet").to_pylist()
+    (out / "requests.parquet").unlink()
+    (out / "summary.parquet").unlink()
+    (out / JOURNAL).write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))  # as a killed run leaves it
+    aside = pipeline.set_aside_interrupted(out)
+    assert aside is not None and not out.exists() and aside.name.startswith("cell.interrupted-")
+    kept = pq.read_table(aside / "requests.parquet").to_pylist()
+    assert len(kept) == len(records) and not (aside / JOURNAL).exists()
+    assert pipeline.set_aside_interrupted(tmp_path / "nothing") is None
+
+
+def test_publish_aggregate_compare(server, tmp_path: Path) -> None:
+    server.configure(ttft_ms=2, itl_ms=1)
+    a, b = tmp_path / "results/cpu-host/fake/m/t", tmp_path / "other"
+    rows = run(server.url, a, workload(requests=12, trials=3))
+    status, reason = pipeline.status_from_rows(rows)
+    pipeline.write_status(a, cell_id="cpu-host/fake/m/t", status=status, reason=reason)
+    (a / JOURNAL).write_text("")  # scratch files are not published
+    dest = tmp_path / "published/cpu-host/fake/m/t"
+    pipeline.publish(a, dest)
+    assert (dest / "summary.parquet").is_file() and not (dest / JOURNAL).exists()
+    info = pipeline.aggregate([dest / "cell.json"], tmp_path / "board.parquet")
+    board = pq.read_table(tmp_path / "board.parquet").to_pylist()
+    assert info["rows"] == len(board) == 1 and board[0]["row_kind"] == "aggregate"
+    assert json.loads(pq.read_metadata(tmp_path / "board.parquet").metadata[b"inferboard.cells"])[0]["status"] == status
+    shutil.copytree(dest, b)
+    cmp = pipeline.compare(b, dest)
+    tput = next(r for r in cmp if r["metric"] == "output_tokens_per_s")
+    assert tput["delta"] == 0 and tput["within_ci"] is True
+
+
+def test_failed_status_without_rows() -> None:
+    assert pipeline.status_from_rows([]) == ("failed", "no load point was measured")
