@@ -65,6 +65,9 @@ def run(
     image_source: Annotated[str, typer.Option(help="Container image: built (here, image.lock) or upstream")]
     = "built",
     engine: Annotated[str | None, typer.Option(help="Container engine (default: detected)")] = None,
+    server_cpus: Annotated[str | None, typer.Option(help="Cores for the server, e.g. 0 or 0-3 (default: all)")]
+    = None,
+    client_cpus: Annotated[str | None, typer.Option(help="Cores for this load generator (default: all)")] = None,
     concurrency: Annotated[str | None, typer.Option(help="Closed loop: requests in flight (1,4,16 = sweep)")] = None,
     rate: Annotated[str | None, typer.Option(help="Open loop: arrivals per second (1,2,4 = sweep)")] = None,
     requests: Annotated[int | None, typer.Option(min=1, help="Measured requests per load point")] = None,
@@ -109,9 +112,14 @@ def run(
 
             local = prepare_container(runtime, Path(model), out, _params(param), variant=variant,
                                       source=image_source, engine=engine,
-                                      gpus=tuple(_visible(gpu_fingerprints())) if variant == "cuda" else ())
+                                      gpus=tuple(_visible(gpu_fingerprints())) if variant == "cuda" else (),
+                                      cpus=_cpus(server_cpus, "--server-cpus"))
         else:
-            local = prepare_local(runtime, Path(model), out, _params(param))
+            local = prepare_local(runtime, Path(model), out, _params(param), cpus=_cpus(server_cpus, "--server-cpus"))
+    if client_cpus is not None:
+        import os
+
+        os.sched_setaffinity(0, set(_cpus(client_cpus, "--client-cpus")))
         endpoint, served = local.server.url, local.served_model_name
         extra = {"server": local.server, "runtime": local.runtime_provenance, "model_info": local.model_info}
         if tokenizer is None and (Path(model) / "tokenizer.json").is_file():
@@ -137,6 +145,26 @@ def run(
     rows = run_cell(spec)
     _print_summary(rows)
     console.print(escape(f"cell {spec.id} → {out}"), highlight=False)
+
+
+def _cpus(text: str | None, option: str) -> tuple[int, ...]:
+    """``0``, ``0,2`` or ``0-3`` → core numbers (checked against the cores this process may use)."""
+    import os
+
+    if text is None:
+        return ()
+    cores: set[int] = set()
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.strip().partition("-")
+            cores.update(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        cores = set()
+    usable = os.sched_getaffinity(0)
+    if not cores or not cores <= usable:
+        raise InferboardError(f"{text!r} is not a set of usable cores", field=option,
+                              fix=f"e.g. {option} 0 or 0-1; usable here: {sorted(usable)}")
+    return tuple(sorted(cores))
 
 
 def _visible(gpus: list[dict[str, Any]]) -> list[int]:
@@ -284,6 +312,7 @@ def run_cell_cmd(cell: Annotated[str, typer.Argument(help="Cell id SKU/RUNTIME/M
         run(workload=c.workload, out=out, model=str(model_path(c.model)), runtime=c.runtime,
             param=[f"{k}={v}" for k, v in c.params], mode=c.mode, sku=c.sku, progress=False,
             variant=sku_variant(c.sku), image_source="built" if sku_variant(c.sku) == "cpu" else "upstream",
+            server_cpus=c.cpus[0] if c.cpus else None, client_cpus=c.cpus[1] if c.cpus else None,
             trials=over.get("trials"), requests=over.get("requests"), warmup=over.get("warmup_requests"),
             concurrency=",".join(map(str, over["concurrency"])) if "concurrency" in over else None)
         import pyarrow.parquet as pq

@@ -36,6 +36,7 @@ class ContainerRun:
     gpu_vendor: GpuVendor | None = None
     gpus: tuple[int, ...] = ()
     sif: Path | None = None  # apptainer: the SIF built from the image
+    cpus: tuple[int, ...] = ()  # cores the container may use (--cpuset-cpus); empty: all
 
 
 def is_digest_ref(ref: str) -> bool:
@@ -58,6 +59,8 @@ def run_argv(engine: Engine, run: ContainerRun) -> list[str]:
     argv = [engine, "run", "--rm", "--name", run.name, "--network", "host", "--init",
             "--volume", f"{run.model_dir}:{MODEL_MOUNT}:ro"]
     argv += ["--shm-size", SHM_SIZE]  # vLLM's worker queues live in /dev/shm (64 MiB by default)
+    if run.cpus:
+        argv += ["--cpuset-cpus", ",".join(str(c) for c in run.cpus)]
     if engine == "podman":
         argv += ["--ulimit", "nofile=65536:65536", "--ulimit", "nproc=65536:65536"]
     for key, value in sorted(run.env.items()):

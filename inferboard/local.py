@@ -36,7 +36,7 @@ def model_info(model_dir: Path) -> dict[str, Any]:
 
 
 def prepare_local(runtime: str, model_dir: Path, out: Path, params: dict[str, str],
-                  port: int | None = None) -> LocalCell:
+                  port: int | None = None, cpus: tuple[int, ...] = ()) -> LocalCell:
     """Build (or reuse) the runtime's environment and describe the server a cell will manage."""
     runner = load_runner(runtime)
     if not model_dir.is_dir() or not (model_dir / "config.json").is_file():
@@ -51,6 +51,7 @@ def prepare_local(runtime: str, model_dir: Path, out: Path, params: dict[str, st
     served = str(model_dir.resolve()) if runner.api.request_model == "model_path" else info_model["id"]
     spec = local_launch(runner, env_dir=env_dir(runtime), model_dir=model_dir.resolve(), served_model_name=served,
                         port=port, params=params, python=info["python"] if info.get("kind") == "system" else None)
+    spec.cpus = cpus
     prov = {"name": runner.name, "mode": "local", "verified": True,
             "runner_hash": file_sha256(runners_dir() / runner.name / "runner.yaml"),
             "params": {**runner.params, **params}, "env": info, "forces_output_length": runner.api.forces_output_length,
@@ -60,7 +61,7 @@ def prepare_local(runtime: str, model_dir: Path, out: Path, params: dict[str, st
 
 def prepare_container(runtime: str, model_dir: Path, out: Path, params: dict[str, str], *, variant: str = "cpu",
                       source: str = "built", engine: str | None = None, gpus: tuple[int, ...] = (),
-                      port: int | None = None) -> LocalCell:
+                      port: int | None = None, cpus: tuple[int, ...] = ()) -> LocalCell:
     """Describe a container-mode server: the image built here (image.lock) or the upstream one, by digest."""
     from inferboard.containers import detect_engine, engine_version, inspect_image
     from inferboard.images import image_lock
@@ -100,7 +101,8 @@ def prepare_container(runtime: str, model_dir: Path, out: Path, params: dict[str
     served = info_model["id"]
     vendor = {"cuda": "nvidia", "rocm": "amd"}.get(variant)
     spec = container_launch(runner, engine=eng, image=ref, model_dir=model_dir.resolve(), served_model_name=served,
-                            port=port, params=params, gpu_vendor=vendor, gpus=gpus)  # type: ignore[arg-type]
+                            port=port, params=params, gpu_vendor=vendor, gpus=gpus,  # type: ignore[arg-type]
+                            cpus=cpus)
     prov = {"name": runner.name, "mode": "container", "verified": True,
             "runner_hash": file_sha256(runners_dir() / runner.name / "runner.yaml"),
             "params": {**runner.params, **params}, "engine": eng, "engine_version": engine_version(eng),

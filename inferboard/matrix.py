@@ -31,6 +31,8 @@ class MatrixBlock(Strict):
     mode: Literal["local", "container"] = "local"
     params: dict[str, dict[str, str]] = Field(default_factory=dict, description="runtime → KEY: VALUE")
     overrides: dict[str, Any] = Field(default_factory=dict, description="inferboard run options, e.g. trials")
+    server_cpus: str | None = Field(None, description="cores for the server (e.g. '0'); the rest for the client")
+    client_cpus: str | None = Field(None, description="cores for the load generator (e.g. '1')")
 
 
 class ClusterSku(Strict):
@@ -64,6 +66,7 @@ class Cell:
     mode: str
     params: tuple[tuple[str, str], ...]
     overrides: tuple[tuple[str, Any], ...]
+    cpus: tuple[str, str] | None = None  # (server cores, client cores)
 
     @property
     def id(self) -> str:
@@ -98,6 +101,9 @@ def expand(cfg: PipelineConfig) -> list[Cell]:
                 if name not in known[field]:
                     raise InferboardError(f"unknown {field[:-1]} {name!r}", field=f"matrix[{i}].{field}",
                                           fix=f"one of: {', '.join(sorted(known[field]))}")
+        if (block.server_cpus is None) != (block.client_cpus is None):
+            raise InferboardError("give both server_cpus and client_cpus, or neither", field=f"matrix[{i}]",
+                                  fix="e.g. server_cpus: '0' and client_cpus: '1'")
         for rt in block.params:
             if rt not in block.runtimes:
                 raise InferboardError(f"params for {rt!r}, which this block does not run",
@@ -106,8 +112,9 @@ def expand(cfg: PipelineConfig) -> list[Cell]:
             for model in block.models:
                 for wl in block.workloads:
                     for sku in block.skus:
+                        cpus = (block.server_cpus, block.client_cpus) if block.server_cpus else None
                         c = Cell(rt, model, wl, sku, block.mode, tuple(sorted(block.params.get(rt, {}).items())),
-                                 tuple(sorted(block.overrides.items())))
+                                 tuple(sorted(block.overrides.items())), cpus)
                         if c.id in cells and cells[c.id] != c:
                             raise InferboardError(f"cell {c.id} appears twice with different settings",
                                                   field=f"matrix[{i}]", fix="keep one definition per cell")

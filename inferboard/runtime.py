@@ -59,6 +59,7 @@ class LaunchSpec:
     mode: str = "local"
     provenance: dict[str, Any] = field(default_factory=dict)
     cleanup: list[str] = field(default_factory=list)  # run after the process ends (e.g. `docker rm -f NAME`)
+    cpus: tuple[int, ...] = ()  # CPU cores the server may use (empty: all); the client keeps the others
 
     @property
     def url(self) -> str:
@@ -83,7 +84,7 @@ def local_launch(runner: Runner, *, env_dir: Path, model_dir: Path, served_model
 def container_launch(runner: Runner, *, engine: Engine, image: str, model_dir: Path, served_model_name: str,
                      port: int | None = None, params: dict[str, Any] | None = None,
                      gpu_vendor: GpuVendor | None = None, gpus: tuple[int, ...] = (),
-                     sif: Path | None = None) -> LaunchSpec:
+                     sif: Path | None = None, cpus: tuple[int, ...] = ()) -> LaunchSpec:
     """A LaunchSpec that runs the runner's ``launch`` template inside ``image`` (pinned by digest)."""
     port = port or free_port()
     values: dict[str, Any] = {**runner.params, **(params or {})}
@@ -92,7 +93,7 @@ def container_launch(runner: Runner, *, engine: Engine, image: str, model_dir: P
     args, env = render(runner.launch, values)
     name = f"inferboard-{runner.name}-{port}"
     run = ContainerRun(image=image, args=args, model_dir=model_dir, name=name, env=env, gpu_vendor=gpu_vendor,
-                       gpus=gpus, sif=sif)
+                       gpus=gpus, sif=sif, cpus=cpus)
     cleanup = [engine, "rm", "--force", name] if engine in ("docker", "podman") else []
     return LaunchSpec(runner=runner, argv=run_argv(engine, run), env={}, port=port,
                       served_model_name=served_model_name, mode="container", cleanup=cleanup)
@@ -150,8 +151,10 @@ class ServerProcess:
         env = {**os.environ, **self.spec.env}
         self.started_ns = time.monotonic_ns()
         try:
+            cpus = set(self.spec.cpus)
             self.proc = subprocess.Popen(self.spec.argv, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                         start_new_session=True, stdin=subprocess.DEVNULL)
+                                         start_new_session=True, stdin=subprocess.DEVNULL,
+                                         preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
         except OSError as err:
             raise InferboardError(f"cannot start {self.spec.argv[0]}: {err}", field="runtime",
                                   fix=f"run `inferboard env build {self.spec.runner.name}` first") from None

@@ -76,7 +76,7 @@ def test_one_cell_end_to_end_then_nothing_to_do(tmp_path: Path) -> None:
     cell = "cpu-host/llamacpp/tiny-llama-2l/smoke"
     status = json.loads((tmp_path / "published" / cell / "cell.json").read_text())
     # "invalid" (kept, with its reason) happens when a loaded machine delays the client's sends
-    assert status["status"] == "ok" and status["reason"] is None or status["status"] == "invalid" and status["reason"]
+    assert (status["status"], status["reason"] is None) in (("ok", True), ("invalid", False))
     assert (tmp_path / "published" / cell / "summary.parquet").is_file()
     board = pq.read_table(tmp_path / "leaderboard.parquet").to_pylist()
     assert {r["cell_id"] for r in board} >= {cell} and all(r["row_kind"] == "aggregate" for r in board)

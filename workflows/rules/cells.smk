@@ -23,6 +23,7 @@ rule run_cell:
     params:
         ib=IB,
         results=lambda wc, output: str(Path(output.status).parents[4]),
+        settings=lambda wc: repr(cell_of(wc)),  # a changed matrix entry reruns its cell
     conda:
         "../envs/inferboard.yaml"
     shell:
