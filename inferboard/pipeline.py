@@ -44,8 +44,11 @@ def sku_variant(sku: str) -> str:
 
 
 def set_aside_interrupted(out: Path) -> Path | None:
-    """Finalize and move away a folder an interrupted run left (its journal is the sign)."""
-    if not (out / JOURNAL).exists():
+    """Finalize and move away a folder an interrupted run left: a journal (killed) or a provenance
+    that says the run did not complete (stopped by a signal after finalizing what it had)."""
+    prov = out / PROVENANCE
+    incomplete = prov.exists() and not json.loads(prov.read_text()).get("complete", False)
+    if not (out / JOURNAL).exists() and not incomplete:
         return None
     from inferboard.cell import finalize
 

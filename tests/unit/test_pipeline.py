@@ -27,6 +27,11 @@ def test_interrupted_cell_is_finalized_and_set_aside(server, tmp_path: Path) -> 
     kept = pq.read_table(aside / "requests.parquet").to_pylist()
     assert len(kept) == len(records) and not (aside / JOURNAL).exists()
     assert pipeline.set_aside_interrupted(tmp_path / "nothing") is None
+    run(server.url, out, workload(requests=4))
+    assert pipeline.set_aside_interrupted(out) is None  # a complete cell stays where it is
+    prov = json.loads((out / "provenance.json").read_text())
+    (out / "provenance.json").write_text(json.dumps({**prov, "complete": False}))  # stopped by a signal
+    assert pipeline.set_aside_interrupted(out) is not None and not out.exists()
 
 
 def test_publish_aggregate_compare(server, tmp_path: Path) -> None:
