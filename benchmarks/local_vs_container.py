@@ -1,7 +1,7 @@
 """The same cell in local mode and in container mode: are the results within each other's CIs?
 
-Runs the ``smoke`` workload (3 trials, fresh server per trial, so the aggregate rows carry bootstrap
-95% CIs) with ``inferboard run --runtime RT`` in local mode and with ``--mode container`` (the CPU
+Runs the ``smoke`` workload (3 trials, so the aggregate rows carry bootstrap 95% CIs; server on core 0,
+client on core 1) with ``inferboard run --runtime RT`` in local mode and with ``--mode container`` (the CPU
 image built by ``inferboard image build RT``), alternating local/container ``--rounds`` times, then
 prints each headline metric's median and CI per mode and whether each median lies inside the other
 mode's CI. Needs the local env and the image built and a container engine running.
@@ -24,7 +24,8 @@ METRICS = ("output_tokens_per_s", "ttft_ms_p50", "tpot_ms_p50", "e2e_ms_p50")
 
 def run(runtime: str, mode: str, model: Path, out: Path) -> list[dict]:
     cmd = [sys.executable, "-m", "inferboard.cli", "run", "--runtime", runtime, "--mode", mode, "--model",
-           str(model), "--workload", "smoke", "--trials", "3", "--out", str(out), "--no-progress"]
+           str(model), "--workload", "smoke", "--trials", "3", "--out", str(out), "--no-progress",
+           "--server-cpus", "0", "--client-cpus", "1"]
     subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True, text=True)
     return [r for r in pq.read_table(out / "summary.parquet").to_pylist() if r["row_kind"] == "aggregate"]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import signal
 from collections import defaultdict
@@ -138,6 +139,9 @@ def run_cell(spec: CellSpec) -> list[dict[str, Any]]:
     prov["sku_verified"] = spec.sku_verified
     prov["monitored_gpus"] = spec.gpus
     prov["client"]["event_loop"] = _event_loop_name()
+    prov["client"]["cpus"] = sorted(os.sched_getaffinity(0))
+    if spec.server is not None:
+        prov["runtime"]["server_cpus"] = list(getattr(getattr(spec.server, "spec", None), "cpus", ()) or [])
     prov["client"]["timestamps"] = probe.timestamps
     _write_provenance(out, prov)
     journal = Journal(out / JOURNAL)

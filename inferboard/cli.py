@@ -116,14 +116,14 @@ def run(
                                       cpus=_cpus(server_cpus, "--server-cpus"))
         else:
             local = prepare_local(runtime, Path(model), out, _params(param), cpus=_cpus(server_cpus, "--server-cpus"))
-    if client_cpus is not None:
-        import os
-
-        os.sched_setaffinity(0, set(_cpus(client_cpus, "--client-cpus")))
         endpoint, served = local.server.url, local.served_model_name
         extra = {"server": local.server, "runtime": local.runtime_provenance, "model_info": local.model_info}
         if tokenizer is None and (Path(model) / "tokenizer.json").is_file():
             tokenizer = Path(model)
+    if client_cpus is not None:
+        import os
+
+        os.sched_setaffinity(0, set(_cpus(client_cpus, "--client-cpus")))
     tok = load_tokenizer(tokenizer)
     assert endpoint is not None
     from inferboard.gpus import gpu_fingerprints

@@ -22,6 +22,7 @@ from typing import Any
 from inferboard.containers import Engine, detect_engine, engine_version, inspect_image, is_digest_ref
 from inferboard.envs import home, lock_path
 from inferboard.errors import InferboardError
+from inferboard.fingerprint import host_fingerprint
 from inferboard.hashing import content_hash, file_sha256
 from inferboard.provenance import utc_now
 from inferboard.runner import LocalCmake, LocalVenv, Runner, load_runner, runners_dir
@@ -169,7 +170,8 @@ def build_image(runtime: str, variant: str = "cpu", *, engine: str | None = None
     out = images_dir() / f"{runtime}-{variant}"
     out.mkdir(parents=True, exist_ok=True)
     log = out / "build.log"
-    log.write_text("")
+    with log.open("a") as f:
+        f.write(f"== {utc_now()} inferboard image build {runtime} --variant {variant}\n")
     base_info = {"id": base, "source": "given"} if base else base_image(eng, log)
     ctx = out / "context"
     args = prepare_context(runner, variant, ctx, log)
@@ -192,7 +194,8 @@ def build_image(runtime: str, variant: str = "cpu", *, engine: str | None = None
     info = {"runtime": runtime, "variant": variant, "tag": tag, "image_id": meta["id"],
             "repo_digests": meta["repo_digests"], "recipe_hash": recipe, "base": base_info, "build_args": args,
             "context_files": _context_hash(ctx), "engine": eng, "engine_version": engine_version(eng),
-            "packages": resolved_packages(eng, runner, meta["id"]), "built_utc": utc_now(), "cached": False}
+            "packages": resolved_packages(eng, runner, meta["id"]), "built_utc": utc_now(), "cached": False,
+            "build_host": {"cpu_model": host_fingerprint()["cpu_model"], "arch": host_fingerprint()["cpu_arch"]}}
     lock_file.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     return info
 
