@@ -44,14 +44,19 @@ def env_info(runtime: str) -> dict[str, Any] | None:
     return json.loads(p.read_text()) if p.is_file() else None
 
 
-def _run(cmd: list[str], log: Path, **kw: Any) -> None:
+def run_logged(cmd: list[str], log: Path, *, field: str = "env build", **kw: Any) -> None:
+    """Run ``cmd`` with its output appended to ``log``; a failure names the step and the log."""
     with open(log, "ab") as f:
         f.write(("$ " + " ".join(cmd) + "\n").encode())
         f.flush()
         res = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, **kw)
     if res.returncode != 0:
-        raise InferboardError(f"`{' '.join(cmd[:4])} …` failed with code {res.returncode}", field="env build",
+        raise InferboardError(f"`{' '.join(cmd[:4])} …` failed with code {res.returncode}", field=field,
                               fix=f"see {log}")
+
+
+def _run(cmd: list[str], log: Path, **kw: Any) -> None:
+    run_logged(cmd, log, **kw)
 
 
 def lock_path(local: LocalVenv) -> Path:
@@ -129,17 +134,23 @@ def _build_venv(runner: Runner, local: LocalVenv, target: Path, log: Path) -> di
             "python": py, "packages": packages}
 
 
-def _build_cmake(runner: Runner, local: LocalCmake, target: Path, log: Path) -> dict[str, Any]:
-    src = target / "src"
-    src.mkdir()
-    _run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:", "--dest",
-          str(src), local.sdist], log)
-    (archive,) = list(src.glob("*.tar.gz"))
+def fetch_sdist(runner: Runner, local: LocalCmake, dest: Path, log: Path) -> Path:
+    """Download the runner's source archive with pip into ``dest`` and check its pinned SHA-256."""
+    run_logged([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:", "--dest",
+                str(dest), local.sdist], log)
+    (archive,) = list(dest.glob("*.tar.gz"))
     got = file_sha256(archive).removeprefix("sha256:")
     if got != local.sha256:
         raise InferboardError(f"{archive.name} has sha256 {got}, the runner pins {local.sha256}",
                               field=f"runners/{runner.name}/runner.yaml: local.sha256",
                               fix="the archive changed upstream; review it and update the pin")
+    return archive
+
+
+def _build_cmake(runner: Runner, local: LocalCmake, target: Path, log: Path) -> dict[str, Any]:
+    src = target / "src"
+    src.mkdir()
+    archive = fetch_sdist(runner, local, src, log)
     with tarfile.open(archive) as tar:
         tar.extractall(src, filter="data")
     (tree,) = [p for p in src.iterdir() if p.is_dir()]

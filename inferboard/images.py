@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from inferboard.containers import Engine, detect_engine, engine_version, inspect_image, is_digest_ref
-from inferboard.envs import home, lock_path
+from inferboard.envs import fetch_sdist, home, lock_path, run_logged
 from inferboard.errors import InferboardError
 from inferboard.fingerprint import host_fingerprint
 from inferboard.hashing import content_hash, file_sha256
@@ -40,13 +40,7 @@ def images_dir() -> Path:
 
 
 def _run(cmd: list[str], log: Path, **kw: Any) -> None:
-    with open(log, "ab") as f:
-        f.write(("$ " + " ".join(cmd) + "\n").encode())
-        f.flush()
-        res = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, **kw)
-    if res.returncode != 0:
-        raise InferboardError(f"`{' '.join(cmd[:3])} …` failed with code {res.returncode}", field="image build",
-                              fix=f"see {log}")
+    run_logged(cmd, log, field="image build", **kw)
 
 
 def base_image(engine: Engine, log: Path) -> dict[str, Any]:
@@ -134,15 +128,7 @@ def prepare_context(runner: Runner, variant: str, ctx: Path, log: Path) -> dict[
     elif isinstance(local, LocalCmake):
         dl = ctx / "download"
         dl.mkdir()
-        _run(["python3", "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:", "--dest",
-              str(dl), local.sdist], log)
-        (archive,) = list(dl.glob("*.tar.gz"))
-        got = file_sha256(archive).removeprefix("sha256:")
-        if got != local.sha256:
-            raise InferboardError(f"{archive.name} has sha256 {got}, the runner pins {local.sha256}",
-                                  field=f"runners/{runner.name}/runner.yaml: local.sha256",
-                                  fix="the archive changed upstream; review it and update the pin")
-        archive.rename(ctx / "sdist.tar.gz")
+        fetch_sdist(runner, local, dl, log).rename(ctx / "sdist.tar.gz")
         dl.rmdir()
         args["CMAKE_ARGS"] = " ".join(local.cmake_args)
     else:

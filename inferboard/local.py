@@ -10,7 +10,7 @@ from typing import Any
 from inferboard.envs import build_env, env_dir
 from inferboard.errors import InferboardError
 from inferboard.hashing import file_sha256
-from inferboard.runner import load_runner, runners_dir
+from inferboard.runner import Runner, load_runner, runners_dir
 from inferboard.runtime import ManagedServer, local_launch
 
 
@@ -35,9 +35,8 @@ def model_info(model_dir: Path) -> dict[str, Any]:
     return {"id": model_dir.name, "revision": None, "files": files}
 
 
-def prepare_local(runtime: str, model_dir: Path, out: Path, params: dict[str, str],
-                  port: int | None = None, cpus: tuple[int, ...] = ()) -> LocalCell:
-    """Build (or reuse) the runtime's environment and describe the server a cell will manage."""
+def _checked_runner(runtime: str, model_dir: Path, params: dict[str, str]) -> Runner:
+    """The runner, after checking the model folder and that every --param is declared."""
     runner = load_runner(runtime)
     if not model_dir.is_dir() or not (model_dir / "config.json").is_file():
         raise InferboardError(f"{model_dir} is not a model folder (no config.json)", field="--model",
@@ -46,6 +45,13 @@ def prepare_local(runtime: str, model_dir: Path, out: Path, params: dict[str, st
     if unknown:
         raise InferboardError(f"unknown parameter {unknown[0]!r} for {runtime}", field="--param",
                               fix=f"declared: {', '.join(sorted(runner.params)) or '(none)'}")
+    return runner
+
+
+def prepare_local(runtime: str, model_dir: Path, out: Path, params: dict[str, str],
+                  port: int | None = None, cpus: tuple[int, ...] = ()) -> LocalCell:
+    """Build (or reuse) the runtime's environment and describe the server a cell will manage."""
+    runner = _checked_runner(runtime, model_dir, params)
     info = build_env(runtime)
     info_model = model_info(model_dir)
     served = str(model_dir.resolve()) if runner.api.request_model == "model_path" else info_model["id"]
@@ -67,14 +73,7 @@ def prepare_container(runtime: str, model_dir: Path, out: Path, params: dict[str
     from inferboard.images import image_lock
     from inferboard.runtime import container_launch
 
-    runner = load_runner(runtime)
-    if not model_dir.is_dir() or not (model_dir / "config.json").is_file():
-        raise InferboardError(f"{model_dir} is not a model folder (no config.json)", field="--model",
-                              fix="e.g. `inferboard model tiny --out models/tiny` then --model models/tiny")
-    unknown = sorted(set(params) - set(runner.params))
-    if unknown:
-        raise InferboardError(f"unknown parameter {unknown[0]!r} for {runtime}", field="--param",
-                              fix=f"declared: {', '.join(sorted(runner.params)) or '(none)'}")
+    runner = _checked_runner(runtime, model_dir, params)
     eng = detect_engine(engine)
     image: dict[str, Any]
     if source == "built":
