@@ -34,7 +34,7 @@ images: $(STAMP)
 
 test-containers: $(STAMP)
 	.ci/container-engine.sh start
-	$(MAKE) images && $(PY) -m pytest -m container tests/integration/test_containers.py; \
+	$(MAKE) images && $(PY) -m pytest -m container tests/integration/test_container_mode.py; \
 	  rc=$$?; .ci/container-engine.sh stop; exit $$rc
 
 # The main job: the default CPU matrix through Snakemake (workflows/config/config.yaml): builds what is

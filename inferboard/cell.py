@@ -175,6 +175,26 @@ def _append_samples(out: Path, trial: int, load_point: int, samples: list[dict[s
             f.write(orjson.dumps({"trial": trial, "load_point": load_point, **smp}) + b"\n")
 
 
+def _kv_samples(out: Path, prov: dict[str, Any]) -> dict[int, list[tuple[int, float]]]:
+    """The runtime's KV-cache usage gauge per trial, from metrics.parquet (empty when it has none)."""
+    import pyarrow.parquet as pq
+
+    from inferboard.runner import load_runner
+
+    path = out / "metrics.parquet"
+    if not path.exists() or prov["runtime"].get("mode") in (None, "endpoint"):
+        return {}
+    try:
+        name = load_runner(prov["runtime"]["name"]).metrics.names.kv_cache_usage
+    except InferboardError:
+        return {}
+    by_trial: dict[int, list[tuple[int, float]]] = defaultdict(list)
+    for m in pq.read_table(path).to_pylist():
+        if name and m["name"] == name:
+            by_trial[m["trial"]].append((m["t_ns"], m["value"]))
+    return by_trial
+
+
 def _hardware_columns(prov: dict[str, Any]) -> dict[str, Any]:
     hw = prov.get("hardware") or {}
     gpus = hw.get("gpus") or []
@@ -276,6 +296,7 @@ def finalize(out: Path, *, complete: bool = True) -> list[dict[str, Any]]:
     hardware = _hardware_columns(prov)
     model_entry = load_models().get(prov["model"].get("catalogue_id") or prov["model"]["name"])
     sku_entry = load_skus().get(prov["sku"])
+    kv = _kv_samples(out, prov)
 
     def server_for(trial: int) -> dict[str, Any]:
         """The server record that served ``trial`` (the last one started at or before it)."""
@@ -294,6 +315,7 @@ def finalize(out: Path, *, complete: bool = True) -> list[dict[str, Any]]:
             gpu_count=prov.get("gpu_count", 0), server_exit_code=srv.get("exit_code") if crashed else None,
             server_log_tail=srv.get("log_tail") if crashed else None, cold_start_s=srv.get("cold_start_s"),
             hardware=hardware, gpu_window=windows.get((trial, lp)), model_entry=model_entry, sku_entry=sku_entry,
+            kv_cache_samples=kv.get(trial, []),
         )
         rows.append(summarize_point(recs, info))
     by_point: dict[int, list[dict[str, Any]]] = defaultdict(list)

@@ -128,6 +128,7 @@ HARDWARE_FIELDS: dict[str, Any] = {
     "gpu_temp_max_c": (float | None, None), "gpu_memory_used_max_bytes": (float | None, None),
     "roofline_decode_tokens_per_s": (float | None, None), "roofline_efficiency_pct": (float | None, None),
     "roofline_reason": (str | None, None),
+    "kv_cache_usage_max": (float | None, None), "kv_cache_usage_mean": (float | None, None),
 }
 
 

@@ -55,6 +55,7 @@ class PointInfo:
     gpu_window: dict[str, Any] | None = None  # GpuWindow.summary() of this point's measurement window
     model_entry: ModelEntry | None = None
     sku_entry: Sku | None = None
+    kv_cache_samples: list[tuple[int, float]] = field(default_factory=list)  # (t_ns, fraction) from /metrics
 
 
 def _values(records: Sequence[dict[str, Any]], name: str, pooled: bool, ok_only: bool) -> np.ndarray:
@@ -125,11 +126,21 @@ def validity(values: dict[str, Any], records: Sequence[dict[str, Any]]) -> list[
     return reasons
 
 
+def kv_cache_columns(samples: Sequence[tuple[int, float]], records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Max and mean of the runtime's KV-cache usage gauge (0–1) while the point's requests were in flight."""
+    starts = [r["sent_ns"] for r in records if r.get("sent_ns")]
+    ends = [r["end_ns"] for r in records if r.get("end_ns")]
+    vals = [v for t, v in samples if starts and ends and min(starts) <= t <= max(ends)]
+    return {"kv_cache_usage_max": max(vals) if vals else None,
+            "kv_cache_usage_mean": float(np.mean(vals)) if vals else None}
+
+
 def hardware_columns(info: PointInfo, all_records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Fingerprint, energy and power columns of a row; energy per output token counts every token
     generated in the window (warm-up included, since the window's energy includes it)."""
     out: dict[str, Any] = dict.fromkeys(HARDWARE_FIELDS)
     out.update(info.hardware)
+    out.update(kv_cache_columns(info.kv_cache_samples, all_records))
     win = info.gpu_window
     if win is None:
         out["energy_null_reason"] = "no GPU monitored (CPU host or remote endpoint)"

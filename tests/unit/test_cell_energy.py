@@ -66,3 +66,12 @@ def test_system_env_checks_and_records_packages() -> None:
         system_env(runner, local.model_copy(update={"requires": {"no-such-package": ""}}))
     with pytest.raises(InferboardError, match="does not satisfy"):
         system_env(runner, local.model_copy(update={"requires": {"pyarrow": "<1"}}))
+
+
+def test_kv_cache_usage_is_summarized_over_the_point() -> None:
+    from inferboard.summarize import kv_cache_columns
+
+    recs = [{"sent_ns": 100, "end_ns": 200}, {"sent_ns": 150, "end_ns": 300}]
+    cols = kv_cache_columns([(50, 0.9), (120, 0.2), (250, 0.4), (400, 1.0)], recs)
+    assert cols == {"kv_cache_usage_max": 0.4, "kv_cache_usage_mean": pytest.approx(0.3)}
+    assert kv_cache_columns([], recs)["kv_cache_usage_max"] is None
