@@ -4,6 +4,7 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
+from inferboard.envs import home
 from inferboard.errors import InferboardError
 from inferboard.matrix import expand, parse_config
 from inferboard.matrix import ClusterSku
@@ -16,6 +17,9 @@ try:
 except InferboardError as err:  # a bad config stops here, before any job, naming the entry
     raise WorkflowError(str(err)) from None
 
+_home = home().resolve()
+# where environments, images and generated models live (INFERBOARD_HOME, default .inferboard/)
+IB_HOME = str(_home.relative_to(Path.cwd())) if _home.is_relative_to(Path.cwd()) else str(_home)
 RESULTS = CFG.results_dir
 PUBLISH = CFG.publish_dir
 LEADERBOARD = CFG.leaderboard
@@ -61,16 +65,16 @@ def env_input(wc):
     cell = cell_of(wc)
     if cell.mode == "container":
         variant = sku_variant(cell.sku)
-        return f".inferboard/images/{cell.runtime}-cpu/image.lock" if variant == "cpu" else []
+        return f"{IB_HOME}/images/{cell.runtime}-cpu/image.lock" if variant == "cpu" else []
     if cell.runtime == "transformers":
         return []  # the host's own Python (checked when the cell starts)
-    return f".inferboard/envs/{cell.runtime}/env.json"
+    return f"{IB_HOME}/envs/{cell.runtime}/env.json"
 
 
 def model_input(wc):
     """Generated models are built by a rule; catalogue models are folders the node must have (models/)."""
-    path = model_path(cell_of(wc).model)
-    return str(path / "manifest.json") if str(path).startswith(".inferboard") else []
+    path = model_path(cell_of(wc).model).resolve()
+    return f"{IB_HOME}/models/{path.name}/manifest.json" if path.is_relative_to(_home) else []
 
 
 def _cluster(sku):

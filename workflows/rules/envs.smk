@@ -3,7 +3,7 @@
 
 rule env:
     output:
-        env=".inferboard/envs/{runtime}/env.json",
+        env=f"{IB_HOME}/envs/{{runtime}}/env.json",
     log:
         "logs/env/{runtime}.log",
     params:
@@ -16,7 +16,7 @@ rule env:
 
 rule image:
     output:
-        lock=".inferboard/images/{runtime}-cpu/image.lock",
+        lock=f"{IB_HOME}/images/{{runtime}}-cpu/image.lock",
     log:
         "logs/image/{runtime}.log",
     params:

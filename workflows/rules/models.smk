@@ -3,14 +3,15 @@
 
 rule tiny_model:
     output:
-        manifest=".inferboard/models/{model}/manifest.json",
+        manifest=f"{IB_HOME}/models/{{model}}/manifest.json",
     log:
         "logs/model/{model}.log",
     wildcard_constraints:
         model=r"tiny-llama-[0-9]+l",
     params:
         ib=IB,
+        out=lambda wc, output: str(Path(output.manifest).parent),
     conda:
         "../envs/inferboard.yaml"
     shell:
-        "{params.ib} model tiny --size {wildcards.model} --out .inferboard/models/{wildcards.model} > {log} 2>&1"
+        "{params.ib} model tiny --size {wildcards.model} --out {params.out} > {log} 2>&1"
