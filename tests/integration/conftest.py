@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,8 @@ from inferboard.envs import env_info
 from inferboard.tinymodel import write_tiny_model
 
 RUNTIMES = ("vllm", "llamacpp")
+# server on core 0, load generator on core 1 (as the CPU matrix runs) where there are two cores
+ISOLATE = ["--server-cpus", "0", "--client-cpus", "1"] if len(os.sched_getaffinity(0)) >= 2 else []
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +49,7 @@ def smoke_cell(request: pytest.FixtureRequest, tiny_model: Path, tmp_path_factor
     out = tmp_path_factory.mktemp(f"cell-{runtime}")
     proc = subprocess.run(
         [sys.executable, "-m", "inferboard.cli", "run", "--runtime", runtime, "--model", str(tiny_model),
-         "--workload", "smoke", "--out", str(out), "--sku", "cpu-host", "--no-progress"],
+         "--workload", "smoke", "--out", str(out), "--sku", "cpu-host", "--no-progress", *ISOLATE],
         capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return Cell(out, proc)
