@@ -11,7 +11,7 @@ import pytest
 
 from inferboard.containers import engine_works
 from inferboard.images import image_lock
-from tests.integration.conftest import Cell
+from tests.integration.conftest import ISOLATE, Cell
 
 pytestmark = [pytest.mark.integration, pytest.mark.container,
               pytest.mark.skipif(not engine_works("docker") and not engine_works("podman"),
@@ -28,7 +28,7 @@ def container_cell(request: pytest.FixtureRequest, tiny_model: Path, tmp_path_fa
     out = tmp_path_factory.mktemp(f"container-{runtime}")
     proc = subprocess.run(
         [sys.executable, "-m", "inferboard.cli", "run", "--runtime", runtime, "--mode", "container",
-         "--model", str(tiny_model), "--workload", "smoke", "--out", str(out), "--no-progress"],
+         "--model", str(tiny_model), "--workload", "smoke", "--out", str(out), "--no-progress", *ISOLATE],
         capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return Cell(out, proc)
@@ -37,7 +37,9 @@ def container_cell(request: pytest.FixtureRequest, tiny_model: Path, tmp_path_fa
 def test_smoke_runs_in_the_container(container_cell: Cell) -> None:
     ok = [r for r in container_cell.requests if not r["warmup"]]
     assert ok and all(r["status"] == "ok" and r["output_tokens"] == 16 for r in ok)
-    assert all(r["valid"] for r in container_cell.summary if r["row_kind"] == "trial")
+    assert all(r["valid"] for r in container_cell.summary if r["row_kind"] == "trial"), [
+        r["invalid_reason"] for r in container_cell.summary]
+    assert container_cell.provenance["runtime"]["server_cpus"] == ([0] if ISOLATE else [])
 
 
 def test_provenance_holds_image_and_base_digests(container_cell: Cell) -> None:
