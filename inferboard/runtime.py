@@ -96,7 +96,8 @@ def container_launch(runner: Runner, *, engine: Engine, image: str, model_dir: P
                        gpus=gpus, sif=sif, cpus=cpus)
     cleanup = [engine, "rm", "--force", name] if engine in ("docker", "podman") else []
     return LaunchSpec(runner=runner, argv=run_argv(engine, run), env={}, port=port,
-                      served_model_name=served_model_name, mode="container", cleanup=cleanup)
+                      served_model_name=served_model_name, mode="container", cleanup=cleanup,
+                      cpus=cpus)  # recorded; the engine CLI is pinned too, the server by --cpuset-cpus
 
 
 class MetricsScraper(threading.Thread):
