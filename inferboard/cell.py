@@ -86,6 +86,7 @@ class CellSpec:
     server: ManagedServer | None = None  # started and stopped by the cell (``--runtime``)
     gpus: list[int] = field(default_factory=list)  # NVML indices monitored for energy (local GPU cells)
     sku_verified: bool = False  # the SKU was matched against this host's fingerprint
+    gpu_fingerprints: list[dict[str, Any]] | None = None  # taken by the caller already (None: take it here)
     model_label: str | None = None  # the model's name in the cell id when ``model`` is a path
     length_control: str = "ignore_eos"  # how the runtime is asked to force output lengths (runner api)
 
@@ -133,6 +134,7 @@ def run_cell(spec: CellSpec) -> list[dict[str, Any]]:
                                      **spec.model_info},
         tokenizer=spec.tokenizer.provenance(), seed=w.seed, schedule_hash=plan.schedule_hash,
         point_schedule_hashes=[p.schedule_hash for p in plan.points], cell_id=spec.id, sku=spec.sku,
+        gpus=spec.gpu_fingerprints,
     )
     prov["endpoint"] = spec.endpoint
     prov["gpu_count"] = spec.gpu_count
@@ -140,8 +142,6 @@ def run_cell(spec: CellSpec) -> list[dict[str, Any]]:
     prov["monitored_gpus"] = spec.gpus
     prov["client"]["event_loop"] = _event_loop_name()
     prov["client"]["cpus"] = sorted(os.sched_getaffinity(0))
-    if spec.server is not None:
-        prov["runtime"]["server_cpus"] = list(getattr(getattr(spec.server, "spec", None), "cpus", ()) or [])
     prov["client"]["timestamps"] = probe.timestamps
     _write_provenance(out, prov)
     journal = Journal(out / JOURNAL)

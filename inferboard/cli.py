@@ -104,15 +104,18 @@ def run(
     served = model
     if mode not in ("local", "container"):
         raise InferboardError(f"unknown mode {mode!r}", field="--mode", fix="local or container")
+    from inferboard.gpus import gpu_fingerprints
+    from inferboard.sku import resolve_sku
+
+    gpus = gpu_fingerprints()  # this host's; the server's only when this host starts it (--runtime)
+    visible = _visible(gpus) if runtime is not None else []
     if runtime is not None:
         from inferboard.local import prepare_container, prepare_local
 
         if mode == "container":
-            from inferboard.gpus import gpu_fingerprints
-
             local = prepare_container(runtime, Path(model), out, _params(param), variant=variant,
                                       source=image_source, engine=engine,
-                                      gpus=tuple(_visible(gpu_fingerprints())) if variant == "cuda" else (),
+                                      gpus=tuple(visible) if variant == "cuda" else (),
                                       cpus=_cpus(server_cpus, "--server-cpus"))
         else:
             local = prepare_local(runtime, Path(model), out, _params(param), cpus=_cpus(server_cpus, "--server-cpus"))
@@ -126,17 +129,13 @@ def run(
         os.sched_setaffinity(0, set(_cpus(client_cpus, "--client-cpus")))
     tok = load_tokenizer(tokenizer)
     assert endpoint is not None
-    from inferboard.gpus import gpu_fingerprints
-    from inferboard.sku import resolve_sku
-
-    gpus = gpu_fingerprints() if runtime is not None else []
-    sku_id, verified = resolve_sku(sku, gpus, local_server=runtime is not None)
+    sku_id, verified = resolve_sku(sku, gpus if runtime is not None else [], local_server=runtime is not None)
     if runtime is not None:
-        extra.update(gpus=_visible(gpus), gpu_count=len(_visible(gpus)), model_label=local.model_info["id"],
+        extra.update(gpus=visible, gpu_count=len(visible), model_label=local.model_info["id"],
                      length_control=local.runtime_provenance["length_control"])
     spec = CellSpec(
         endpoint=endpoint, model=served, workload=effective, out=out, tokenizer=tok, sku=sku_id,
-        sku_verified=verified, api_key=api_key,
+        sku_verified=verified, gpu_fingerprints=gpus, api_key=api_key,
         progress=progress and sys.stderr.isatty(),
         workload_source={"file": str(path), "file_hash": file_sha256(path), "base_hash": base.content_hash(),
                          "overrides": {k: v for k, v in overrides.items() if v is not None}},
@@ -307,11 +306,12 @@ def run_cell_cmd(cell: Annotated[str, typer.Argument(help="Cell id SKU/RUNTIME/M
     base = {"cell_id": cell, "runtime": c.runtime, "model": c.model, "workload": c.workload, "sku": c.sku,
             "mode": c.mode, "started_utc": started, "interrupted_run_kept_in": str(aside) if aside else None}
     over = dict(c.overrides)
+    variant = sku_variant(c.sku)
     try:
         (out / "cell.json").unlink(missing_ok=True)
         run(workload=c.workload, out=out, model=str(model_path(c.model)), runtime=c.runtime,
             param=[f"{k}={v}" for k, v in c.params], mode=c.mode, sku=c.sku, progress=False,
-            variant=sku_variant(c.sku), image_source="built" if sku_variant(c.sku) == "cpu" else "upstream",
+            variant=variant, image_source="built" if variant == "cpu" else "upstream",
             server_cpus=c.cpus[0] if c.cpus else None, client_cpus=c.cpus[1] if c.cpus else None,
             trials=over.get("trials"), requests=over.get("requests"), warmup=over.get("warmup_requests"),
             concurrency=",".join(map(str, over["concurrency"])) if "concurrency" in over else None)

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from inferboard.gpus import UNSUPPORTED, nvml_status, query
+from inferboard.gpus import nvml_status, query
 
 METHOD = "nvml_total_energy_counter"
 #: tolerance of the power-limit check (NVML power readings are averaged and rounded)
@@ -133,9 +133,7 @@ def energy_delta(start_mj: list[Any], end_mj: list[Any]) -> tuple[float | None, 
     total = 0
     for i, (a, b) in enumerate(zip(start_mj, end_mj, strict=True)):
         if not isinstance(a, int) or not isinstance(b, int):
-            why = a if not isinstance(a, int) else b
-            return None, f"GPU {i}: energy counter {why}" if why != UNSUPPORTED else \
-                f"GPU {i}: energy counter unsupported"
+            return None, f"GPU {i}: energy counter {a if not isinstance(a, int) else b}"
         if b < a:
             return None, f"GPU {i}: energy counter went backwards ({a} → {b} mJ): counter reset"
         total += b - a

@@ -55,10 +55,6 @@ def run_logged(cmd: list[str], log: Path, *, field: str = "env build", **kw: Any
                               fix=f"see {log}")
 
 
-def _run(cmd: list[str], log: Path, **kw: Any) -> None:
-    run_logged(cmd, log, **kw)
-
-
 def lock_path(local: LocalVenv) -> Path:
     """The lock file of a venv runner (paths in runner.yaml are relative to the repository root)."""
     return runners_dir().parent / local.lock
@@ -123,11 +119,11 @@ def system_env(runner: Runner, local: LocalSystem) -> dict[str, Any]:
 
 def _build_venv(runner: Runner, local: LocalVenv, target: Path, log: Path) -> dict[str, Any]:
     lock = lock_path(local)
-    _run([sys.executable, "-m", "venv", str(target)], log)
+    run_logged([sys.executable, "-m", "venv", str(target)], log)
     py = str(target / "bin" / "python")
-    _run([py, "-m", "pip", "install", "--quiet", "--require-hashes", "--no-deps", "-r", str(lock)], log)
+    run_logged([py, "-m", "pip", "install", "--quiet", "--require-hashes", "--no-deps", "-r", str(lock)], log)
     if local.remove_after_install:
-        _run([py, "-m", "pip", "uninstall", "--yes", *local.remove_after_install], log)
+        run_logged([py, "-m", "pip", "uninstall", "--yes", *local.remove_after_install], log)
     frozen = subprocess.run([py, "-m", "pip", "list", "--format=json"], capture_output=True, text=True, check=True)
     packages = {p["name"].lower(): p["version"] for p in json.loads(frozen.stdout)}
     return {"kind": "venv", "lock": local.lock, "lock_hash": file_sha256(lock),
@@ -156,8 +152,8 @@ def _build_cmake(runner: Runner, local: LocalCmake, target: Path, log: Path) -> 
     (tree,) = [p for p in src.iterdir() if p.is_dir()]
     source = tree / local.source_subdir
     build = target / "build"
-    _run(["cmake", "-S", str(source), "-B", str(build), *local.cmake_args], log)
-    _run(["cmake", "--build", str(build), "--target", local.target, "-j", str(os.cpu_count() or 2)], log)
+    run_logged(["cmake", "-S", str(source), "-B", str(build), *local.cmake_args], log)
+    run_logged(["cmake", "--build", str(build), "--target", local.target, "-j", str(os.cpu_count() or 2)], log)
     (target / "bin").mkdir()
     binary = target / "bin" / local.target
     shutil.copy2(build / "bin" / local.target, binary)

@@ -162,7 +162,8 @@ def build_image(runtime: str, variant: str = "cpu", *, engine: str | None = None
     ctx = out / "context"
     args = prepare_context(runner, variant, ctx, log)
     args.update(BASE=base_info["id"], SOURCE_DATE_EPOCH=SOURCE_DATE_EPOCH)
-    recipe = content_hash({"files": _context_hash(ctx), "args": args})
+    context_files = _context_hash(ctx)
+    recipe = content_hash({"files": context_files, "args": args})
     tag = f"inferboard/{runtime}:{variant}-{recipe.removeprefix('sha256:')[:12]}"
     lock_file = out / "image.lock"
     existing = inspect_image(eng, tag)
@@ -177,11 +178,12 @@ def build_image(runtime: str, variant: str = "cpu", *, engine: str | None = None
     _run([*cmd, str(ctx)], log, env={**os.environ, "DOCKER_BUILDKIT": "0"})
     meta = inspect_image(eng, tag)
     assert meta is not None
+    host = host_fingerprint()
     info = {"runtime": runtime, "variant": variant, "tag": tag, "image_id": meta["id"],
             "repo_digests": meta["repo_digests"], "recipe_hash": recipe, "base": base_info, "build_args": args,
-            "context_files": _context_hash(ctx), "engine": eng, "engine_version": engine_version(eng),
+            "context_files": context_files, "engine": eng, "engine_version": engine_version(eng),
             "packages": resolved_packages(eng, runner, meta["id"]), "built_utc": utc_now(), "cached": False,
-            "build_host": {"cpu_model": host_fingerprint()["cpu_model"], "arch": host_fingerprint()["cpu_arch"]}}
+            "build_host": {k: host[k] for k in ("cpu_model", "cpu_arch")}}
     lock_file.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     return info
 

@@ -48,6 +48,15 @@ def _checked_runner(runtime: str, model_dir: Path, params: dict[str, str]) -> Ru
     return runner
 
 
+def _runtime_provenance(runner: Runner, mode: str, params: dict[str, str], cpus: tuple[int, ...],
+                        **extra: Any) -> dict[str, Any]:
+    """What a cell records about the server it starts, in either mode."""
+    return {"name": runner.name, "mode": mode, "verified": True,
+            "runner_hash": file_sha256(runners_dir() / runner.name / "runner.yaml"),
+            "params": {**runner.params, **params}, **extra, "server_cpus": list(cpus),
+            "forces_output_length": runner.api.forces_output_length, "length_control": runner.api.length_control}
+
+
 def prepare_local(runtime: str, model_dir: Path, out: Path, params: dict[str, str],
                   port: int | None = None, cpus: tuple[int, ...] = ()) -> LocalCell:
     """Build (or reuse) the runtime's environment and describe the server a cell will manage."""
@@ -56,13 +65,10 @@ def prepare_local(runtime: str, model_dir: Path, out: Path, params: dict[str, st
     info_model = model_info(model_dir)
     served = str(model_dir.resolve()) if runner.api.request_model == "model_path" else info_model["id"]
     spec = local_launch(runner, env_dir=env_dir(runtime), model_dir=model_dir.resolve(), served_model_name=served,
-                        port=port, params=params, python=info["python"] if info.get("kind") == "system" else None)
-    spec.cpus = cpus
-    prov = {"name": runner.name, "mode": "local", "verified": True,
-            "runner_hash": file_sha256(runners_dir() / runner.name / "runner.yaml"),
-            "params": {**runner.params, **params}, "env": info, "forces_output_length": runner.api.forces_output_length,
-            "length_control": runner.api.length_control}
-    return LocalCell(ManagedServer(spec, out), served, prov, info_model)
+                        port=port, params=params, python=info["python"] if info.get("kind") == "system" else None,
+                        cpus=cpus)
+    return LocalCell(ManagedServer(spec, out), served, _runtime_provenance(runner, "local", params, cpus, env=info),
+                     info_model)
 
 
 def prepare_container(runtime: str, model_dir: Path, out: Path, params: dict[str, str], *, variant: str = "cpu",
@@ -102,10 +108,7 @@ def prepare_container(runtime: str, model_dir: Path, out: Path, params: dict[str
     spec = container_launch(runner, engine=eng, image=ref, model_dir=model_dir.resolve(), served_model_name=served,
                             port=port, params=params, gpu_vendor=vendor, gpus=gpus,  # type: ignore[arg-type]
                             cpus=cpus)
-    prov = {"name": runner.name, "mode": "container", "verified": True,
-            "runner_hash": file_sha256(runners_dir() / runner.name / "runner.yaml"),
-            "params": {**runner.params, **params}, "engine": eng, "engine_version": engine_version(eng),
-            "variant": variant, "image": image, "resolved_image_id": meta["id"],
-            "resolved_repo_digests": meta["repo_digests"], "forces_output_length": runner.api.forces_output_length,
-            "length_control": runner.api.length_control}
+    prov = _runtime_provenance(runner, "container", params, cpus, engine=eng, engine_version=engine_version(eng),
+                               variant=variant, image=image, resolved_image_id=meta["id"],
+                               resolved_repo_digests=meta["repo_digests"])
     return LocalCell(ManagedServer(spec, out), served, prov, info_model)

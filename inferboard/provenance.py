@@ -53,8 +53,11 @@ def client_packages() -> dict[str, str | None]:
 
 def base_provenance(*, workload: dict[str, Any], runtime: dict[str, Any], model: dict[str, Any],
                     tokenizer: dict[str, Any], seed: int, schedule_hash: str,
-                    point_schedule_hashes: list[str], cell_id: str, sku: str) -> dict[str, Any]:
-    """The provenance document written at the start of a cell (end fields are filled at the end)."""
+                    point_schedule_hashes: list[str], cell_id: str, sku: str,
+                    gpus: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The provenance document written at the start of a cell (end fields are filled at the end).
+
+    ``gpus``: the GPU fingerprint when the caller already took it (else it is taken here)."""
     return {
         "schema_version": SCHEMA_VERSION,
         "cell_id": cell_id,
@@ -67,7 +70,8 @@ def base_provenance(*, workload: dict[str, Any], runtime: dict[str, Any], model:
         "schedule_hash": schedule_hash,
         "load_point_schedule_hashes": point_schedule_hashes,
         "sku": sku,
-        "hardware": {"host": host_fingerprint(), "gpus": gpu_fingerprints(), "nvml": nvml_status()},
+        "hardware": {"host": host_fingerprint(), "gpus": gpu_fingerprints() if gpus is None else gpus,
+                     "nvml": nvml_status()},
         "client": {"python": sys.version.split()[0], "packages": client_packages(),
                    "event_loop": None},
         "clock": {"monotonic_ns_at_start": time.monotonic_ns(), "utc_at_start": utc_now()},

@@ -67,7 +67,8 @@ class LaunchSpec:
 
 
 def local_launch(runner: Runner, *, env_dir: Path, model_dir: Path, served_model_name: str, port: int | None = None,
-                 params: dict[str, Any] | None = None, python: str | None = None) -> LaunchSpec:
+                 params: dict[str, Any] | None = None, python: str | None = None,
+                 cpus: tuple[int, ...] = ()) -> LaunchSpec:
     """A LaunchSpec for local mode from the runner's ``local.launch`` template."""
     if runner.local is None:
         raise InferboardError(f"runtime {runner.name!r} has no local mode", field="--runtime",
@@ -78,7 +79,7 @@ def local_launch(runner: Runner, *, env_dir: Path, model_dir: Path, served_model
                   served_model_name=served_model_name, env_dir=str(env_dir),
                   python=python or str(env_dir / "bin" / "python"))
     argv, env = render(runner.local.launch, values)
-    return LaunchSpec(runner=runner, argv=argv, env=env, port=port, served_model_name=served_model_name)
+    return LaunchSpec(runner=runner, argv=argv, env=env, port=port, served_model_name=served_model_name, cpus=cpus)
 
 
 def container_launch(runner: Runner, *, engine: Engine, image: str, model_dir: Path, served_model_name: str,

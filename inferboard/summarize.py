@@ -130,7 +130,8 @@ def kv_cache_columns(samples: Sequence[tuple[int, float]], records: Sequence[dic
     """Max and mean of the runtime's KV-cache usage gauge (0–1) while the point's requests were in flight."""
     starts = [r["sent_ns"] for r in records if r.get("sent_ns")]
     ends = [r["end_ns"] for r in records if r.get("end_ns")]
-    vals = [v for t, v in samples if starts and ends and min(starts) <= t <= max(ends)]
+    t0, t1 = (min(starts), max(ends)) if starts and ends else (1, 0)  # an empty window holds no sample
+    vals = [v for t, v in samples if t0 <= t <= t1]
     return {"kv_cache_usage_max": max(vals) if vals else None,
             "kv_cache_usage_mean": float(np.mean(vals)) if vals else None}
 
