@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml requirements/dev.lock
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
-.PHONY: install envs lint test test-containers images main
+.PHONY: install envs lint browser test test-containers images main site
 install: $(STAMP)
 
 # Locked local environments of the CPU runtimes (cached: rebuilt only when their pins change).
@@ -24,7 +24,11 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(IB) schema --check
 
-test: lint envs
+# Debian's Chromium for the site's browser tests (tests/site, driven by playwright; no browser download).
+browser:
+	@command -v chromium >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+
+test: lint envs browser
 	$(PY) -m pytest
 
 # The CPU runtime images (cached by recipe hash) and the container-mode tests; .ci/run runs this after
@@ -39,6 +43,11 @@ test-containers: $(STAMP)
 
 # The main job: the default CPU matrix through Snakemake (workflows/config/config.yaml): builds what is
 # missing (envs, tiny model), runs every cell, publishes them under data/results/ and writes
-# data/leaderboard.parquet. Running it again does nothing; an interrupted run resumes.
+# data/leaderboard.parquet, and builds the site (build/site/). Running it again does nothing; an interrupted
+# run resumes.
 main: envs
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/snakemake --profile workflows/profiles/local
+
+# Only the site, from the committed leaderboard (build/site/index.html); `make main` builds it too.
+site: $(STAMP)
+	$(IB) site build --data data/leaderboard.parquet --out build/site

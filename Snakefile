@@ -16,6 +16,7 @@ include: "workflows/rules/models.smk"
 include: "workflows/rules/fingerprint.smk"
 include: "workflows/rules/cells.smk"
 include: "workflows/rules/aggregate.smk"
+include: "workflows/rules/site.smk"
 
 
 rule all:
@@ -23,4 +24,5 @@ rule all:
         leaderboard=LEADERBOARD,
         published=published_cells(),
         fingerprint=f"{RESULTS}/fingerprint.json",
+        site=[f"{SITE_DIR}/index.html"] if SITE_DIR else [],
     default_target: True

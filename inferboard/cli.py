@@ -429,6 +429,26 @@ def model_random(out: Annotated[Path, typer.Option(help="Output folder")],
                f"{m['weights']['seconds']} s → {out}")
 
 
+site_app = typer.Typer(no_args_is_help=True, help="The static leaderboard site (mkdocs-material).")
+app.add_typer(site_app, name="site")
+
+
+@site_app.command("build")
+def site_build(
+    data: Annotated[Path, typer.Option(help="Leaderboard Parquet file")] = Path("data/leaderboard.parquet"),
+    out: Annotated[Path, typer.Option(help="Folder for the built HTML site")] = Path("build/site"),
+    results: Annotated[Path | None, typer.Option(help="Published cells (provenance, requests.parquet) "
+                                                      "[default: results/ beside --data]")] = None,
+    project: Annotated[Path, typer.Option(help="Folder for the generated mkdocs project")] = Path("build/site-src"),
+    html: Annotated[bool, typer.Option(help="Run mkdocs build --strict (--no-html: only the project)")] = True,
+) -> None:
+    """Build the whole site from any leaderboard file: pages per workload, SKU, runtime and cell."""
+    from inferboard.site import build_site
+
+    figures = build_site(data, out, project=project, results=results or data.parent / "results", html=html)
+    typer.echo(json.dumps(figures, sort_keys=True))
+
+
 @app.command()
 def fingerprint() -> None:
     """Print this host's fingerprint as JSON: host, every NVIDIA GPU through NVML, and the SKU."""

@@ -53,6 +53,7 @@ class PipelineConfig(Strict):
     results_dir: str = "results"
     publish_dir: str | None = Field("data/results", description="copy finished cells here (null: do not)")
     leaderboard: str = "data/leaderboard.parquet"
+    site_dir: str | None = Field("build/site", description="build the static site here (null: no site)")
     matrix: Annotated[list[MatrixBlock], Field(min_length=1)]
     cluster: dict[Name, ClusterSku] = Field(default_factory=dict, description="SKU id → scheduler settings")
 

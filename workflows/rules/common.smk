@@ -23,6 +23,7 @@ IB_HOME = str(_home.relative_to(Path.cwd())) if _home.is_relative_to(Path.cwd())
 RESULTS = CFG.results_dir
 PUBLISH = CFG.publish_dir
 LEADERBOARD = CFG.leaderboard
+SITE_DIR = CFG.site_dir
 IB = f"{sys.executable} -m inferboard.cli"
 SKUS = load_skus()
 
@@ -109,3 +110,9 @@ def machine_type_for(wc):
 
 def runtime_for(wc):
     return _cluster(wc.sku).runtime_min
+
+
+def site_sources():
+    """What the site is made from besides the data: site/ and the code that renders it."""
+    files = [p for p in sorted(Path("site").rglob("*")) if p.is_file() and "__pycache__" not in p.parts]
+    return [str(p) for p in files] + ["inferboard/site.py", "inferboard/sitedata.py"]

@@ -1,0 +1,41 @@
+"""Sites built once per session: from the published leaderboard, and from a leaderboard of hostile names."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sitehelpers import CHROMIUM, CHROMIUM_ARGS, HOSTILE, LEADERBOARD, ROOT
+
+from inferboard.site import build_site
+from inferboard.synthetic import synthesize
+
+
+@pytest.fixture(scope="session")
+def published_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The site of data/leaderboard.parquet with the published cells beside it (mkdocs --strict passed)."""
+    tmp = tmp_path_factory.mktemp("site")
+    build_site(LEADERBOARD, tmp / "html", project=tmp / "src", results=ROOT / "data" / "results")
+    return tmp / "html"
+
+
+@pytest.fixture(scope="session")
+def hostile_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("hostile")
+    synthesize(LEADERBOARD, tmp / "leaderboard.parquet", 2, names=HOSTILE)
+    build_site(tmp / "leaderboard.parquet", tmp / "html", project=tmp / "src")
+    return tmp / "html"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """Debian's Chromium, headless, driven by playwright (no browser download)."""
+    if not CHROMIUM.exists():
+        pytest.skip("no /usr/bin/chromium (make test installs Debian's chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()

@@ -1,0 +1,125 @@
+"""The site in headless Chromium: every page type loads cleanly, charts render, tables sort and filter,
+and hostile names stay inert text. A screenshot per page type is kept under artifacts/site/."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sitehelpers import ARTIFACTS, HOSTILE, serve
+
+pytestmark = pytest.mark.site
+
+PAGES = {  # page type → path, charts expected
+    "home": ("index.html", 0),
+    "workload": ("workloads/cpu-fixed.html", 1),
+    "sku": ("skus/cpu-host.html", 0),
+    "runtime": ("runtimes/llamacpp.html", 0),
+    "cell": ("cells/cpu-host/vllm/tiny-llama-2l/cpu-fixed.html", 4),
+    "gpu-cell": ("cells/h200-sxm/transformers/llama-3.1-8b-instruct-random/gpu-check.html", 4),
+    "methodology": ("methodology.html", 0),
+    "submit": ("submit.html", 0),
+}
+
+
+@pytest.fixture(scope="module")
+def site_url(published_site: Path) -> Iterator[str]:
+    url, srv = serve(published_site)
+    yield url
+    srv.shutdown()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = ctx.new_page()
+    pg.problems = []  # console errors, uncaught exceptions, dialogs, failed requests
+    pg.on("console", lambda m: pg.problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    pg.on("pageerror", lambda e: pg.problems.append(f"pageerror: {e}"))
+    pg.on("dialog", lambda d: (pg.problems.append(f"dialog: {d.message}"), d.dismiss()))
+    pg.on("requestfailed", lambda r: pg.problems.append(f"request failed: {r.url}"))
+    yield pg
+    ctx.close()
+
+
+@pytest.mark.parametrize("kind", sorted(PAGES))
+def test_page_loads_without_errors_and_renders_its_charts(page: Any, site_url: str, kind: str) -> None:
+    path, charts = PAGES[kind]
+    resp = page.goto(f"{site_url}/{path}")
+    assert resp is not None and resp.ok
+    page.wait_for_load_state("networkidle")
+    if charts:
+        page.wait_for_function(f"document.querySelectorAll('div.ib-chart[data-rendered]').length >= {charts}",
+                               timeout=15_000)
+        assert page.locator("div.ib-chart .main-svg").count() >= charts  # Plotly drew SVG
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{kind}.png"), full_page=True)
+    assert page.problems == []
+    assert page.locator("h1").count() == 1
+
+
+def _column(page: Any, table: str, col: int) -> list[float]:
+    vals = page.eval_on_selector_all(f"#{table} tbody tr:not([hidden]) td:nth-child({col})",
+                                     "tds => tds.map(td => td.dataset.sort)")
+    return [float(v) for v in vals if v]
+
+
+def test_table_sorts_on_click(page: Any, site_url: str) -> None:
+    page.goto(f"{site_url}/{PAGES['cell'][0]}")
+    page.wait_for_load_state("networkidle")
+    header = page.locator("#points thead th", has_text="output tok/s")
+    col = page.eval_on_selector_all("#points thead th", "ths => ths.map(t => t.textContent)").index(
+        header.text_content()) + 1
+    header.click()
+    first = _column(page, "points", col)
+    header.click()
+    second = _column(page, "points", col)
+    assert len(first) >= 3
+    assert {tuple(first), tuple(second)} == {tuple(sorted(first)), tuple(sorted(first, reverse=True))}
+    assert first != second
+    assert page.problems == []
+
+
+def test_filter_hides_other_rows(page: Any, site_url: str) -> None:
+    page.goto(f"{site_url}/{PAGES['sku'][0]}")
+    rows = page.locator("#t-cells tbody tr")
+    total = rows.count()
+    page.fill("input.ib-filter", "llamacpp")
+    visible = page.locator("#t-cells tbody tr:not([hidden])")
+    assert 0 < visible.count() < total
+    assert all("llamacpp" in t for t in visible.all_text_contents())
+
+
+def test_invalid_rows_are_marked(page: Any, site_url: str) -> None:
+    page.goto(f"{site_url}/{PAGES['cell'][0].replace('vllm', 'llamacpp')}")
+    bad = page.locator("#points tr.ib-invalid")
+    assert bad.count() == 1
+    assert "INVALID" in bad.text_content() and "client saturated" in bad.text_content()
+
+
+def test_hostile_names_render_as_text(browser: Any, hostile_site: Path) -> None:
+    url, srv = serve(hostile_site)
+    ctx = browser.new_context()
+    pg = ctx.new_page()
+    dialogs: list[str] = []
+    pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    try:
+        cells = sorted(p.relative_to(hostile_site).as_posix() for p in (hostile_site / "cells").rglob("*.html"))
+        for path in ["index.html", *cells, *(p.relative_to(hostile_site).as_posix()
+                                            for p in sorted((hostile_site / "workloads").glob("*.html")))]:
+            pg.goto(f"{url}/{path}")
+            pg.wait_for_load_state("networkidle")
+            assert pg.locator("img[src='x'], svg[onload]").count() == 0
+            assert pg.evaluate("[...document.scripts].filter(s => s.textContent.includes('alert(')"
+                               " && s.type !== 'application/json').length") == 0
+        pg.goto(f"{url}/index.html")
+        body = pg.inner_text("body")
+        for names in HOSTILE.values():
+            for name in names:
+                assert name in body, name  # shown verbatim, as text
+        assert dialogs == []
+    finally:
+        ctx.close()
+        srv.shutdown()
