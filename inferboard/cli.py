@@ -104,10 +104,10 @@ def run(
     served = model
     if mode not in ("local", "container"):
         raise InferboardError(f"unknown mode {mode!r}", field="--mode", fix="local or container")
-    from inferboard.gpus import gpu_fingerprints
+    from inferboard.amdgpus import host_gpus
     from inferboard.sku import resolve_sku
 
-    gpus = gpu_fingerprints()  # this host's; the server's only when this host starts it (--runtime)
+    gpus = host_gpus()  # this host's; the server's only when this host starts it (--runtime)
     visible = _visible(gpus) if runtime is not None else []
     if runtime is not None:
         from inferboard.local import prepare_container, prepare_local
@@ -171,7 +171,7 @@ def _visible(gpus: list[dict[str, Any]]) -> list[int]:
     import os
 
     env = os.environ.get("CUDA_VISIBLE_DEVICES")
-    indices = [g["index"] for g in gpus]
+    indices = [g["index"] for g in gpus if g.get("vendor") != "amd"]  # NVML-monitored GPUs only
     if env is None or not env.strip():
         return indices if env is None else []
     try:
@@ -451,16 +451,17 @@ def site_build(
 
 @app.command()
 def fingerprint() -> None:
-    """Print this host's fingerprint as JSON: host, every NVIDIA GPU through NVML, and the SKU."""
+    """Print this host's fingerprint as JSON: host, every GPU (NVIDIA through NVML, AMD through amdsmi), SKU."""
+    from inferboard.amdgpus import amdsmi_status, host_gpus
     from inferboard.fingerprint import host_fingerprint
-    from inferboard.gpus import gpu_fingerprints, nvml_status
+    from inferboard.gpus import nvml_status
     from inferboard.sku import CPU_HOST, load_skus, match_gpu
 
-    gpus = gpu_fingerprints()
+    gpus = host_gpus()
     skus = load_skus()
     for g in gpus:
         g["sku"] = match_gpu(g, skus)
-    doc = {"host": host_fingerprint(), "nvml": nvml_status(), "gpus": gpus,
+    doc = {"host": host_fingerprint(), "nvml": nvml_status(), "amdsmi": amdsmi_status(), "gpus": gpus,
            "sku": (gpus[0]["sku"] if len({g["sku"] for g in gpus}) == 1 else "mixed") if gpus else CPU_HOST}
     typer.echo(json.dumps(doc, indent=2, sort_keys=True))
 
