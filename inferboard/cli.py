@@ -281,6 +281,9 @@ def model_tiny(out: Annotated[Path, typer.Option(help="Output folder")],
 def run_cell_cmd(cell: Annotated[str, typer.Argument(help="Cell id SKU/RUNTIME/MODEL/WORKLOAD of the config")],
                  config: Annotated[Path, typer.Option(help="Pipeline config")] = Path("workflows/config/config.yaml"),
                  results: Annotated[Path | None, typer.Option(help="Results folder (default: the config's)")]
+                 = None,
+                 cell_spec: Annotated[str | None, typer.Option(help="The cell as JSON (Snakemake passes the cell of "
+                                                                    "its merged config; then --config is not read)")]
                  = None) -> None:
     """Run one matrix cell for the pipeline; always leaves <cell>/cell.json (ok, invalid or failed + reason)."""
     from inferboard.matrix import load_config
@@ -294,13 +297,23 @@ def run_cell_cmd(cell: Annotated[str, typer.Argument(help="Cell id SKU/RUNTIME/M
     )
     from inferboard.provenance import utc_now
 
-    cfg, cells = load_config(config)
-    by_id = {c.id: c for c in cells}
-    if cell not in by_id:
-        raise InferboardError(f"cell {cell!r} is not in {config}", field="CELL",
-                              fix="one of: " + ", ".join(sorted(by_id)[:8]) + (" …" if len(by_id) > 8 else ""))
-    c = by_id[cell]
-    out = (results or Path(cfg.results_dir)) / cell
+    if cell_spec is not None:
+        from inferboard.matrix import Cell
+
+        c = Cell.from_json(cell_spec)
+        if c.id != cell:
+            raise InferboardError(f"--cell-spec is cell {c.id!r}, not {cell!r}", field="--cell-spec",
+                                  fix="pass the spec of CELL")
+        results_dir = results or Path("results")
+    else:
+        cfg, cells = load_config(config)
+        by_id = {c.id: c for c in cells}
+        if cell not in by_id:
+            raise InferboardError(f"cell {cell!r} is not in {config}", field="CELL",
+                                  fix="one of: " + ", ".join(sorted(by_id)[:8]) + (" …" if len(by_id) > 8 else ""))
+        c = by_id[cell]
+        results_dir = results or Path(cfg.results_dir)
+    out = results_dir / cell
     aside = set_aside_interrupted(out)
     started = utc_now()
     base = {"cell_id": cell, "runtime": c.runtime, "model": c.model, "workload": c.workload, "sku": c.sku,

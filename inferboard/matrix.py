@@ -8,6 +8,8 @@ message naming the block and the entry.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -72,6 +74,17 @@ class Cell:
     @property
     def id(self) -> str:
         return cell_id(self.sku, self.runtime, self.model, self.workload)
+
+    def to_json(self) -> str:
+        """The cell as JSON, so that a job runs exactly the cell of the workflow's (merged) config."""
+        return json.dumps(dataclasses.asdict(self), sort_keys=True, default=list)
+
+    @classmethod
+    def from_json(cls, text: str) -> Cell:
+        d = json.loads(text)
+        return cls(**{**d, "params": tuple(tuple(p) for p in d["params"]),
+                      "overrides": tuple((k, v) for k, v in d["overrides"]),
+                      "cpus": tuple(d["cpus"]) if d.get("cpus") else None})
 
 
 def parse_config(data: dict[str, Any], source: str = "config") -> PipelineConfig:

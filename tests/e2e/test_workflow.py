@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -68,7 +71,7 @@ def test_one_cell_end_to_end_then_nothing_to_do(tmp_path: Path) -> None:
     cfg = tmp_path / "config.yaml"
     cfg.write_text(yaml.safe_dump({
         "results_dir": str(tmp_path / "results"), "publish_dir": str(tmp_path / "published"),
-        "leaderboard": str(tmp_path / "leaderboard.parquet"),
+        "leaderboard": str(tmp_path / "leaderboard.parquet"), "site_dir": str(tmp_path / "site"),
         "matrix": [{"runtimes": ["llamacpp"], "models": ["tiny-llama-2l"], "workloads": ["smoke"],
                     "skus": ["cpu-host"]}]}))
     proc = smk("--cores", "2", "--resources", "bench=1", "--configfile", str(cfg), timeout=900)
@@ -80,5 +83,61 @@ def test_one_cell_end_to_end_then_nothing_to_do(tmp_path: Path) -> None:
     assert (tmp_path / "published" / cell / "summary.parquet").is_file()
     board = pq.read_table(tmp_path / "leaderboard.parquet").to_pylist()
     assert {r["cell_id"] for r in board} >= {cell} and all(r["row_kind"] == "aggregate" for r in board)
+    assert (tmp_path / "site" / "index.html").is_file()  # the site rule ran last
+    assert f"inferboard rerun {cell}" in (tmp_path / "site" / "cells" / f"{cell}.html").read_text()
     again = smk("--cores", "2", "--resources", "bench=1", "--configfile", str(cfg))
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+
+
+@pytest.mark.integration
+def test_interrupted_run_resumes_without_redoing_finished_cells(tmp_path: Path) -> None:
+    """Ctrl-C during the second cell, then the same command again: the first cell is kept as it was, the
+    second is measured afresh, and what the interrupted cell had recorded is kept beside it."""
+    if env_info("llamacpp") is None:
+        pytest.fail("the llamacpp environment is not built (`make test` builds it first)")
+    results, published = tmp_path / "results", tmp_path / "published"
+    workloads = tmp_path / "workloads"  # two open-loop cells of ~15 s each: a window to interrupt in
+    shutil.copytree(ROOT / "workflows" / "workloads", workloads)
+    for name in ("slow-a", "slow-b"):
+        (workloads / f"{name}.yaml").write_text(yaml.safe_dump({
+            "schema_version": 1, "name": name, "version": 1, "dataset": {"kind": "fixed", "input_tokens": 32,
+                                                                         "output_tokens": 16},
+            "load": {"kind": "rate", "rate": [2]}, "requests": 30, "warmup_requests": 1, "seed": 0}))
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "results_dir": str(results), "publish_dir": str(published), "site_dir": None,
+        "leaderboard": str(tmp_path / "leaderboard.parquet"),
+        "matrix": [{"runtimes": ["llamacpp"], "models": ["tiny-llama-2l"], "workloads": ["slow-a", "slow-b"],
+                    "skus": ["cpu-host"], "server_cpus": "0", "client_cpus": "1"}]}))
+    cells = {w: f"cpu-host/llamacpp/tiny-llama-2l/{w}" for w in ("slow-a", "slow-b")}
+    args = [*SNAKEMAKE, "--profile", "workflows/profiles/local", "--configfile", str(cfg)]  # as `make main`
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+           "INFERBOARD_WORKLOADS_DIR": str(workloads)}
+    first = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             start_new_session=True)  # its own process group, as a terminal's foreground job
+    deadline = time.monotonic() + 600
+    done, running = None, None
+    while time.monotonic() < deadline and first.poll() is None:
+        done = next((w for w, c in cells.items() if (published / c / "cell.json").is_file()), None)
+        other = next((w for w in cells if w != done), None)
+        if done and (results / cells[other] / "requests.partial.jsonl").exists():
+            running = other
+            break
+        time.sleep(0.2)
+    assert done and running, "the run never reached its second cell: " + (first.stdout.read() if first.poll() else "")
+    time.sleep(2)  # some requests of the second cell are on record
+    os.killpg(first.pid, signal.SIGINT)  # Ctrl-C: the whole process group (snakemake, its jobs, the servers)
+    out = first.communicate(timeout=120)[0]
+    assert first.returncode != 0, out[-2000:]
+    assert not (published / cells[running] / "cell.json").exists()
+    kept = (published / cells[done] / "cell.json").stat().st_mtime_ns
+
+    second = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert (published / cells[done] / "cell.json").stat().st_mtime_ns == kept  # not redone
+    assert (published / cells[running] / "cell.json").is_file()
+    aside = list((results / cells[running]).parent.glob(f"{running}.interrupted-*"))
+    assert len(aside) == 1 and (aside[0] / "requests.parquet").is_file()  # nothing measured is lost
+    assert json.loads((published / cells[running] / "cell.json").read_text())["interrupted_run_kept_in"]
+    board = pq.read_table(tmp_path / "leaderboard.parquet").to_pylist()
+    assert {r["cell_id"] for r in board} == set(cells.values())

@@ -28,9 +28,12 @@ def hostile_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp / "html"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    """Debian's Chromium, headless, driven by playwright (no browser download)."""
+    """Debian's Chromium, headless, driven by playwright (no browser download).
+
+    Module-scoped: playwright's sync API runs an event loop in this thread while it is open, which would
+    break every later test that calls asyncio.run."""
     if not CHROMIUM.exists():
         pytest.skip("no /usr/bin/chromium (make test installs Debian's chromium)")
     from playwright.sync_api import sync_playwright

@@ -23,12 +23,13 @@ rule run_cell:
     params:
         ib=IB,
         results=lambda wc, output: str(Path(output.status).parents[4]),
-        settings=lambda wc: repr(cell_of(wc)),  # a changed matrix entry reruns its cell
+        # the cell of this (merged) config, not of the default file; a changed matrix entry reruns its cell
+        spec=lambda wc: cell_of(wc).to_json(),
     conda:
         "../envs/inferboard.yaml"
     shell:
         "{params.ib} run-cell {wildcards.sku}/{wildcards.runtime}/{wildcards.model}/{wildcards.workload} "
-        "--results {params.results} > {log} 2>&1"
+        "--results {params.results} --cell-spec {params.spec:q} > {log} 2>&1"
 
 
 rule publish_cell:
