@@ -124,6 +124,7 @@ class SiteBuilder:
         self.cells = sd.group_cells(self.rows, self.results)
         self.skus = _sku_catalogue()
         self.workloads = _workload_catalogue()
+        self.matrix_cells = _default_matrix()
         base = yaml.safe_load((site_src / "mkdocs.yml").read_text())
         self.site_meta = {"name": base["site_name"], "css": [*_material_css(), *base.get("extra_css", [])],
                           "js": list(base.get("extra_javascript", []))}
@@ -238,13 +239,18 @@ class SiteBuilder:
                          "x": [p[0] for p in front], "y": [p[1] for p in front], "hoverinfo": "skip"})
         return _figure(data, "tokens/s per user (1000 / TPOT p50)", "output tokens/s per GPU (per host on CPU)")
 
-    def sweep_chart(self, cell: sd.Cell, metric: str, title: str) -> dict[str, Any]:
+    def sweep_chart(self, cell: sd.Cell, metrics: tuple[str, ...], title: str) -> dict[str, Any]:
+        """One line per metric over the cell's load points (an x marks an invalid point; nulls are gaps)."""
         pts = sorted((float(r["load_value"]), r) for r in cell.rows if sd.finite(r.get("load_value")) is not None)
         kind = cell.rows[0]["load_kind"]
-        ys = [(sd.throughput_per_gpu(r) if metric == "throughput" else sd.finite(r.get(metric))) for _, r in pts]
-        data = [{"type": "scatter", "mode": "lines+markers", "name": title,
-                 "x": [p[0] for p in pts], "y": ys,
-                 "marker": {"symbol": ["circle" if r.get("valid") else "x" for _, r in pts], "size": 9}}]
+        data = []
+        for metric in metrics:
+            ys = [(sd.throughput_per_gpu(r) if metric == "throughput" else sd.finite(r.get(metric))) for _, r in pts]
+            if all(y is None for y in ys):
+                continue
+            data.append({"type": "scatter", "mode": "lines+markers", "x": [p[0] for p in pts], "y": ys,
+                         "name": title if metric == "throughput" else metric.replace("_ms_", " ").replace("_", "."),
+                         "marker": {"symbol": ["circle" if r.get("valid") else "x" for _, r in pts], "size": 9}})
         return _figure(data, "concurrency" if kind == "concurrency" else "target rate (requests/s)", title)
 
     def cdf_chart(self, cell: sd.Cell, metric: str, name: str) -> tuple[dict[str, Any], str]:
@@ -384,6 +390,16 @@ def _material_css() -> list[str]:
     css = Path(material.__file__).parent / "templates" / "assets" / "stylesheets"
     return sorted(f"assets/stylesheets/{p.name}" for p in css.glob("*.min.css")
                   if p.name.startswith(("main.", "palette.")))
+
+
+def _default_matrix() -> set[str]:
+    """Cell ids of the default config's matrix (those `inferboard rerun` reruns as they are)."""
+    from inferboard.matrix import load_config
+
+    try:
+        return {c.id for c in load_config(SITE_SRC.parent / "workflows" / "config" / "config.yaml")[1]}
+    except (OSError, InferboardError):
+        return set()
 
 
 def _sku_catalogue() -> dict[str, dict[str, Any]]:

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from inferboard.errors import InferboardError
-from inferboard.matrix import expand, load_config, parse_config
+from inferboard.matrix import Cell, expand, load_config, parse_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,3 +52,23 @@ def test_schema_file_matches_the_model() -> None:
 
     assert (ROOT / "workflows/schemas/config.schema.json").read_text() == render("config")
     assert yaml.safe_load((ROOT / "workflows/config/config.yaml").read_text())["schema_version"] == 1
+
+
+def test_a_cell_travels_to_its_job_as_json() -> None:
+    _, cells = load_config(Path("workflows/config/config.yaml"))
+    for c in cells:
+        assert Cell.from_json(c.to_json()) == c
+    odd = Cell("vllm", "m", "w", "cpu-host", "local", (("threads", "2"),), (("trials", 3), ("concurrency", [1, 2])),
+               ("0", "1"))
+    assert Cell.from_json(odd.to_json()) == odd
+
+
+def test_run_cell_refuses_a_spec_of_another_cell(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    _, cells = load_config(Path("workflows/config/config.yaml"))
+    res = subprocess.run([sys.executable, "-m", "inferboard.cli", "run-cell", "cpu-host/vllm/x/y", "--results",
+                          str(tmp_path), "--cell-spec", cells[0].to_json()], capture_output=True, text=True)
+    assert res.returncode == 2 and "--cell-spec" in res.stderr + res.stdout
+    assert not any(tmp_path.iterdir())
