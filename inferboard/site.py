@@ -7,7 +7,6 @@ Cell pages use a lean template (``site/overrides/cell.html``) so that 10,000 cel
 
 from __future__ import annotations
 
-import functools
 import json
 import multiprocessing
 import os
@@ -56,7 +55,7 @@ def _num(f: float, digits: int = 3) -> str:
 def _td(row: dict[str, Any], col: str, value: Any = None, digits: int = 3) -> str:
     x = row.get(col) if value is None else value  # rows hold finite numbers or None (sitedata.load_rows)
     if x is None:
-        why = row["_null"].get(col)
+        why = sd.why_null(row, col)
         return f'<td class="ib-null" data-sort="">—<small>{escape(why)}</small></td>' if why else \
             '<td class="ib-null" data-sort="">—</td>'
     lo = row.get(col + "_ci95_low")
@@ -86,12 +85,12 @@ def latency_rows(rows: list[dict[str, Any]]) -> Markup:
     return Markup("\n".join(out))
 
 
-@functools.lru_cache(maxsize=4096)
 def rel(src: str, dest: str) -> str:
-    """Relative URL from the page at ``src`` (docs path, .md) to ``dest`` (.md → .html)."""
+    """Relative URL from the page at ``src`` to ``dest`` (both paths under docs/; .md → .html): up to the root,
+    then down (cheap: list pages hold tens of thousands of links)."""
     if dest.endswith(".md"):
         dest = dest[:-3] + ".html"
-    return posixpath.relpath(dest, posixpath.dirname(src) or ".")
+    return "../" * src.count("/") + dest
 
 
 def _environment(templates: Path) -> jinja2.Environment:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -72,11 +73,11 @@ class Cell:
     best: dict[str, Any] | None = None  # the valid load point ranked for this cell
     extra: dict[str, Any] = field(default_factory=dict)
 
-    @property
+    @functools.cached_property
     def valid(self) -> bool:
         return all(bool(r.get("valid")) for r in self.rows)
 
-    @property
+    @functools.cached_property
     def verified(self) -> bool:
         return all(r.get("sku_verified") is not False for r in self.rows)
 
@@ -104,7 +105,9 @@ def load_rows(path: Path) -> list[dict[str, Any]]:
         col = table.column(i)
         if pa.types.is_floating(col.type):
             table = table.set_column(i, name, pc.if_else(pc.is_finite(col), col, pa.scalar(None, col.type)))
-    rows = table.to_pylist()
+    names = table.column_names
+    columns = [table.column(n).to_pylist() for n in names]  # column-wise: twice as fast as to_pylist()
+    rows = [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
     for i, r in enumerate(rows):
         for col in ("cell_id", "sku", "runtime", "model", "workload"):
             if not isinstance(r[col], str) or not r[col]:
@@ -118,7 +121,6 @@ def group_cells(rows: list[dict[str, Any]], results: Path | None = None) -> list
     """Rows grouped into cells (sorted by id); provenance read from ``results/<cell>/`` where present."""
     by_id: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
-        r["_null"] = null_reasons(r)
         by_id.setdefault(r["cell_id"], []).append(r)
     cells = []
     for cid in sorted(by_id):
@@ -182,6 +184,14 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
             front.append((x, y))
             best_y = y
     return sorted(front)
+
+
+def why_null(row: dict[str, Any], col: str) -> str | None:
+    """Why ``row[col]`` is null, or None; the row's reasons are parsed once, on first use."""
+    reasons = row.get("_null")
+    if reasons is None:
+        reasons = row["_null"] = null_reasons(row)
+    return reasons.get(col)
 
 
 def null_reasons(row: dict[str, Any]) -> dict[str, str]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
-from sitehelpers import CHROMIUM, CHROMIUM_ARGS, HOSTILE, LEADERBOARD, ROOT
+from sitehelpers import CHROMIUM, CHROMIUM_ARGS, HOSTILE, LEADERBOARD, MARKED, ROOT
 
 from inferboard.site import build_site
 from inferboard.synthetic import synthesize
@@ -17,6 +19,22 @@ def published_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The site of data/leaderboard.parquet with the published cells beside it (mkdocs --strict passed)."""
     tmp = tmp_path_factory.mktemp("site")
     build_site(LEADERBOARD, tmp / "html", project=tmp / "src", results=ROOT / "data" / "results")
+    return tmp / "html"
+
+
+@pytest.fixture(scope="session")
+def marked_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The published leaderboard with one load point made invalid and one cell unverified (a declared SKU)."""
+    tmp = tmp_path_factory.mktemp("marked")
+    table = pq.read_table(LEADERBOARD)
+    rows = table.to_pylist()
+    first = next(r for r in rows if r["cell_id"] == MARKED["invalid"] and r["row_kind"] == "aggregate")
+    first.update(valid=False, invalid_reason="test: client saturated (forced)")
+    for r in rows:
+        if r["cell_id"] == MARKED["unverified"]:
+            r["sku_verified"] = False
+    pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), tmp / "leaderboard.parquet")
+    build_site(tmp / "leaderboard.parquet", tmp / "html", project=tmp / "src")
     return tmp / "html"
 
 

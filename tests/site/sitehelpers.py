@@ -21,6 +21,9 @@ HOSTILE = {
     "workload": ["</title><svg onload=alert(1)>", "w-plain"],
 }
 
+#: cells the marked_site fixture makes invalid (one load point) and unverified (a declared SKU)
+MARKED = {"invalid": "cpu-host/llamacpp/tiny-llama-2l/cpu-fixed", "unverified": "cpu-host/vllm/tiny-llama-2l/smoke"}
+
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args: object) -> None:

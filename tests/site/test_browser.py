@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sitehelpers import ARTIFACTS, HOSTILE, serve
+from sitehelpers import ARTIFACTS, HOSTILE, MARKED, serve
 
 pytestmark = pytest.mark.site
 
@@ -92,11 +92,19 @@ def test_filter_hides_other_rows(page: Any, site_url: str) -> None:
     assert all("llamacpp" in t for t in visible.all_text_contents())
 
 
-def test_invalid_rows_are_marked(page: Any, site_url: str) -> None:
-    page.goto(f"{site_url}/{PAGES['cell'][0].replace('vllm', 'llamacpp')}")
-    bad = page.locator("#points tr.ib-invalid")
-    assert bad.count() == 1
-    assert "INVALID" in bad.text_content() and "client saturated" in bad.text_content()
+def test_invalid_rows_are_marked(page: Any, marked_site: Path) -> None:
+    url, srv = serve(marked_site)
+    try:
+        page.goto(f"{url}/cells/{MARKED['invalid']}.html")
+        bad = page.locator("#points tr.ib-invalid")
+        assert bad.count() == 1
+        assert "INVALID" in bad.text_content() and "test: client saturated (forced)" in bad.text_content()
+        page.goto(f"{url}/workloads/smoke.html")
+        unverified = page.locator("#t-unverified tbody tr.ib-unverified")
+        assert unverified.count() == 1 and "UNVERIFIED" in unverified.text_content()
+        assert page.locator("#t-ranked tbody tr.ib-unverified").count() == 0
+    finally:
+        srv.shutdown()
 
 
 def test_hostile_names_render_as_text(browser: Any, hostile_site: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from sitehelpers import HOSTILE, LEADERBOARD, ROOT
+from sitehelpers import HOSTILE, LEADERBOARD, MARKED, ROOT
 
 from inferboard.site import build_site
 
@@ -45,9 +45,19 @@ def test_every_page_type_is_built(published_site: Path) -> None:
         assert (published_site / page).is_file(), page
     cell = (published_site / "cells/cpu-host/llamacpp/tiny-llama-2l/cpu-fixed.html").read_text()
     assert "inferboard rerun cpu-host/llamacpp/tiny-llama-2l/cpu-fixed" in cell
-    assert "client saturated: p99 send lag" in cell and "ib-badge--invalid" in cell  # the invalid point is marked
     assert "samples &lt; 662 needed for p99" in cell  # a null percentile says why
     assert "provenance.json" in cell and "sha256:" in cell
+
+
+def test_invalid_and_unverified_cells_are_marked_and_not_ranked(marked_site: Path) -> None:
+    cell = (marked_site / "cells" / f"{MARKED['invalid']}.html").read_text()
+    assert "test: client saturated (forced)" in cell and "ib-badge--invalid" in cell
+    unverified = (marked_site / "cells" / f"{MARKED['unverified']}.html").read_text()
+    assert "UNVERIFIED" in unverified and "Unverified hardware" in unverified
+    board = (marked_site / "workloads" / "smoke.html").read_text()
+    ranked, _, rest = board.partition('id="unverified"')
+    assert MARKED["unverified"] + ".html" not in ranked.split('id="ranking"')[1]  # shown apart, not ranked
+    assert MARKED["unverified"] + ".html" in rest
 
 
 def test_internal_links_resolve_and_ids_are_unique(published_site: Path) -> None:
