@@ -16,9 +16,11 @@ $(STAMP): pyproject.toml requirements/dev.lock
 .PHONY: install envs lint browser test test-containers images main site
 install: $(STAMP)
 
-# Locked local environments of the CPU runtimes (cached: rebuilt only when their pins change).
+# Locked local environments of the CPU runtimes (cached: rebuilt only when their pins change). Built side by
+# side: vLLM's is mostly downloading and unpacking, llama.cpp's is compiling (each logs to its env folder).
 envs: $(STAMP)
-	for rt in $(RUNTIMES); do $(IB) env build $$rt || exit 1; done
+	pids=""; for rt in $(RUNTIMES); do $(IB) env build $$rt & pids="$$pids $$!"; done; \
+	  rc=0; for p in $$pids; do wait $$p || rc=1; done; exit $$rc
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
