@@ -27,7 +27,7 @@ from inferboard import sitedata as sd
 from inferboard.errors import InferboardError
 
 SITE_SRC = Path(__file__).resolve().parent.parent / "site"
-SENTINEL = "<!-- inferboard:html -->"
+SENTINEL = "<!-- inferboard:html -->"  # the same marker as in site/hooks.py (copied into the project)
 _JSON_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
                  0x2028: "\\u2028", 0x2029: "\\u2029"}
 
@@ -110,7 +110,7 @@ def _environment(templates: Path) -> jinja2.Environment:
 
 
 class SiteBuilder:
-    """Writes the mkdocs project (docs/, mkdocs.yml, overrides/, hooks.py) for one leaderboard file."""
+    """Writes the mkdocs project (docs/, mkdocs.yml, hooks.py) and the cell pages for one leaderboard file."""
 
     def __init__(self, data: Path, project: Path, results: Path | None = None,
                  site_src: Path = SITE_SRC) -> None:
