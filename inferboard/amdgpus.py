@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from inferboard.gpus import UNSUPPORTED, _ok, _sha
+from inferboard.gpus import UNSUPPORTED, _ok, _scaled, _sha
 
 #: amdsmi status codes meaning "this device/driver cannot answer" (AMDSMI_STATUS_NOT_SUPPORTED, _NOT_YET_IMPLEMENTED)
 _NOT_SUPPORTED_CODES = (2, 3)
@@ -75,10 +75,6 @@ def _hex(v: Any, width: int = 4) -> Any:
     return f"0x{int(v):0{width}x}" if _ok(v) and isinstance(v, int) else v
 
 
-def _per(v: Any, factor: float) -> Any:
-    return v / factor if _ok(v) and isinstance(v, int | float) else v
-
-
 def device_fingerprint(smi: Any, index: int, h: Any) -> dict[str, Any]:
     """Every DESIGN §6 field of one AMD GPU, under the NVML fingerprint's names."""
     asic = query(smi, smi.amdsmi_get_gpu_asic_info, h)
@@ -109,8 +105,8 @@ def device_fingerprint(smi: Any, index: int, h: Any) -> dict[str, Any]:
         "clock_memory_max_mhz": _get(mem_clk, "max_clk"),
         "clock_sm_mhz": _get(gfx, "clk"),
         "clock_memory_mhz": _get(mem_clk, "clk"),
-        "power_limit_w": _per(_get(cap, "power_cap"), 1e6),  # amdsmi reports microwatts
-        "power_limit_default_w": _per(_get(cap, "default_power_cap"), 1e6),
+        "power_limit_w": _scaled(_get(cap, "power_cap"), 1e6),  # amdsmi reports microwatts
+        "power_limit_default_w": _scaled(_get(cap, "default_power_cap"), 1e6),
         "persistence_mode": UNSUPPORTED,
         "mig_mode": query(smi, smi.amdsmi_get_gpu_compute_partition, h),  # SPX/DPX/CPX: AMD's partitioning
         "ecc_mode": query(smi, smi.amdsmi_get_gpu_ecc_enabled, h),

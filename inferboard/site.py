@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import posixpath
 import shutil
 import subprocess
 import sys
@@ -74,6 +73,20 @@ def td(row: dict[str, Any], col: str, value: Any = None, digits: int = 3) -> Mar
     return Markup(_td(row, col, value, digits))
 
 
+def cell_badges(cell: sd.Cell) -> Markup:
+    """INVALID (no valid load point) or PARTLY INVALID, and UNVERIFIED (declared hardware) badges of a cell."""
+    out = []
+    if cell.best is None:
+        out.append('<span class="ib-badge ib-badge--invalid" title="no valid load point">INVALID</span>')
+    elif not cell.valid:
+        out.append('<span class="ib-badge ib-badge--invalid" title="some load points are invalid">'
+                   "PARTLY INVALID</span>")
+    if not cell.verified:
+        out.append('<span class="ib-badge ib-badge--unverified" title="hardware declared, not fingerprinted">'
+                   "UNVERIFIED</span>")
+    return Markup(" ".join(out))
+
+
 def latency_rows(rows: list[dict[str, Any]]) -> Markup:
     """Body rows of a cell's latency table: count, mean, std, percentiles and max per metric and load point."""
     cols = ("_count", "_mean", "_std", *(f"_{q}" for q in sd.PERCENTILES), "_max")
@@ -104,8 +117,7 @@ def _environment(templates: Path) -> jinja2.Environment:
         extensions=["jinja2.ext.do"],
     )
     env.filters.update(fmt=fmt, json=script_json, seg=sd.segment, label=sd.label)
-    env.globals.update(td=td, latency_rows=latency_rows, finite=sd.finite, LATENCY=sd.LATENCY_METRICS,
-                       PCTS=sd.PERCENTILES)
+    env.globals.update(td=td, latency_rows=latency_rows, cell_badges=cell_badges, PCTS=sd.PERCENTILES)
     return env
 
 
@@ -124,19 +136,15 @@ class SiteBuilder:
         self.skus = _sku_catalogue()
         self.workloads = _workload_catalogue()
         self.matrix_cells = _default_matrix()
-        base = yaml.safe_load((site_src / "mkdocs.yml").read_text())
-        self.site_meta = {"name": base["site_name"], "css": [*_material_css(), *base.get("extra_css", [])],
-                          "js": list(base.get("extra_javascript", []))}
+        self.mkdocs = yaml.safe_load((site_src / "mkdocs.yml").read_text())
+        self.site_meta = {"name": self.mkdocs["site_name"],
+                          "css": [*_material_css(), *self.mkdocs.get("extra_css", [])],
+                          "js": list(self.mkdocs.get("extra_javascript", []))}
 
     # -------------------------------------------------------------- helpers for templates
-    rank_value = staticmethod(sd.rank_value)
-    throughput_per_gpu = staticmethod(sd.throughput_per_gpu)
-    tokens_per_joule = staticmethod(sd.tokens_per_joule)
-    goodput_per_dollar = staticmethod(sd.goodput_per_dollar)
-
     def _write(self, path: str, template: str, *, title: str, meta: dict[str, Any] | None = None,
                **ctx: Any) -> None:
-        body = self.env.get_template(template).render(page=path, url=lambda to: rel(path, to), b=self, **ctx)
+        body = self.env.get_template(template).render(url=lambda to: rel(path, to), b=self, **ctx)
         front = {"title": sd.label(title), "hide": ["toc"], **(meta or {})}
         text = "---\n" + yaml.safe_dump(front, sort_keys=True) + "---\n\n" + SENTINEL + "\n" + body
         out = self.project / "docs" / path
@@ -155,16 +163,9 @@ class SiteBuilder:
                 usd = f'<td class="ib-null" data-sort="">—<small>{escape(why)}</small></td>'
             else:
                 usd = td(r, "goodput_per_dollar", dollars)
-            status = []
+            status = cell_badges(c)
             if c.best is None:
-                status.append('<span class="ib-badge ib-badge--invalid" title="no valid load point">INVALID</span>'
-                              f"<small> {escape('; '.join(c.invalid_reasons))}</small>")
-            elif not c.valid:
-                status.append('<span class="ib-badge ib-badge--invalid" title="some load points are invalid">'
-                              "PARTLY INVALID</span>")
-            if not c.verified:
-                status.append('<span class="ib-badge ib-badge--unverified" title="hardware declared, not '
-                              'fingerprinted">UNVERIFIED</span>')
+                status += f"<small> {escape('; '.join(c.invalid_reasons))}</small>"
             runtime_url = escape(url(f"runtimes/{sd.segment(c.runtime)}.md"))
             workload_url = escape(url(f"workloads/{sd.segment(c.workload)}.md"))
             out.append("".join((
@@ -182,7 +183,7 @@ class SiteBuilder:
                 td(r, "tpot_ms_p99"),
                 td(r, "tokens_per_joule", sd.tokens_per_joule(r)),
                 usd,
-                f"<td>{''.join(status)}</td></tr>",
+                f"<td>{status}</td></tr>",
             )))
         return Markup("\n".join(out))
 
@@ -310,7 +311,7 @@ class SiteBuilder:
     def cell_page(self, cell: sd.Cell, root: Path) -> None:
         """Write one cell's page under ``root`` as a static HTML file (see cell.html.j2)."""
         html = self.env.get_template("cell.html.j2").render(
-            page=cell.path, url=lambda to: rel(cell.path, to), b=self, cell=cell, site=self.site_meta)
+            url=lambda to: rel(cell.path, to), b=self, cell=cell, site=self.site_meta)
         out = root / cell.path
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(html, encoding="utf-8")
@@ -345,24 +346,23 @@ class SiteBuilder:
         for c in self.cells:
             if c.results_dir is None:
                 continue
-            dest = d / "results" / Path(c.path).with_suffix("")
+            rel_dir = f"data/results/{c.path.removesuffix('.html')}"
+            dest = self.project / "docs" / rel_dir
             dest.mkdir(parents=True, exist_ok=True)
             for name in ("summary.parquet", "requests.parquet", "provenance.json"):
                 if (c.results_dir / name).is_file():
                     shutil.copy2(c.results_dir / name, dest / name)
-                    c.extra.setdefault("downloads", []).append(
-                        posixpath.join("data/results", Path(c.path).with_suffix("").as_posix(), name))
+                    c.extra.setdefault("downloads", []).append(f"{rel_dir}/{name}")
 
     def _config(self, workloads: dict[str, Any], skus: dict[str, Any], runtimes: dict[str, Any]) -> None:
-        cfg = yaml.safe_load((self.site_src / "mkdocs.yml").read_text())
-        cfg["nav"] = [
+        cfg = {**self.mkdocs, "nav": [
             {"Leaderboard": "index.md"},
             {"Workloads": [{sd.label(w): f"workloads/{sd.segment(w)}.md"} for w in workloads]},
             {"Hardware": [{sd.label(s): f"skus/{sd.segment(s)}.md"} for s in skus]},
             {"Runtimes": [{sd.label(r): f"runtimes/{sd.segment(r)}.md"} for r in runtimes]},
             {"Methodology": "methodology.md"},
             {"Submit results": "submit.md"},
-        ]
+        ]}
         (self.project / "mkdocs.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
 
 
