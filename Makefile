@@ -7,17 +7,23 @@ STAMP := $(VENV)/.installed
 MODEL := .inferboard/models/tiny-llama-2l
 RUNTIMES := vllm llamacpp
 
+# pip installs only uv (its hashed entry in the lock), then uv installs the lock: the same hashed wheels,
+# fetched and unpacked in parallel (pip alone took 2 min here).
 $(STAMP): pyproject.toml requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.lock
-	$(PY) -m pip install --quiet --no-deps -e .
+	awk '/^uv==/ {p = 1; print; next} p && /^ / {print; next} {p = 0}' requirements/dev.lock > $(VENV)/uv.lock
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(VENV)/uv.lock
+	$(VENV)/bin/uv pip install --quiet --python $(PY) --require-hashes --compile-bytecode -r requirements/dev.lock
+	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .
 	touch $@
 
 .PHONY: install envs lint browser test test-containers images main site
 install: $(STAMP)
 
-# Locked local environments of the CPU runtimes (cached: rebuilt only when their pins change). Built side by
-# side: vLLM's is mostly downloading and unpacking, llama.cpp's is compiling (each logs to its env folder).
+# Locked local environments of the CPU runtimes, built side by side (vLLM's is mostly downloading and
+# unpacking, llama.cpp's is compiling; each logs to its env folder). They live in the machine-wide store
+# (INFERBOARD_STORE, default ~/.cache/inferboard/envs) keyed by their pins and the host, so every checkout
+# of the same pins on this machine reuses one build; .inferboard/envs/<runtime> links to it.
 envs: $(STAMP)
 	pids=""; for rt in $(RUNTIMES); do $(IB) env build $$rt & pids="$$pids $$!"; done; \
 	  rc=0; for p in $$pids; do wait $$p || rc=1; done; exit $$rc

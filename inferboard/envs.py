@@ -2,17 +2,27 @@
 
 ``inferboard env build RUNTIME`` makes ``<home>/envs/<runtime>/`` (home: ``INFERBOARD_HOME`` or
 ``.inferboard`` in the checkout) from the runner's ``local`` section:
-- ``venv``: a virtualenv installed with ``--require-hashes --no-deps`` from the runner's lock file;
+- ``venv``: a virtualenv installed with ``--require-hashes --no-deps`` from the runner's lock file (by uv,
+  which fetches and unpacks in parallel, when it is installed next to this Python; else by pip);
 - ``cmake``: a source archive fetched from PyPI with pip, checked against its pinned SHA-256, and the
   target built with cmake.
 Each writes ``env.json`` (lock/archive hash, package versions, notes) that goes into provenance; an
-environment whose recorded hash still matches is not rebuilt.
+environment whose recorded key still matches is not rebuilt.
+
+Built environments live in a machine-wide store (``INFERBOARD_STORE``, default
+``~/.cache/inferboard/envs``; ``none`` keeps them inside the checkout), one folder per build key, and
+``<home>/envs/<runtime>`` links to its folder, so every checkout of the same pins on the same machine
+shares one build. The key is the pins plus what makes the build host-specific: the Python for a venv;
+the CPU model, its flags and the compiler for a native cmake build (a ``GGML_NATIVE`` binary must not
+reach a node with another CPU through a shared home directory).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -38,6 +48,17 @@ def env_dir(runtime: str) -> Path:
     return home() / "envs" / runtime
 
 
+def store() -> Path | None:
+    """The machine-wide folder of built environments, or None when ``INFERBOARD_STORE=none``."""
+    env = os.environ.get("INFERBOARD_STORE")
+    if env is not None and env.strip().lower() in ("", "none"):
+        return None
+    if env:
+        return Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "inferboard" / "envs"
+
+
 def env_info(runtime: str) -> dict[str, Any] | None:
     """The recorded description of a built environment, or None."""
     p = env_dir(runtime) / ENV_FILE
@@ -61,6 +82,7 @@ def lock_path(local: LocalVenv) -> Path:
 
 
 def _want(runner: Runner) -> str:
+    """Hash of the runner's pins: its lock file, or what changes the built binary."""
     local = runner.local
     assert local is not None
     if isinstance(local, LocalVenv):
@@ -68,6 +90,41 @@ def _want(runner: Runner) -> str:
     # only what changes the binary: an edit to the launch template must not trigger a rebuild
     return content_hash(local.model_dump(mode="json", include={"sdist", "sha256", "source_subdir", "cmake_args",
                                                                "target"}))
+
+
+def host_build_facts(runner: Runner) -> dict[str, Any]:
+    """What, besides the pins, makes a build of this runner valid only on hosts like this one."""
+    if isinstance(runner.local, LocalVenv):
+        return {"python": sys.version.split()[0], "base_prefix": sys.base_prefix, "machine": platform.machine()}
+    cpu: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key in ("vendor_id", "model name", "flags", "Features", "CPU part") and key not in cpu:
+                cpu[key] = " ".join(sorted(value.split())) if key in ("flags", "Features") else value.strip()
+    except OSError:
+        pass
+    return {"machine": platform.machine(), "cpu": cpu, "compiler": _compiler_version()}
+
+
+def build_key(runner: Runner) -> str:
+    """The store key of the runner's environment on this host: pins + host facts."""
+    return content_hash({"source_hash": _want(runner), "host": host_build_facts(runner)})
+
+
+def _current(info: dict[str, Any] | None, key: str) -> bool:
+    return bool(info) and info.get("build_key") == key  # type: ignore[union-attr]
+
+
+def _link(target: Path, shared: Path) -> None:
+    """Point ``target`` (the checkout's env folder) at ``shared`` (its folder in the store)."""
+    if target.is_symlink() or target.is_file():
+        target.unlink()
+    elif target.exists():
+        shutil.rmtree(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.symlink_to(shared, target_is_directory=True)
 
 
 def build_env(runtime: str, *, force: bool = False) -> dict[str, Any]:
@@ -79,20 +136,42 @@ def build_env(runtime: str, *, force: bool = False) -> dict[str, Any]:
     if isinstance(runner.local, LocalSystem):
         return system_env(runner, runner.local)
     target = env_dir(runtime)
-    want = _want(runner)
+    key = build_key(runner)
     info = env_info(runtime)
-    if info and info.get("source_hash") == want and not force:
-        return info
-    if target.exists():
-        shutil.rmtree(target)
-    target.mkdir(parents=True)
-    log = target / "build.log"
+    if _current(info, key) and not force:
+        return info  # type: ignore[return-value]
+    shared = store()
+    if shared is None:
+        return _build(runner, target, key)
+    folder = shared / f"{runtime}-{key[:16]}"
+    shared.mkdir(parents=True, exist_ok=True)
+    # one builder per key on this machine; a second checkout waits and then reuses the result
+    with open(shared / f"{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        path = folder / ENV_FILE
+        info = json.loads(path.read_text()) if path.is_file() else None
+        if not _current(info, key) or force:
+            info = _build(runner, folder, key)
+    _link(target, folder)
+    return info  # type: ignore[return-value]
+
+
+def _build(runner: Runner, folder: Path, key: str) -> dict[str, Any]:
+    """Build the environment into ``folder`` (emptied first); env.json is written last, when it is whole."""
+    assert runner.local is not None and not isinstance(runner.local, LocalSystem)
+    if folder.is_symlink():
+        folder.unlink()
+    elif folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    log = folder / "build.log"
     if isinstance(runner.local, LocalVenv):
-        info = _build_venv(runner, runner.local, target, log)
+        info = _build_venv(runner, runner.local, folder, log)
     else:
-        info = _build_cmake(runner, runner.local, target, log)
-    info.update(runtime=runtime, source_hash=want, built_utc=utc_now(), note=runner.local.provenance_note)
-    (target / ENV_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+        info = _build_cmake(runner, runner.local, folder, log)
+    info.update(runtime=runner.name, source_hash=_want(runner), build_key=key, host=host_build_facts(runner),
+                built_utc=utc_now(), note=runner.local.provenance_note)
+    (folder / ENV_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     return info
 
 
@@ -117,16 +196,34 @@ def system_env(runner: Runner, local: LocalSystem) -> dict[str, Any]:
             "packages": packages, "runtime": runner.name, "note": local.provenance_note}
 
 
+def pip_find_links() -> list[str]:
+    """pip's configured find-links folders (a lock may pin wheels that lie only there, e.g. torch +cpu)."""
+    found = os.environ.get("PIP_FIND_LINKS", "").split()
+    res = subprocess.run([sys.executable, "-m", "pip", "config", "get", "global.find-links"], capture_output=True,
+                         text=True)
+    if res.returncode == 0:
+        found += res.stdout.split()
+    return list(dict.fromkeys(found))
+
+
 def _build_venv(runner: Runner, local: LocalVenv, target: Path, log: Path) -> dict[str, Any]:
     lock = lock_path(local)
     run_logged([sys.executable, "-m", "venv", str(target)], log)
     py = str(target / "bin" / "python")
-    run_logged([py, "-m", "pip", "install", "--quiet", "--require-hashes", "--no-deps", "-r", str(lock)], log)
+    uv = Path(sys.executable).parent / "uv"
+    if uv.is_file():  # the same hashed wheels as pip's, fetched and unpacked in parallel
+        links = [arg for link in pip_find_links() for arg in ("--find-links", link)]
+        run_logged([str(uv), "pip", "install", "--quiet", "--python", py, "--require-hashes", "--no-deps",
+                    "--compile-bytecode", *links, "-r", str(lock)], log)
+        installer = "uv " + subprocess.run([str(uv), "--version"], capture_output=True, text=True).stdout.split()[1]
+    else:
+        run_logged([py, "-m", "pip", "install", "--quiet", "--require-hashes", "--no-deps", "-r", str(lock)], log)
+        installer = "pip"
     if local.remove_after_install:
         run_logged([py, "-m", "pip", "uninstall", "--yes", *local.remove_after_install], log)
     frozen = subprocess.run([py, "-m", "pip", "list", "--format=json"], capture_output=True, text=True, check=True)
     packages = {p["name"].lower(): p["version"] for p in json.loads(frozen.stdout)}
-    return {"kind": "venv", "lock": local.lock, "lock_hash": file_sha256(lock),
+    return {"kind": "venv", "lock": local.lock, "lock_hash": file_sha256(lock), "installer": installer,
             "python": py, "packages": packages}
 
 
