@@ -143,7 +143,7 @@ def build_env(runtime: str, *, force: bool = False) -> dict[str, Any]:
     shared = store()
     if shared is None:
         return _build(runner, target, key)
-    folder = shared / f"{runtime}-{key[:16]}"
+    folder = shared / f"{runtime}-{key.removeprefix('sha256:')[:16]}"  # no ":" (venv refuses it)
     shared.mkdir(parents=True, exist_ok=True)
     # one builder per key on this machine; a second checkout waits and then reuses the result
     with open(shared / f"{folder.name}.lock", "w") as lock:

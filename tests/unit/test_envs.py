@@ -39,6 +39,7 @@ def test_second_checkout_reuses_the_stored_build(builds: list[Path], tmp_path: P
     first = envs.build_env("vllm")
     link = envs.env_dir("vllm")
     assert link.is_symlink() and link.resolve().parent == (tmp_path / "store").resolve()
+    assert ":" not in link.resolve().name, "python -m venv refuses a path with the PATH separator"
     assert first["build_key"] == envs.build_key(load_runner("vllm"))
     assert first["source_hash"].startswith("sha256:") and first["host"]["python"]
 
