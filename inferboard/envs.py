@@ -4,7 +4,7 @@
 ``.inferboard`` in the checkout) from the runner's ``local`` section:
 - ``venv``: a virtualenv installed with ``--require-hashes --no-deps`` from the runner's lock file (by uv,
   which fetches and unpacks in parallel, when it is installed next to this Python; else by pip);
-- ``cmake``: a source archive fetched from PyPI with pip, checked against its pinned SHA-256, and the
+- ``cmake``: a source archive fetched from the package index, checked against its pinned SHA-256, and the
   target built with cmake.
 Each writes ``env.json`` (lock/archive hash, package versions, notes) that goes into provenance; an
 environment whose recorded key still matches is not rebuilt.
@@ -24,6 +24,7 @@ import json
 import os
 import platform
 import shutil
+import ssl
 import subprocess
 import sys
 import tarfile
@@ -227,11 +228,46 @@ def _build_venv(runner: Runner, local: LocalVenv, target: Path, log: Path) -> di
             "python": py, "packages": packages}
 
 
+def index_url() -> str:
+    """The package index archives are fetched from: pip's ``PIP_INDEX_URL`` or PyPI."""
+    return (os.environ.get("PIP_INDEX_URL") or "https://pypi.org/simple").rstrip("/")
+
+
 def fetch_sdist(runner: Runner, local: LocalCmake, dest: Path, log: Path) -> Path:
-    """Download the runner's source archive with pip into ``dest`` and check its pinned SHA-256."""
-    run_logged([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:", "--dest",
-                str(dest), local.sdist], log)
-    (archive,) = list(dest.glob("*.tar.gz"))
+    """Download the runner's source archive into ``dest``: the file of the index whose SHA-256 is pinned.
+
+    The archive is fetched as a file (the index's JSON API, PEP 691), not through ``pip download``, which
+    prepares the package's metadata first and, with ``--no-binary :all:``, builds every build dependency
+    from source on the way (10 minutes here for an archive that is then only unpacked).
+    """
+    import httpx
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    field = f"runners/{runner.name}/runner.yaml: local.sdist"
+    req = Requirement(local.sdist)
+    page = f"{index_url()}/{canonicalize_name(req.name)}/"
+    cafile = os.environ.get("PIP_CERT") or os.environ.get("SSL_CERT_FILE")
+    verify: Any = ssl.create_default_context(cafile=cafile) if cafile else True
+    with open(log, "a") as f:
+        f.write(f"$ fetch {local.sdist} (sha256 {local.sha256}) from {page}\n")
+    try:
+        with httpx.Client(follow_redirects=True, timeout=httpx.Timeout(60.0), verify=verify) as client:
+            resp = client.get(page, headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+            resp.raise_for_status()
+            files = [x for x in resp.json().get("files", []) if x.get("hashes", {}).get("sha256") == local.sha256]
+            if not files:
+                raise InferboardError(f"{page} lists no file with the pinned sha256 {local.sha256}", field=field,
+                                      fix="check the name, version and local.sha256 against the index")
+            archive = dest / Path(files[0]["filename"]).name
+            url = httpx.URL(page).join(files[0]["url"])
+            with client.stream("GET", url) as stream, open(archive, "wb") as out:
+                stream.raise_for_status()
+                for chunk in stream.iter_bytes(1 << 20):
+                    out.write(chunk)
+    except httpx.HTTPError as e:
+        raise InferboardError(f"fetching {local.sdist} from {page} failed: {e}", field=field,
+                              fix="check the network or set PIP_INDEX_URL to a reachable index") from None
     got = file_sha256(archive).removeprefix("sha256:")
     if got != local.sha256:
         raise InferboardError(f"{archive.name} has sha256 {got}, the runner pins {local.sha256}",

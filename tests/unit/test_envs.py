@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from inferboard import envs
+from inferboard.errors import InferboardError
 from inferboard.runner import load_runner
 
 
@@ -111,3 +112,67 @@ def test_default_store_is_the_user_cache(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert envs.store() == tmp_path / "inferboard" / "envs"
     monkeypatch.setenv("INFERBOARD_STORE", "none")
     assert envs.store() is None
+
+
+@pytest.fixture
+def index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A local package index (PEP 691 JSON pages + files), served over HTTP; PIP_INDEX_URL points at it."""
+    import hashlib
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    root = tmp_path / "index"
+    (root / "simple" / "demo-pkg").mkdir(parents=True)
+    (root / "files").mkdir()
+    good = b"the pinned archive"
+    (root / "files" / "demo_pkg-1.0.tar.gz").write_bytes(good)
+    (root / "files" / "demo_pkg-1.0-py3-none-any.whl").write_bytes(b"a wheel")
+    sha = hashlib.sha256(good).hexdigest()
+
+    class Handler(SimpleHTTPRequestHandler):
+        def __init__(self, *a: Any, **kw: Any) -> None:
+            super().__init__(*a, directory=str(root), **kw)
+
+        def log_message(self, *a: Any) -> None:
+            pass
+
+    def publish(archive_sha: str) -> None:
+        page = {"meta": {"api-version": "1.0"}, "name": "demo-pkg", "files": [
+            {"filename": "demo_pkg-1.0-py3-none-any.whl", "url": "../../files/demo_pkg-1.0-py3-none-any.whl",
+             "hashes": {"sha256": "0" * 64}},
+            {"filename": "demo_pkg-1.0.tar.gz", "url": "../../files/demo_pkg-1.0.tar.gz",
+             "hashes": {"sha256": archive_sha}}]}
+        (root / "simple" / "demo-pkg" / "index.html").write_text(json.dumps(page))
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("PIP_INDEX_URL", f"http://127.0.0.1:{server.server_address[1]}/simple/")
+    publish(sha)
+    yield sha, publish
+    server.shutdown()
+
+
+def _cmake_runner(sha: str) -> Any:
+    runner = load_runner("llamacpp")
+    return runner.model_copy(update={"local": runner.local.model_copy(update={"sdist": "Demo_Pkg==1.0",
+                                                                               "sha256": sha})})
+
+
+def test_fetch_sdist_takes_the_file_with_the_pinned_hash(index: Any, tmp_path: Path) -> None:
+    sha, _ = index
+    runner = _cmake_runner(sha)
+    archive = envs.fetch_sdist(runner, runner.local, tmp_path, tmp_path / "log")
+    assert archive.name == "demo_pkg-1.0.tar.gz" and archive.read_bytes() == b"the pinned archive"
+    assert "demo-pkg" in (tmp_path / "log").read_text()
+
+
+def test_fetch_sdist_refuses_an_unpinned_or_altered_archive(index: Any, tmp_path: Path) -> None:
+    _, publish = index
+    runner = _cmake_runner("f" * 64)
+    with pytest.raises(InferboardError, match="no file with the pinned sha256") as e:
+        envs.fetch_sdist(runner, runner.local, tmp_path, tmp_path / "log")
+    assert e.value.field == "runners/llamacpp/runner.yaml: local.sdist"
+    publish("f" * 64)  # the index claims the pinned hash, the bytes differ
+    with pytest.raises(InferboardError, match="has sha256") as e:
+        envs.fetch_sdist(runner, runner.local, tmp_path, tmp_path / "log")
+    assert e.value.field == "runners/llamacpp/runner.yaml: local.sha256"
