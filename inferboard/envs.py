@@ -255,7 +255,13 @@ def fetch_sdist(runner: Runner, local: LocalCmake, dest: Path, log: Path) -> Pat
         with httpx.Client(follow_redirects=True, timeout=httpx.Timeout(60.0), verify=verify) as client:
             resp = client.get(page, headers={"Accept": "application/vnd.pypi.simple.v1+json"})
             resp.raise_for_status()
-            files = [x for x in resp.json().get("files", []) if x.get("hashes", {}).get("sha256") == local.sha256]
+            try:
+                listed = resp.json().get("files", [])
+            except ValueError:
+                raise InferboardError(f"{page} did not answer with the JSON simple API (PEP 691)",
+                                      field="PIP_INDEX_URL",
+                                      fix="point PIP_INDEX_URL at an index that serves it (PyPI does)") from None
+            files = [x for x in listed if x.get("hashes", {}).get("sha256") == local.sha256]
             if not files:
                 raise InferboardError(f"{page} lists no file with the pinned sha256 {local.sha256}", field=field,
                                       fix="check the name, version and local.sha256 against the index")

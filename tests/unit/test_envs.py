@@ -176,3 +176,12 @@ def test_fetch_sdist_refuses_an_unpinned_or_altered_archive(index: Any, tmp_path
     with pytest.raises(InferboardError, match="has sha256") as e:
         envs.fetch_sdist(runner, runner.local, tmp_path, tmp_path / "log")
     assert e.value.field == "runners/llamacpp/runner.yaml: local.sha256"
+
+
+def test_fetch_sdist_names_an_index_without_the_json_api(index: Any, tmp_path: Path) -> None:
+    sha, _ = index
+    (tmp_path / "index" / "simple" / "demo-pkg" / "index.html").write_text("<html><a href=x>demo</a></html>")
+    runner = _cmake_runner(sha)
+    with pytest.raises(InferboardError, match="PEP 691") as e:
+        envs.fetch_sdist(runner, runner.local, tmp_path, tmp_path / "log")
+    assert e.value.field == "PIP_INDEX_URL"
