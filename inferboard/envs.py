@@ -62,7 +62,11 @@ def store() -> Path | None:
 
 def env_info(runtime: str) -> dict[str, Any] | None:
     """The recorded description of a built environment, or None."""
-    p = env_dir(runtime) / ENV_FILE
+    return _read_info(env_dir(runtime))
+
+
+def _read_info(folder: Path) -> dict[str, Any] | None:
+    p = folder / ENV_FILE
     return json.loads(p.read_text()) if p.is_file() else None
 
 
@@ -109,21 +113,32 @@ def host_build_facts(runner: Runner) -> dict[str, Any]:
     return {"machine": platform.machine(), "cpu": cpu, "compiler": _compiler_version()}
 
 
+def build_identity(runner: Runner) -> dict[str, Any]:
+    """The pins' hash, the host facts and the store key made of both (recorded in env.json)."""
+    ident = {"source_hash": _want(runner), "host": host_build_facts(runner)}
+    return {**ident, "build_key": content_hash(ident)}
+
+
 def build_key(runner: Runner) -> str:
     """The store key of the runner's environment on this host: pins + host facts."""
-    return content_hash({"source_hash": _want(runner), "host": host_build_facts(runner)})
+    return build_identity(runner)["build_key"]
 
 
 def _current(info: dict[str, Any] | None, key: str) -> bool:
     return bool(info) and info.get("build_key") == key  # type: ignore[union-attr]
 
 
+def _clear(path: Path) -> None:
+    """Remove ``path``, whether a link (not what it points to), a file or a folder."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)
+
+
 def _link(target: Path, shared: Path) -> None:
     """Point ``target`` (the checkout's env folder) at ``shared`` (its folder in the store)."""
-    if target.is_symlink() or target.is_file():
-        target.unlink()
-    elif target.exists():
-        shutil.rmtree(target)
+    _clear(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.symlink_to(shared, target_is_directory=True)
 
@@ -137,41 +152,37 @@ def build_env(runtime: str, *, force: bool = False) -> dict[str, Any]:
     if isinstance(runner.local, LocalSystem):
         return system_env(runner, runner.local)
     target = env_dir(runtime)
-    key = build_key(runner)
+    ident = build_identity(runner)
+    key = ident["build_key"]
     info = env_info(runtime)
     if _current(info, key) and not force:
         return info  # type: ignore[return-value]
     shared = store()
     if shared is None:
-        return _build(runner, target, key)
+        return _build(runner, target, ident)
     folder = shared / f"{runtime}-{key.removeprefix('sha256:')[:16]}"  # no ":" (venv refuses it)
     shared.mkdir(parents=True, exist_ok=True)
     # one builder per key on this machine; a second checkout waits and then reuses the result
     with open(shared / f"{folder.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        path = folder / ENV_FILE
-        info = json.loads(path.read_text()) if path.is_file() else None
+        info = _read_info(folder)
         if not _current(info, key) or force:
-            info = _build(runner, folder, key)
+            info = _build(runner, folder, ident)
     _link(target, folder)
     return info  # type: ignore[return-value]
 
 
-def _build(runner: Runner, folder: Path, key: str) -> dict[str, Any]:
+def _build(runner: Runner, folder: Path, ident: dict[str, Any]) -> dict[str, Any]:
     """Build the environment into ``folder`` (emptied first); env.json is written last, when it is whole."""
     assert runner.local is not None and not isinstance(runner.local, LocalSystem)
-    if folder.is_symlink():
-        folder.unlink()
-    elif folder.exists():
-        shutil.rmtree(folder)
+    _clear(folder)
     folder.mkdir(parents=True)
     log = folder / "build.log"
     if isinstance(runner.local, LocalVenv):
         info = _build_venv(runner, runner.local, folder, log)
     else:
         info = _build_cmake(runner, runner.local, folder, log)
-    info.update(runtime=runner.name, source_hash=_want(runner), build_key=key, host=host_build_facts(runner),
-                built_utc=utc_now(), note=runner.local.provenance_note)
+    info.update(runtime=runner.name, **ident, built_utc=utc_now(), note=runner.local.provenance_note)
     (folder / ENV_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     return info
 
