@@ -93,8 +93,23 @@ def _want(runner: Runner) -> str:
     if isinstance(local, LocalVenv):
         return file_sha256(lock_path(local))
     # only what changes the binary: an edit to the launch template must not trigger a rebuild
-    return content_hash(local.model_dump(mode="json", include={"sdist", "sha256", "source_subdir", "cmake_args",
-                                                               "target"}))
+    pins = local.model_dump(mode="json", include={"sdist", "sha256", "source_subdir", "cmake_args", "target"})
+    include = cmake_include_path(runner)
+    if include is not None:
+        pins["cmake_include_sha256"] = file_sha256(include)
+    return content_hash(pins)
+
+
+def cmake_include_path(runner: Runner) -> Path | None:
+    """The runner's ``local.cmake_include`` script (in its runners/ folder), checked to exist."""
+    local = runner.local
+    if not isinstance(local, LocalCmake) or local.cmake_include is None:
+        return None
+    path = runners_dir() / runner.name / local.cmake_include
+    if not path.is_file():
+        raise InferboardError(f"{path} does not exist", field=f"runners/{runner.name}/runner.yaml: local.cmake_include",
+                              fix="name a CMake script in the runner's folder, or remove the key")
+    return path
 
 
 def host_build_facts(runner: Runner) -> dict[str, Any]:
@@ -302,7 +317,11 @@ def _build_cmake(runner: Runner, local: LocalCmake, target: Path, log: Path) -> 
     (tree,) = [p for p in src.iterdir() if p.is_dir()]
     source = tree / local.source_subdir
     build = target / "build"
-    run_logged(["cmake", "-S", str(source), "-B", str(build), *local.cmake_args], log)
+    include = cmake_include_path(runner)
+    args = [*local.cmake_args, *([f"-DCMAKE_PROJECT_INCLUDE={include}"] if include else [])]
+    # Ninja when the host has it (same compiler commands, better scheduling than make's recursion)
+    generator = "Ninja" if shutil.which("ninja") else "Unix Makefiles"
+    run_logged(["cmake", "-G", generator, "-S", str(source), "-B", str(build), *args], log)
     run_logged(["cmake", "--build", str(build), "--target", local.target, "-j", str(os.cpu_count() or 2)], log)
     (target / "bin").mkdir()
     binary = target / "bin" / local.target
@@ -311,9 +330,9 @@ def _build_cmake(runner: Runner, local: LocalCmake, target: Path, log: Path) -> 
     shutil.rmtree(build)
     shutil.rmtree(tree)
     return {"kind": "cmake", "sdist": local.sdist, "sdist_sha256": local.sha256, "cmake_args": local.cmake_args,
-            "binary": str(binary), "binary_sha256": file_sha256(binary),
-            "version": (version.stdout + version.stderr).strip()[-400:],
-            "compiler": _compiler_version()}
+            "cmake_include": {"file": local.cmake_include, "sha256": file_sha256(include)} if include else None,
+            "generator": generator, "binary": str(binary), "binary_sha256": file_sha256(binary),
+            "version": (version.stdout + version.stderr).strip()[-400:]}
 
 
 def _compiler_version() -> str | None:

@@ -91,6 +91,11 @@ class Launch(Strict):
 
     argv: Annotated[list[str], Field(min_length=1)]
     env: dict[str, str] = Field(default_factory=dict)
+    fresh_dirs: list[Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$")]] = Field(
+        default_factory=list,
+        description="environment variables each pointed at a new empty folder for every server start and "
+                    "removed after it stops (compile caches, so that every cold start compiles from nothing "
+                    "whatever ran before it); local mode only: a container starts from its image's files")
 
 
 class LocalVenv(Strict):
@@ -111,6 +116,9 @@ class LocalCmake(Strict):
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     source_subdir: str
     cmake_args: list[str] = Field(default_factory=list)
+    cmake_include: str | None = Field(
+        None, description="a CMake script in the runner's folder, run by the project's top-level project() call "
+                          "(CMAKE_PROJECT_INCLUDE): build settings the project has no option for")
     target: str
     provenance_note: str | None = None
     launch: Launch

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -60,6 +62,7 @@ class LaunchSpec:
     provenance: dict[str, Any] = field(default_factory=dict)
     cleanup: list[str] = field(default_factory=list)  # run after the process ends (e.g. `docker rm -f NAME`)
     cpus: tuple[int, ...] = ()  # CPU cores the server may use (empty: all); the client keeps the others
+    fresh_dirs: tuple[str, ...] = ()  # env vars given a new empty folder per start (runner ``launch.fresh_dirs``)
 
     @property
     def url(self) -> str:
@@ -79,7 +82,8 @@ def local_launch(runner: Runner, *, env_dir: Path, model_dir: Path, served_model
                   served_model_name=served_model_name, env_dir=str(env_dir),
                   python=python or str(env_dir / "bin" / "python"))
     argv, env = render(runner.local.launch, values)
-    return LaunchSpec(runner=runner, argv=argv, env=env, port=port, served_model_name=served_model_name, cpus=cpus)
+    return LaunchSpec(runner=runner, argv=argv, env=env, port=port, served_model_name=served_model_name, cpus=cpus,
+                      fresh_dirs=tuple(runner.local.launch.fresh_dirs))
 
 
 def container_launch(runner: Runner, *, engine: Engine, image: str, model_dir: Path, served_model_name: str,
@@ -146,11 +150,22 @@ class ServerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.cold_start_s: float | None = None
         self.started_ns = 0
+        self.scratch: Path | None = None
+
+    def _fresh_dirs(self) -> dict[str, str]:
+        """A new empty folder for each of the spec's ``fresh_dirs`` variables (removed by ``stop``)."""
+        if not self.spec.fresh_dirs:
+            return {}
+        self.scratch = Path(tempfile.mkdtemp(prefix=f"inferboard-{self.spec.runner.name}-"))
+        dirs = {var: self.scratch / var.lower() for var in self.spec.fresh_dirs}
+        for d in dirs.values():
+            d.mkdir()
+        return {var: str(d) for var, d in dirs.items()}
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
-        env = {**os.environ, **self.spec.env}
+        env = {**os.environ, **self.spec.env, **self._fresh_dirs()}
         self.started_ns = time.monotonic_ns()
         try:
             cpus = set(self.spec.cpus)
@@ -158,6 +173,8 @@ class ServerProcess:
                                          start_new_session=True, stdin=subprocess.DEVNULL,
                                          preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
         except OSError as err:
+            if self.scratch is not None:
+                shutil.rmtree(self.scratch, ignore_errors=True)
             raise InferboardError(f"cannot start {self.spec.argv[0]}: {err}", field="runtime",
                                   fix=f"run `inferboard env build {self.spec.runner.name}` first") from None
         finally:
@@ -203,6 +220,9 @@ class ServerProcess:
         if self.spec.cleanup:
             with contextlib.suppress(OSError, subprocess.SubprocessError):
                 subprocess.run(self.spec.cleanup, capture_output=True, timeout=60)
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.scratch = None
         return self.proc.returncode
 
     def metrics_scraper(self, interval_s: float = 1.0) -> MetricsScraper | None:
@@ -229,15 +249,20 @@ class ManagedServer:
         return self.out / f"server-trial{trial}.log"
 
     def start(self, trial: int) -> dict[str, Any]:
-        """Start and wait until ready; returns {trial, cold_start_s, log, argv}."""
+        """Start and wait until ready; returns {trial, cold_start_s, log, argv, empty_at_start}."""
         self.trial = trial
         self.proc = ServerProcess(self.spec, self.log_path(trial))
         self.proc.start()
-        cold = self.proc.wait_ready()
+        try:
+            cold = self.proc.wait_ready()
+        except BaseException:
+            self.proc.stop()  # ends the process group and removes its fresh folders
+            raise
         self.scraper = self.proc.metrics_scraper(self.scrape_interval_s)
         if self.scraper is not None:
             self.scraper.start()
-        return {"trial": trial, "cold_start_s": cold, "log": self.log_path(trial).name, "argv": self.spec.argv}
+        return {"trial": trial, "cold_start_s": cold, "log": self.log_path(trial).name, "argv": self.spec.argv,
+                "empty_at_start": list(self.spec.fresh_dirs)}
 
     def exit_code(self) -> int | None:
         return None if self.proc is None else self.proc.exit_code()

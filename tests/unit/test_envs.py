@@ -7,6 +7,7 @@ they are replaced by a recorder so the store's bookkeeping can be checked in mil
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,23 @@ def test_another_cpu_gets_its_own_native_build(builds: list[Path], monkeypatch: 
     envs.build_env("llamacpp")
     assert len(builds) == 2 and builds[0] != builds[1], "a GGML_NATIVE binary was shared across CPU models"
     assert envs.env_dir("llamacpp").resolve() == builds[1].resolve()
+
+
+def test_cmake_include_script_is_a_pin(builds: list[Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Editing the runner's CMake include script rebuilds; a missing one stops, naming the key."""
+    runners = tmp_path / "runners"
+    shutil.copytree(envs.runners_dir() / "llamacpp", runners / "llamacpp")
+    monkeypatch.setattr(envs, "runners_dir", lambda: runners)
+    script = runners / "llamacpp" / "unity.cmake"
+    assert load_runner("llamacpp").local.cmake_include == script.name  # type: ignore[union-attr]
+    envs.build_env("llamacpp")
+    envs.build_env("llamacpp")
+    script.write_text(script.read_text() + "# another setting\n")
+    envs.build_env("llamacpp")
+    assert len(builds) == 2, "an edited include script reused the binary built with the old one"
+    script.unlink()
+    with pytest.raises(InferboardError, match=r"llamacpp/runner.yaml: local.cmake_include.*unity.cmake"):
+        envs.build_env("llamacpp")
 
 
 def test_native_build_key_names_cpu_and_compiler() -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from inferboard import images
 from inferboard.errors import InferboardError
+from inferboard.hashing import file_sha256
 from inferboard.runner import load_runner
 
 TORCH = "torch==2.13.0+cpu"
@@ -24,6 +25,23 @@ def test_vllm_context_is_lock_plus_local_wheels(tmp_path: Path) -> None:
     assert args["REMOVE_AFTER_INSTALL"] == "torchvision torchaudio torchcodec triton"
     images.prepare_context(runner, "cpu", tmp_path / "b", tmp_path / "log")
     assert images._context_hash(tmp_path / "b") == files  # same inputs, same recipe hash
+
+
+def test_llamacpp_context_carries_the_cmake_include(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The image compiles with the same include script as local mode, and the script is in the recipe hash."""
+
+    def fake_fetch(runner: object, local: object, dest: Path, log: Path) -> Path:
+        (dest / "llama_cpp_python-0.3.36.tar.gz").write_bytes(b"archive")
+        return dest / "llama_cpp_python-0.3.36.tar.gz"
+
+    monkeypatch.setattr(images, "fetch_sdist", fake_fetch)
+    runner = load_runner("llamacpp")
+    args = images.prepare_context(runner, "cpu", tmp_path / "a", tmp_path / "log")
+    files = images._context_hash(tmp_path / "a")
+    script = images.runners_dir() / "llamacpp" / "unity.cmake"
+    assert files["cmake-include.cmake"] == file_sha256(script)
+    assert args["CMAKE_ARGS"].endswith("-DCMAKE_PROJECT_INCLUDE=/src/cmake-include.cmake")
+    assert "COPY cmake-include.cmake" in (tmp_path / "a" / "Containerfile").read_text()
 
 
 def test_local_versions_are_the_ones_needing_a_wheelhouse() -> None:

@@ -79,3 +79,31 @@ def test_killing_the_server_mid_run_is_recorded(tmp_path: Path) -> None:
     assert trial["cold_start_s"] > 0
     prov = json.loads((tmp_path / "provenance.json").read_text())
     assert prov["servers"][0]["crashed"] is True
+
+
+def test_fresh_dirs_are_empty_at_every_start_and_removed_after(tmp_path: Path) -> None:
+    """A compile cache named in ``fresh_dirs`` never carries over from one server start to the next."""
+    port = free_port()
+    script = tmp_path / "cache_server.py"
+    script.write_text(
+        "import os, pathlib, sys, runpy\n"
+        "cache = pathlib.Path(os.environ['FAKE_CACHE'])\n"
+        "print('cache', cache, 'entries', sorted(p.name for p in cache.iterdir()), flush=True)\n"
+        "(cache / 'compiled.bin').write_text('artifact')\n"
+        f"sys.argv = ['fakeserver', '--port', '{port}']\n"
+        f"runpy.run_path({str(ROOT / 'tests' / 'fakeserver.py')!r}, run_name='__main__')\n")
+    spec = _spec([sys.executable, str(script)])
+    spec.port, spec.fresh_dirs = port, ("FAKE_CACHE",)
+    server = ManagedServer(spec, tmp_path)
+    seen: list[Path] = []
+    for trial in (0, 1):
+        info = server.start(trial)
+        assert info["empty_at_start"] == ["FAKE_CACHE"]
+        assert server.proc is not None and server.proc.scratch is not None
+        cache = server.proc.scratch / "fake_cache"
+        assert (cache / "compiled.bin").read_text() == "artifact"  # the server wrote into it
+        seen.append(cache)
+        server.stop()
+        assert not cache.exists()
+        assert "entries []" in (tmp_path / f"server-trial{trial}.log").read_text()
+    assert seen[0] != seen[1]
