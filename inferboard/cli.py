@@ -260,10 +260,19 @@ app.add_typer(model_app, name="model")
 @env_app.command("build")
 def env_build(runtime: str, force: Annotated[bool, typer.Option(help="Rebuild even if up to date")] = False) -> None:
     """Build (or reuse) the locked local environment of RUNTIME."""
+    import datetime as dt
+
     from inferboard.envs import build_env, env_dir
 
-    console.print(f"building {runtime} in {env_dir(runtime)} (log: build.log) …", highlight=False)
+    console.print(f"{runtime}: {env_dir(runtime)} (built into the store unless it holds this build; "
+                  "log: build.log there) …", highlight=False)
+    started = dt.datetime.now(dt.UTC)
     info = build_env(runtime, force=force)
+    built_utc = info.get("built_utc")  # written by every build; reusing a stored one keeps the old time
+    built = built_utc is not None and dt.datetime.fromisoformat(built_utc.replace("Z", "+00:00")) >= started
+    took = (dt.datetime.now(dt.UTC) - started).total_seconds()
+    console.print(f"{runtime}: {'built' if built else 'up to date, reused'} in {took:.0f} s → "
+                  f"{env_dir(runtime).resolve()}", highlight=False)
     typer.echo(json.dumps({k: v for k, v in info.items() if k != "packages"}, indent=2))
 
 

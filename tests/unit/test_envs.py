@@ -203,3 +203,16 @@ def test_fetch_sdist_names_an_index_without_the_json_api(index: Any, tmp_path: P
     with pytest.raises(InferboardError, match="PEP 691") as e:
         envs.fetch_sdist(runner, runner.local, tmp_path, tmp_path / "log")
     assert e.value.field == "PIP_INDEX_URL"
+
+
+def test_env_build_says_whether_it_built_or_reused(builds: list[Path]) -> None:
+    from typer.testing import CliRunner
+
+    from inferboard.cli import app
+
+    first = CliRunner().invoke(app, ["env", "build", "llamacpp"])
+    second = CliRunner().invoke(app, ["env", "build", "llamacpp"])
+    assert first.exit_code == second.exit_code == 0, first.output + second.output
+    assert "llamacpp: built in" in first.output and "reused" not in first.output
+    assert "llamacpp: up to date, reused in" in second.output
+    assert len(builds) == 1
