@@ -112,6 +112,11 @@ def cmake_include_path(runner: Runner) -> Path | None:
     return path
 
 
+def configure_args(local: LocalCmake, include: Path | str | None) -> list[str]:
+    """The runner's cmake arguments, plus the include script (as the build will see its path) if any."""
+    return [*local.cmake_args, *([f"-DCMAKE_PROJECT_INCLUDE={include}"] if include else [])]
+
+
 def host_build_facts(runner: Runner) -> dict[str, Any]:
     """What, besides the pins, makes a build of this runner valid only on hosts like this one."""
     if isinstance(runner.local, LocalVenv):
@@ -318,7 +323,7 @@ def _build_cmake(runner: Runner, local: LocalCmake, target: Path, log: Path) -> 
     source = tree / local.source_subdir
     build = target / "build"
     include = cmake_include_path(runner)
-    args = [*local.cmake_args, *([f"-DCMAKE_PROJECT_INCLUDE={include}"] if include else [])]
+    args = configure_args(local, include)
     # Ninja when the host has it (same compiler commands, better scheduling than make's recursion)
     generator = "Ninja" if shutil.which("ninja") else "Unix Makefiles"
     run_logged(["cmake", "-G", generator, "-S", str(source), "-B", str(build), *args], log)

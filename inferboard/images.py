@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from inferboard.containers import Engine, detect_engine, engine_version, inspect_image, is_digest_ref
-from inferboard.envs import cmake_include_path, fetch_sdist, home, lock_path, run_logged
+from inferboard.envs import cmake_include_path, configure_args, fetch_sdist, home, lock_path, run_logged
 from inferboard.errors import InferboardError
 from inferboard.fingerprint import host_fingerprint
 from inferboard.hashing import content_hash, file_sha256
@@ -132,8 +132,7 @@ def prepare_context(runner: Runner, variant: str, ctx: Path, log: Path) -> dict[
         dl.rmdir()
         include = cmake_include_path(runner)  # copied even when empty: the recipe's COPY needs a file
         (ctx / "cmake-include.cmake").write_bytes(include.read_bytes() if include else b"")
-        args["CMAKE_ARGS"] = " ".join([*local.cmake_args,
-                                       *(["-DCMAKE_PROJECT_INCLUDE=/src/cmake-include.cmake"] if include else [])])
+        args["CMAKE_ARGS"] = " ".join(configure_args(local, "/src/cmake-include.cmake" if include else None))
     else:
         raise InferboardError(f"{runner.name} has no recipe inputs for an image", field="--runtime",
                               fix="runtimes with local venv or cmake sections can be built")

@@ -162,6 +162,11 @@ class ServerProcess:
             d.mkdir()
         return {var: str(d) for var, d in dirs.items()}
 
+    def _remove_fresh_dirs(self) -> None:
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.scratch = None
+
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
@@ -173,8 +178,7 @@ class ServerProcess:
                                          start_new_session=True, stdin=subprocess.DEVNULL,
                                          preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
         except OSError as err:
-            if self.scratch is not None:
-                shutil.rmtree(self.scratch, ignore_errors=True)
+            self._remove_fresh_dirs()
             raise InferboardError(f"cannot start {self.spec.argv[0]}: {err}", field="runtime",
                                   fix=f"run `inferboard env build {self.spec.runner.name}` first") from None
         finally:
@@ -220,9 +224,7 @@ class ServerProcess:
         if self.spec.cleanup:
             with contextlib.suppress(OSError, subprocess.SubprocessError):
                 subprocess.run(self.spec.cleanup, capture_output=True, timeout=60)
-        if self.scratch is not None:
-            shutil.rmtree(self.scratch, ignore_errors=True)
-            self.scratch = None
+        self._remove_fresh_dirs()
         return self.proc.returncode
 
     def metrics_scraper(self, interval_s: float = 1.0) -> MetricsScraper | None:
