@@ -30,6 +30,7 @@ envs: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	$(IB) schema --check
 
 # Debian's Chromium for the site's browser tests (tests/site, driven by playwright; no browser download).

@@ -24,12 +24,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from inferboard.client import StreamingClient  # noqa: E402
-from inferboard.loadgen import LoadGenerator  # noqa: E402
-from inferboard.prompts import load_tokenizer  # noqa: E402
-from inferboard.results import Journal  # noqa: E402
-from inferboard.schedule import build_plan  # noqa: E402
-from inferboard.workload import parse_workload  # noqa: E402
+from inferboard.measure.client import StreamingClient  # noqa: E402
+from inferboard.measure.loadgen import LoadGenerator  # noqa: E402
+from inferboard.results.schema import Journal  # noqa: E402
+from inferboard.scenario.prompts import load_tokenizer  # noqa: E402
+from inferboard.scenario.schedule import build_plan  # noqa: E402
+from inferboard.scenario.workload import parse_workload  # noqa: E402
 from tests.conftest import start_fake_server  # noqa: E402
 
 

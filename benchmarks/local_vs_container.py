@@ -40,7 +40,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1)
     a = ap.parse_args()
     sys.path.insert(0, str(ROOT))
-    from inferboard.tinymodel import write_tiny_model
+    from inferboard.models.tiny import write_tiny_model
 
     tmp = Path(tempfile.mkdtemp(prefix="ib-lvc-"))
     model = tmp / "tiny-llama-2l"

@@ -12,8 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from inferboard.site import build_site
-from inferboard.synthetic import synthesize
+from inferboard.site.build import build_site
+from inferboard.site.synthetic import synthesize
 
 
 def main() -> None:

@@ -74,7 +74,7 @@ def tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small ASCII BPE tokenizer.json trained here on the package's word list."""
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
-    from inferboard.prompts import word_list
+    from inferboard.scenario.prompts import word_list
 
     words = list(word_list())
     lines = [" ".join(words[(i * 7 + j * 13) % len(words)] for j in range(12)) for i in range(400)]

@@ -34,7 +34,7 @@ from typing import Any
 import httptools
 import orjson
 
-from inferboard.netio import RawStream
+from inferboard.measure.netio import RawStream
 
 FAULTS = ("reset", "reset_before", "http_429", "http_503", "stall_first", "stall_between", "truncate", "cut",
           "wrong_usage", "invalid_json", "slow_total")
@@ -172,7 +172,7 @@ class Stream:
 
 
 class Connection:
-    """One client connection on a raw non-blocking socket (``inferboard.netio.RawStream``).
+    """One client connection on a raw non-blocking socket (``inferboard.measure.netio.RawStream``).
 
     Reads carry the kernel's receive time, so a request's arrival is when its bytes reached the
     machine, not when this busy event loop got round to them. Requests are parsed by httptools.

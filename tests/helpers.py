@@ -11,9 +11,9 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from inferboard.cell import CellSpec, run_cell
-from inferboard.prompts import load_tokenizer
-from inferboard.workload import Workload, parse_workload
+from inferboard.cell.run import CellSpec, run_cell
+from inferboard.scenario.prompts import load_tokenizer
+from inferboard.scenario.workload import Workload, parse_workload
 
 
 def workload(**over: Any) -> Workload:

@@ -6,8 +6,9 @@ import time
 
 import pytest
 
-from inferboard import energy, gpus
-from inferboard.sku import match_gpu
+from inferboard.hardware import energy
+from inferboard.hardware import nvidia as gpus
+from inferboard.hardware.sku import match_gpu
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(gpus.nvml_status() != "ok", reason=f"no NVML here: {gpus.nvml_status()}")]

@@ -12,8 +12,8 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from inferboard.envs import env_info
-from inferboard.tinymodel import write_tiny_model
+from inferboard.models.tiny import write_tiny_model
+from inferboard.runtimes.envs import env_info
 
 RUNTIMES = ("vllm", "llamacpp")
 # server on core 0, load generator on core 1 (as the CPU matrix runs) where there are two cores

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from inferboard.containers import engine_works
-from inferboard.images import image_lock
+from inferboard.runtimes.containers import engine_works
+from inferboard.runtimes.images import image_lock
 from tests.integration.conftest import ISOLATE, Cell
 
 pytestmark = [pytest.mark.integration, pytest.mark.container,

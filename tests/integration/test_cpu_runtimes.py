@@ -9,9 +9,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from inferboard.cell import CellSpec, run_cell
-from inferboard.local import prepare_local
-from inferboard.prompts import load_tokenizer
+from inferboard.cell.run import CellSpec, run_cell
+from inferboard.runtimes.prepare import prepare_local
+from inferboard.scenario.prompts import load_tokenizer
 from tests.helpers import kill_when_serving, workload
 from tests.integration.conftest import Cell
 

@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 from sitehelpers import CHROMIUM, CHROMIUM_ARGS, HOSTILE, LEADERBOARD, MARKED, ROOT
 
-from inferboard.site import build_site
-from inferboard.synthetic import synthesize
+from inferboard.site.build import build_site
+from inferboard.site.synthetic import synthesize
 
 
 @pytest.fixture(scope="session")

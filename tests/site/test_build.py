@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from sitehelpers import HOSTILE, LEADERBOARD, MARKED, ROOT
 
-from inferboard.site import build_site
+from inferboard.site.build import build_site
 
 pytestmark = pytest.mark.site
 

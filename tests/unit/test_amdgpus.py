@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from inferboard import amdgpus
-from inferboard.gpus import UNSUPPORTED
-from inferboard.sku import load_skus, match_gpu
+from inferboard.hardware import amd as amdgpus
+from inferboard.hardware.nvidia import UNSUPPORTED
+from inferboard.hardware.sku import load_skus, match_gpu
 
-NVML_FIELDS = {  # the NVML fingerprint's keys (inferboard.gpus.device_fingerprint + system_fingerprint)
+NVML_FIELDS = {  # the NVML fingerprint's keys (inferboard.hardware.nvidia.device_fingerprint + system_fingerprint)
     "index", "name", "uuid_sha256", "serial_sha256", "pci_bus_id", "pci_device_id", "pci_subsystem_id", "vbios",
     "architecture", "compute_capability", "cuda_cores", "memory_total_bytes", "memory_bus_width_bits",
     "clock_sm_max_mhz", "clock_memory_max_mhz", "clock_sm_mhz", "clock_memory_mhz", "power_limit_w",

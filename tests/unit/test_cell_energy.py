@@ -9,11 +9,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from inferboard.client import StreamingClient
-from inferboard.envs import system_env
-from inferboard.errors import InferboardError
-from inferboard.runner import load_runner
-from inferboard.workload import Sampling
+from inferboard.core.errors import InferboardError
+from inferboard.measure.client import StreamingClient
+from inferboard.runtimes.envs import system_env
+from inferboard.runtimes.runner import load_runner
+from inferboard.scenario.workload import Sampling
 from tests.helpers import run, workload
 from tests.unit import fake_nvml
 
@@ -69,7 +69,7 @@ def test_system_env_checks_and_records_packages() -> None:
 
 
 def test_kv_cache_usage_is_summarized_over_the_point() -> None:
-    from inferboard.summarize import kv_cache_columns
+    from inferboard.results.summarize import kv_cache_columns
 
     recs = [{"sent_ns": 100, "end_ns": 200}, {"sent_ns": 150, "end_ns": 300}]
     cols = kv_cache_columns([(50, 0.9), (120, 0.2), (250, 0.4), (400, 1.0)], recs)

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from inferboard.containers import ContainerRun, is_digest_ref, run_argv, sif_build_argv
-from inferboard.errors import InferboardError
-from inferboard.runner import all_runners, load_runner
-from inferboard.runtime import container_launch
+from inferboard.core.errors import InferboardError
+from inferboard.runtimes.containers import ContainerRun, is_digest_ref, run_argv, sif_build_argv
+from inferboard.runtimes.runner import all_runners, load_runner
+from inferboard.runtimes.server import container_launch
 
 ROOT = Path(__file__).resolve().parents[2]
 DIGEST = "sha256:" + "a" * 64

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from inferboard import envs
-from inferboard.errors import InferboardError
-from inferboard.runner import load_runner
+from inferboard.core.errors import InferboardError
+from inferboard.runtimes import envs
+from inferboard.runtimes.runner import load_runner
 
 
 @pytest.fixture
@@ -208,7 +208,7 @@ def test_fetch_sdist_names_an_index_without_the_json_api(index: Any, tmp_path: P
 def test_env_build_says_whether_it_built_or_reused(builds: list[Path]) -> None:
     from typer.testing import CliRunner
 
-    from inferboard.cli import app
+    from inferboard.cli.app import app
 
     first = CliRunner().invoke(app, ["env", "build", "llamacpp"])
     second = CliRunner().invoke(app, ["env", "build", "llamacpp"])

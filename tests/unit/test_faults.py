@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from inferboard.client import StreamingClient
-from inferboard.workload import Timeouts
+from inferboard.measure.client import StreamingClient
+from inferboard.scenario.workload import Timeouts
 from tests.fakeserver import FAULTS
 from tests.helpers import requests_rows, run, workload
 

@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from inferboard import energy, gpus
-from inferboard.sku import match_gpu, resolve_sku
+from inferboard.hardware import energy
+from inferboard.hardware import nvidia as gpus
+from inferboard.hardware.sku import match_gpu, resolve_sku
 from tests.unit import fake_nvml
 
 ALL_GETTERS = [n for n in dir(fake_nvml.make()) if n.startswith("nvml") and n not in

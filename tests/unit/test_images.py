@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from inferboard import images
-from inferboard.errors import InferboardError
-from inferboard.hashing import file_sha256
-from inferboard.runner import load_runner
+from inferboard.core.errors import InferboardError
+from inferboard.core.hashing import file_sha256
+from inferboard.runtimes import images
+from inferboard.runtimes.runner import load_runner
 
 TORCH = "torch==2.13.0+cpu"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from inferboard.errors import InferboardError
-from inferboard.matrix import Cell, expand, load_config, parse_config
+from inferboard.core.errors import InferboardError
+from inferboard.pipeline.matrix import Cell, expand, load_config, parse_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,7 +48,7 @@ def test_params_for_a_runtime_not_in_the_block() -> None:
 
 
 def test_schema_file_matches_the_model() -> None:
-    from inferboard.schemas import render
+    from inferboard.pipeline.schemas import render
 
     assert (ROOT / "workflows/schemas/config.schema.json").read_text() == render("config")
     assert yaml.safe_load((ROOT / "workflows/config/config.yaml").read_text())["schema_version"] == 1

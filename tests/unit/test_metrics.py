@@ -4,7 +4,7 @@ import pytest
 
 from inferboard.metrics import AGGREGATE_METRICS, RECORD_METRICS, Timing, meets_slo, record_values
 from inferboard.metrics.latency import ITL
-from inferboard.summarize import validity
+from inferboard.results.summarize import validity
 
 MS = 1_000_000
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from inferboard.models import load_models
-from inferboard.tinymodel import SIZES, write_tiny_model
+from inferboard.models.catalog import load_models
+from inferboard.models.tiny import SIZES, write_tiny_model
 
 REQUIRED = {"llama-3.1-8b-instruct", "llama-3.1-70b-instruct", "qwen3-8b", "qwen3-30b-a3b", "gpt-oss-120b",
             "deepseek-r1", "tiny-llama-2l", "tiny-llama-4l"}

@@ -9,8 +9,8 @@ from pathlib import Path
 import orjson
 import pyarrow.parquet as pq
 
-from inferboard import pipeline
-from inferboard.results import JOURNAL
+from inferboard.pipeline import jobs as pipeline
+from inferboard.results.schema import JOURNAL
 from tests.helpers import run, workload
 
 

@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inferboard.errors import InferboardError
-from inferboard.prompts import HFTokenizer, WordsTokenizer, load_tokenizer
+from inferboard.core.errors import InferboardError
+from inferboard.scenario.prompts import HFTokenizer, WordsTokenizer, load_tokenizer
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 32, 100, 1000])

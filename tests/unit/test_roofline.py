@@ -8,11 +8,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from inferboard.cli import main
-from inferboard.models import load_models
-from inferboard.roofline import roofline, row_limits
-from inferboard.sku import load_skus
-from inferboard.summarize import validity
+from inferboard.cli.app import main
+from inferboard.hardware.roofline import roofline, row_limits
+from inferboard.hardware.sku import load_skus
+from inferboard.models.catalog import load_models
+from inferboard.results.summarize import validity
 
 ROOT = Path(__file__).resolve().parents[2]
 GPU_CELL = ROOT / "data/results/h200-sxm/transformers/llama-3.1-8b-instruct-random/gpu-check"

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from inferboard.errors import InferboardError
-from inferboard.runner import Image, Runner, all_runners, load_runner, placeholders, render
+from inferboard.core.errors import InferboardError
+from inferboard.runtimes.runner import Image, Runner, all_runners, load_runner, placeholders, render
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT.parent / "shared" / "reference" / "runtime_images.yaml"

@@ -11,9 +11,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from inferboard.errors import InferboardError
-from inferboard.runner import Runner
-from inferboard.runtime import LaunchSpec, ManagedServer, ServerProcess, free_port
+from inferboard.core.errors import InferboardError
+from inferboard.runtimes.runner import Runner
+from inferboard.runtimes.server import LaunchSpec, ManagedServer, ServerProcess, free_port
 from tests.helpers import kill_when_serving, requests_rows, run, workload
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import numpy as np
 
-from inferboard.prompts import load_tokenizer
-from inferboard.schedule import build_plan
-from inferboard.workload import load_workload, with_overrides
+from inferboard.scenario.prompts import load_tokenizer
+from inferboard.scenario.schedule import build_plan
+from inferboard.scenario.workload import load_workload, with_overrides
 
 
 def test_same_seed_gives_same_schedule_and_prompts(tokenizer_dir: Path) -> None:

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from inferboard.results import REQUESTS_SCHEMA, SUMMARY_SCHEMA, RequestRecord
-from inferboard.schemas import export_schemas
+from inferboard.pipeline.schemas import export_schemas
+from inferboard.results.schema import REQUESTS_SCHEMA, SUMMARY_SCHEMA, RequestRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 

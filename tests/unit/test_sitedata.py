@@ -9,9 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from inferboard import sitedata as sd
-from inferboard.errors import InferboardError
-from inferboard.site import fmt, rel, script_json, td
+from inferboard.core.errors import InferboardError
+from inferboard.site import data as sd
+from inferboard.site.build import fmt, rel, script_json, td
 
 ROOT = Path(__file__).resolve().parents[2]
 LEADERBOARD = ROOT / "data" / "leaderboard.parquet"

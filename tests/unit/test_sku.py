@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from inferboard.errors import InferboardError
-from inferboard.sku import load_skus, skus_file
+from inferboard.core.errors import InferboardError
+from inferboard.hardware.sku import load_skus, skus_file
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT.parent / "shared" / "reference" / "gpu_skus.yaml"

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inferboard.stats import bootstrap_ci, coefficient_of_variation, min_samples, percentile, pname
+from inferboard.core.stats import bootstrap_ci, coefficient_of_variation, min_samples, percentile, pname
 
 
 def test_minimum_samples_match_the_early_stopping_bound() -> None:

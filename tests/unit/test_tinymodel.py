@@ -7,7 +7,7 @@ import numpy as np
 from safetensors.numpy import load_file
 from tokenizers import Tokenizer
 
-from inferboard.tinymodel import SPECIAL_TOKENS, write_tiny_model
+from inferboard.models.tiny import SPECIAL_TOKENS, write_tiny_model
 
 
 def test_two_runs_are_byte_identical(tmp_path: Path) -> None:

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from inferboard.errors import InferboardError
-from inferboard.workload import (
+from inferboard.core.errors import InferboardError
+from inferboard.scenario.workload import (
     ConcurrencyLoad,
     RateLoad,
     load_workload,

@@ -4,12 +4,12 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from inferboard.envs import home
-from inferboard.errors import InferboardError
-from inferboard.matrix import expand, parse_config
-from inferboard.matrix import ClusterSku
-from inferboard.pipeline import model_path, sku_variant
-from inferboard.sku import load_skus
+from inferboard.runtimes.envs import home
+from inferboard.core.errors import InferboardError
+from inferboard.pipeline.matrix import expand, parse_config
+from inferboard.pipeline.matrix import ClusterSku
+from inferboard.pipeline.jobs import model_path, sku_variant
+from inferboard.hardware.sku import load_skus
 
 try:
     CFG = parse_config(config, source="workflows/config/config.yaml")
@@ -115,4 +115,5 @@ def runtime_for(wc):
 def site_sources():
     """What the site is made from besides the data: site/ and the code that renders it."""
     files = [p for p in sorted(Path("site").rglob("*")) if p.is_file() and "__pycache__" not in p.parts]
-    return [str(p) for p in files] + ["inferboard/site.py", "inferboard/sitedata.py"]
+    code = sorted(str(p) for p in Path("inferboard/site").glob("*.py"))
+    return [str(p) for p in files] + code

@@ -1,0 +1,3 @@
+from inferboard.cli.app import main
+
+main()

@@ -1,0 +1,437 @@
+"""OpenAI-compatible streaming client: one timestamp per received chunk, one record per request.
+
+Built for timing accuracy and capacity on one core: each plain-TCP connection is a non-blocking
+socket read with ``recvmsg``, so every read carries the kernel's receive time (``inferboard.measure.netio``),
+and the SSE events are parsed in the read callback (HTTP/1.1 framing by ``httptools``, the llhttp
+parser; JSON by ``orjson``), so no coroutine wakes up per chunk. TLS endpoints use an asyncio
+transport and the loop's read time. Timeouts
+are separate for connect, first token, between chunks and total, enforced by one timer per request
+that re-arms itself only when it fires; there are no retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import httptools
+import orjson
+
+from inferboard.measure.netio import KERNEL_TIMESTAMPS, RawStream, open_raw, resolve
+from inferboard.scenario.workload import Sampling, Timeouts
+
+Status = Literal[
+    "ok", "http_error", "timeout_connect", "timeout_first_token", "timeout_between_chunks",
+    "timeout_total", "connection_error", "truncated", "invalid_response",
+]
+_NS = 1_000_000_000
+_ERROR_BODY_LIMIT = 2048
+_now = time.monotonic_ns
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What happened to one request: raw timestamps, counts and a status."""
+
+    status: str = "ok"
+    http_status: int | None = None
+    sent_ns: int = 0
+    chunk_ns: list[int] = field(default_factory=list)
+    end_ns: int | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    finish_reason: str | None = None
+    done_marker: bool = False
+    error: str | None = None
+
+
+class _Exchange:
+    """One request/response on a connection: SSE parsing, deadlines and the waiter future."""
+
+    __slots__ = ("armed_ns", "between_ns", "chat", "conn", "deadline_ns", "err_body", "future", "got_first",
+                 "handle", "loop", "out", "rest", "total_ns")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, out: Outcome, chat: bool, t: Timeouts) -> None:
+        self.loop = loop
+        self.out = out
+        self.chat = chat
+        self.future: asyncio.Future[None] = loop.create_future()
+        self.rest = b""
+        self.err_body = b""
+        self.conn: _Connection | None = None
+        self.got_first = False
+        self.between_ns = int(t.between_chunks_s * _NS)
+        self.deadline_ns = int(t.first_token_s * _NS)
+        self.total_ns = int(t.total_s * _NS)
+        self.handle: asyncio.TimerHandle | None = None
+        self.armed_ns = 0
+
+    def start(self, sent_ns: int) -> None:
+        """The request is being sent: first-token and total deadlines count from now."""
+        self.deadline_ns += sent_ns
+        self.total_ns += sent_ns
+        self._arm(min(self.deadline_ns, self.total_ns), sent_ns)
+
+    def _arm(self, due: int, now: int) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+        self.armed_ns = due
+        self.handle = self.loop.call_later((due - now) / _NS, self._check)
+
+    # ------------------------------------------------------------ deadlines
+    def _check(self) -> None:
+        if self.future.done():
+            return
+        now = _now()
+        due = min(self.deadline_ns, self.total_ns)
+        if now < due:
+            self._arm(due, now)
+            return
+        if self.total_ns <= self.deadline_ns:
+            reason = "timeout_total"
+        else:
+            reason = "timeout_between_chunks" if self.got_first else "timeout_first_token"
+        self.fail(reason, f"{reason.replace('_', ' ')} exceeded")
+
+    # ------------------------------------------------------------ outcome
+    def fail(self, status: str, error: str) -> None:
+        """End the request with ``status``; its connection is closed (never reused)."""
+        if self.future.done():
+            return
+        self.out.status, self.out.error = status, error
+        self.out.end_ns = _now()
+        if self.conn is not None:
+            self.conn.abort()
+        self._settle()
+
+    def finish(self, now: int) -> None:
+        """The response ended normally (end of the HTTP message)."""
+        if self.future.done():
+            return
+        out = self.out
+        if out.http_status != 200:
+            out.status = "http_error"
+            out.error = f"HTTP {out.http_status}: {self.err_body.decode('utf-8', 'replace').strip()}"
+        else:
+            if self.rest.strip():
+                try:
+                    self._event(self.rest.strip(), now)
+                except Exception as err:  # malformed trailing event
+                    self.fail("invalid_response", f"{type(err).__name__}: {err}")
+                    return
+            if not out.done_marker:
+                out.error = "stream ended without [DONE]"
+        out.end_ns = now
+        self._settle()
+
+    def _settle(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+        self.future.set_result(None)
+
+    # ------------------------------------------------------------ body
+    def body(self, data: bytes, now: int) -> None:
+        """Decoded HTTP body bytes, all received at ``now``."""
+        if self.out.http_status != 200:
+            if len(self.err_body) < _ERROR_BODY_LIMIT:
+                self.err_body += data[: _ERROR_BODY_LIMIT - len(self.err_body)]
+            return
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n")
+        if self.rest:
+            data = self.rest + data
+        events = data.split(b"\n\n")
+        self.rest = events.pop()
+        for ev in events:
+            self._event(ev, now)
+
+    def _event(self, ev: bytes, now: int) -> None:
+        if ev.startswith(b"data:"):
+            payload = ev[5:].strip()
+        elif b"\ndata:" in ev:  # comment lines before the data, or a multi-line event
+            payload = b"\n".join(ln[5:].strip() for ln in ev.split(b"\n") if ln.startswith(b"data:"))
+        else:
+            return  # comment or keep-alive
+        if payload == b"[DONE]":
+            self.out.done_marker = True
+            return
+        obj = orjson.loads(payload)
+        choices = obj.get("choices")
+        if not choices and "error" in obj:
+            err = obj["error"]
+            raise ValueError(f"error event in stream: {err.get('message', err) if isinstance(err, dict) else err}")
+        if choices:
+            c = choices[0]
+            if self.chat:
+                d = c.get("delta") or {}
+                text = d.get("content") or d.get("reasoning_content") or d.get("reasoning")
+            else:
+                text = c.get("text")
+            if text:
+                self.out.chunk_ns.append(now)
+                self.deadline_ns = now + self.between_ns
+                if self.deadline_ns < self.armed_ns:  # only after the first token can it move earlier
+                    self._arm(self.deadline_ns, now)
+                self.got_first = True
+            fr = c.get("finish_reason")
+            if fr:
+                self.out.finish_reason = fr
+        usage = obj.get("usage")
+        if usage:
+            self.out.prompt_tokens = usage.get("prompt_tokens")
+            self.out.completion_tokens = usage.get("completion_tokens")
+
+
+class _Connection:
+    """One keep-alive HTTP/1.1 connection: httptools parses responses; every read carries its time."""
+
+    def __init__(self, pool: _Pool) -> None:
+        self.pool = pool
+        self.io: RawStream | _TLSIO | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.ex: _Exchange | None = None
+        self.now = 0
+        self.closed = False
+        self.framed = False  # response has Content-Length or chunked framing
+        self.keep_alive = True
+        self.reused = False  # taken from the idle pool (may have been closed by the server meanwhile)
+
+    def write(self, data: bytes) -> None:
+        assert self.io is not None
+        self.io.write(data)
+
+    def feed(self, data: bytes, now: int) -> None:
+        """Bytes read from the socket at monotonic ``now`` (kernel receive time where available)."""
+        self.now = now
+        ex = self.ex
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as err:
+            if ex is not None:
+                ex.fail("invalid_response", f"HTTP parse error: {err}")
+
+    def lost(self, exc: Exception | None) -> None:
+        """The peer closed the connection (exc None) or it failed."""
+        self.closed = True
+        ex = self.ex
+        if ex is None or ex.future.done():
+            return
+        if ex.out.http_status is not None and not self.framed and exc is None:
+            ex.finish(_now())  # close-delimited body: EOF ends the response
+        else:
+            ex.fail("connection_error", f"connection lost mid-response: {exc or 'closed by peer'}")
+
+    # httptools callbacks
+    def on_header(self, name: bytes, value: bytes) -> None:
+        n = name.lower()
+        if n == b"content-length" or (n == b"transfer-encoding" and b"chunked" in value.lower()):
+            self.framed = True
+
+    def on_headers_complete(self) -> None:
+        if self.ex is not None:
+            self.ex.out.http_status = self.parser.get_status_code()
+        self.keep_alive = self.parser.should_keep_alive()
+
+    def on_body(self, body: bytes) -> None:
+        ex = self.ex
+        if ex is None or ex.future.done():
+            return
+        try:
+            ex.body(body, self.now)
+        except Exception as err:  # malformed SSE event or JSON
+            ex.fail("invalid_response", f"{type(err).__name__}: {err}")
+
+    def on_message_complete(self) -> None:
+        ex, self.ex = self.ex, None
+        if ex is not None:
+            ex.finish(self.now)
+        if self.keep_alive and not self.closed:
+            self.framed = False
+            self.pool.release(self)
+        else:
+            self.abort()
+
+    def abort(self) -> None:
+        self.closed = True
+        if self.io is not None:
+            self.io.close()
+
+
+class _TLSIO(asyncio.Protocol):
+    """TLS connections go through an asyncio transport; reads are stamped when the loop sees them."""
+
+    def __init__(self, conn: _Connection) -> None:
+        self.conn = conn
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.conn.feed(data, _now())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.conn.lost(exc)
+
+    def write(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.transport.write(data)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class _Pool:
+    """Idle keep-alive connections to one host."""
+
+    def __init__(self, host: str, port: int, ssl_ctx: ssl.SSLContext | None) -> None:
+        self.host, self.port, self.ssl = host, port, ssl_ctx
+        self.idle: deque[_Connection] = deque()
+        self.reuse = True  # cleared once the server is seen closing idle keep-alive connections
+        self.target: tuple[int, int, Any] | None = None  # resolved address, looked up once
+
+    @property
+    def timestamps(self) -> str:
+        """Where chunk arrival times come from."""
+        if self.ssl is None and KERNEL_TIMESTAMPS:
+            return "kernel receive time (SO_TIMESTAMPNS)"
+        return "event loop read time"
+
+    async def acquire(self, timeout_s: float, *, fresh: bool = False) -> _Connection:
+        while self.idle and not fresh and self.reuse:
+            conn = self.idle.pop()
+            if not conn.closed:
+                conn.reused = True
+                return conn
+        loop = asyncio.get_running_loop()
+        conn = _Connection(self)
+        if self.ssl is None:
+            if self.target is None:
+                self.target = await asyncio.wait_for(resolve(loop, self.host, self.port), timeout_s)
+            conn.io = await open_raw(loop, self.target, timeout_s, conn.feed, conn.lost)
+        else:
+            _, conn.io = await asyncio.wait_for(
+                loop.create_connection(lambda: _TLSIO(conn), self.host, self.port, ssl=self.ssl,
+                                       server_hostname=self.host), timeout_s)
+        return conn
+
+    def release(self, conn: _Connection) -> None:
+        if self.reuse:
+            self.idle.append(conn)
+        else:
+            conn.abort()
+
+    def close(self) -> None:
+        while self.idle:
+            self.idle.pop().abort()
+
+
+class StreamingClient:
+    """Sends chat or completions requests with ``stream: true`` and records chunk arrival times."""
+
+    def __init__(self, base_url: str, model: str, *, api: str = "completions",
+                 timeouts: Timeouts | None = None, sampling: Sampling | None = None,
+                 api_key: str | None = None, length_control: str = "ignore_eos") -> None:
+        parts = urlsplit(base_url if "://" in base_url else "http://" + base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"endpoint must be http(s)://host[:port][/path], got {base_url!r}")
+        tls = parts.scheme == "https"
+        path = parts.path.rstrip("/")
+        if not path.endswith("/v1"):
+            path += "/v1"
+        self.path = path + ("/chat/completions" if api == "chat" else "/completions")
+        self.host, self.port = parts.hostname, parts.port or (443 if tls else 80)
+        self.url = f"{parts.scheme}://{parts.netloc}{self.path}"
+        self.model, self.api = model, api
+        self.timeouts = timeouts or Timeouts()
+        self.sampling = sampling or Sampling()
+        self.length_control = length_control
+        host_header = parts.netloc.rsplit("@", 1)[-1]
+        head = [f"POST {self.path} HTTP/1.1", f"Host: {host_header}", "Content-Type: application/json",
+                "Accept: text/event-stream", "Connection: keep-alive"]
+        if api_key:
+            head.append(f"Authorization: Bearer {api_key}")
+        self._head = ("\r\n".join(head) + "\r\n").encode()
+        self._pool = _Pool(self.host, self.port, ssl.create_default_context() if tls else None)
+        self.timestamps = self._pool.timestamps
+
+    async def __aenter__(self) -> StreamingClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._pool.close()
+
+    def body(self, *, prompt: str | None, messages: Any, max_tokens: int) -> bytes:
+        """The JSON request body for one turn (built before its send time)."""
+        payload: dict[str, Any] = {"model": self.model, "max_tokens": max_tokens, "stream": True,
+                                   "stream_options": {"include_usage": True},
+                                   "temperature": self.sampling.temperature}
+        if self.api == "chat":
+            payload["messages"] = list(messages)
+        else:
+            payload["prompt"] = prompt
+        if self.sampling.ignore_eos and self.length_control == "generation_config":
+            # transformers serve: no ignore_eos field; min_new_tokens = max_new_tokens forces the length
+            payload["generation_config"] = orjson.dumps({
+                "max_new_tokens": max_tokens, "min_new_tokens": max_tokens,
+                "do_sample": self.sampling.temperature > 0}).decode()
+        elif self.sampling.ignore_eos:
+            payload["ignore_eos"] = True
+            payload["min_tokens"] = max_tokens
+        payload.update(self.sampling.extra_body)
+        return orjson.dumps(payload)
+
+    async def send(self, body: bytes, *, request_id: str) -> Outcome:
+        """Send one streaming request; request failures become the status, never an exception.
+
+        ``sent_ns`` is the moment the request is handed to the socket (after connecting, when a new
+        connection was needed); TTFT and E2E count from there. There are no retries, with one
+        transport-level exception every HTTP client makes: a pooled keep-alive connection that the
+        server had already closed (the request met a closed socket and not one response byte came
+        back) is replaced by a new connection and the request is sent on it, once.
+        """
+        data = b"".join((self._head, b"Content-Length: ", str(len(body)).encode(), b"\r\nX-Request-Id: ",
+                         request_id.encode(), b"\r\n\r\n", body))
+        fresh = False
+        while True:
+            out, conn = await self._exchange(data, fresh)
+            stale = (conn is not None and conn.reused and out.status == "connection_error"
+                     and out.http_status is None and not out.chunk_ns)
+            if not stale or fresh:
+                return out
+            self._pool.reuse = False  # this server closes after each response: connect afresh from now on
+            self._pool.close()
+            fresh = True
+
+    async def _exchange(self, data: bytes, fresh: bool) -> tuple[Outcome, _Connection | None]:
+        loop = asyncio.get_running_loop()
+        out = Outcome(sent_ns=_now())
+        ex = _Exchange(loop, out, self.api == "chat", self.timeouts)
+        try:
+            conn = await self._pool.acquire(self.timeouts.connect_s, fresh=fresh)
+        except TimeoutError:
+            ex.fail("timeout_connect", f"no connection within {self.timeouts.connect_s:g} s")
+            return out, None
+        except OSError as err:
+            ex.fail("connection_error", f"connect failed: {err}")
+            return out, None
+        except asyncio.CancelledError:
+            ex.fail("connection_error", "aborted: run interrupted")
+            raise
+        ex.conn = conn
+        conn.ex = ex
+        out.sent_ns = _now()
+        ex.start(out.sent_ns)
+        conn.write(data)
+        try:
+            await ex.future
+        except asyncio.CancelledError:
+            ex.fail("connection_error", "aborted: run interrupted")
+            raise
+        return out, conn

@@ -1,0 +1,177 @@
+"""Load generation: closed-loop concurrency and open-loop gamma arrivals over a planned schedule.
+
+``scheduled_ns`` is when a request should go out (open loop: its arrival; closed loop: the moment its
+worker became free; a later turn: previous end + think time); ``sent_ns`` is when it did. Warm-up
+requests are the first ``warmup_requests`` by slot and are recorded but excluded from statistics.
+Bounds: ``warmup + requests`` requests, and optionally ``duration_s`` after which nothing new is issued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from inferboard.measure.client import Outcome, StreamingClient
+from inferboard.metrics import Timing, record_values
+from inferboard.scenario.schedule import LoadPointPlan, PlannedSession, PlannedTurn
+
+_now = time.monotonic_ns
+START_LEAD_NS = 20_000_000  # open loop: the first arrival is 20 ms after the loop starts
+
+
+@dataclass(slots=True)
+class PointRun:
+    """Bookkeeping of one load point's run."""
+
+    issued: int = 0
+    started_ns: int = 0
+    ended_ns: int = 0
+
+
+SPIN_NS = 1_500_000  # event-loop timers have ~1 ms granularity: yield-spin the last 1.5 ms
+
+
+async def _sleep_until(ns: int) -> None:
+    """Sleep until monotonic ``ns``, never waking early (timers may round to whole milliseconds)."""
+    while (left := ns - _now()) > 0:
+        await asyncio.sleep((left - SPIN_NS) / 1e9 if left > SPIN_NS else 0)
+
+
+def make_record(out: Outcome, *, turn: PlannedTurn, scheduled_ns: int, request_id: str, trial: int,
+                plan: LoadPointPlan, session_id: int, turn_index: int, warmup: bool,
+                forced: bool) -> dict[str, Any]:
+    """One requests.parquet row from a request's outcome (status refined for short outputs)."""
+    n_chunks = len(out.chunk_ns)
+    n_out = out.completion_tokens if out.completion_tokens is not None else n_chunks
+    status, error = out.status, out.error
+    mismatch = out.completion_tokens is not None and out.completion_tokens != n_chunks
+    if status == "ok" and forced and n_out < turn.max_tokens:
+        status = "truncated"
+        error = f"{n_out} of {turn.max_tokens} forced output tokens" + (f"; {error}" if error else "")
+    elif status == "ok" and n_chunks == 0:
+        status, error = "invalid_response", "no content chunks" + (f"; {error}" if error else "")
+    t = Timing(scheduled_ns=scheduled_ns, sent_ns=out.sent_ns, chunk_ns=out.chunk_ns, end_ns=out.end_ns,
+               output_tokens=n_out if n_chunks else None)
+    vals = record_values(t)
+    if status != "ok":  # partial timings of failed requests never enter latency statistics
+        for k in vals:
+            if k != "send_lag_ms":
+                vals[k] = None
+    sent = out.sent_ns
+    return {
+        "request_id": request_id, "trial": trial, "load_point": plan.index, "load_kind": plan.kind,
+        "load_value": plan.value, "session_id": session_id, "turn": turn_index, "warmup": warmup,
+        "status": status, "http_status": out.http_status, "scheduled_ns": scheduled_ns, "sent_ns": sent,
+        "first_token_ns": out.chunk_ns[0] if n_chunks else None, "end_ns": out.end_ns, **vals,
+        "prompt_tokens": out.prompt_tokens, "prompt_tokens_target": turn.prompt_tokens_target,
+        "output_tokens": n_out, "output_tokens_usage": out.completion_tokens, "content_chunks": n_chunks,
+        "max_tokens": turn.max_tokens, "output_forced": forced, "usage_mismatch": mismatch,
+        "finish_reason": out.finish_reason, "done_marker": out.done_marker,
+        "chunk_times_ms": [(c - sent) / 1e6 for c in out.chunk_ns], "error": error,
+    }
+
+
+class LoadGenerator:
+    """Drives one load point of a plan through a client, handing each record to ``sink``."""
+
+    def __init__(self, client: StreamingClient, sink: Callable[[dict[str, Any]], None], *, trial: int = 0,
+                 stop: asyncio.Event | None = None) -> None:
+        self.client = client
+        self.sink = sink
+        self.trial = trial
+        self.stop = stop or asyncio.Event()
+
+    async def run(self, plan: LoadPointPlan) -> PointRun:
+        """Run ``plan`` (closed or open loop) until its bounds; every issued request is recorded."""
+        self._plan = plan
+        self._reserved = 0
+        self._run = PointRun(started_ns=_now())
+        self._deadline = (self._run.started_ns + int(plan.duration_s * 1e9)) if plan.duration_s else None
+        if plan.kind == "concurrency":
+            await self._closed_loop(int(plan.value))
+        else:
+            await self._open_loop()
+        self._run.ended_ns = _now()
+        return self._run
+
+    def _reserve(self, session: PlannedSession) -> range:
+        """Slots for the turns of ``session`` that fit in the request bound."""
+        n = min(len(session.turns), self._plan.total_requests - self._reserved)
+        first = self._reserved
+        self._reserved += max(0, n)
+        return range(first, first + max(0, n))
+
+    def _open(self) -> bool:
+        if self.stop.is_set():
+            return False
+        return self._deadline is None or _now() < self._deadline
+
+    async def _session(self, session: PlannedSession, slots: range, scheduled_ns: int,
+                       limit: asyncio.Semaphore | None = None) -> None:
+        prev_end = 0
+        for k, slot in enumerate(slots):
+            turn = session.turns[k]
+            if k > 0:
+                if not self._open():
+                    return
+                scheduled_ns = prev_end + int(turn.think_time_s * 1e9)
+                await _sleep_until(scheduled_ns)
+            body = self.client.body(prompt=turn.prompt, messages=turn.messages, max_tokens=turn.max_tokens)
+            rid = f"t{self.trial}-p{self._plan.index}-{slot:06d}"
+            self._run.issued += 1
+            if limit is not None:
+                async with limit:
+                    out = await self._send(body, rid, turn, scheduled_ns, session.session_id, k, slot)
+            else:
+                out = await self._send(body, rid, turn, scheduled_ns, session.session_id, k, slot)
+            if out.status != "ok":
+                return  # a broken conversation issues no further turns
+            prev_end = out.end_ns or _now()
+
+    async def _send(self, body: bytes, rid: str, turn: PlannedTurn, scheduled_ns: int, session_id: int,
+                    k: int, slot: int) -> Outcome:
+        out: Outcome | None = None
+        try:
+            out = await self.client.send(body, request_id=rid)
+        finally:
+            if out is None:  # interrupted: the client recorded nothing, account for the request anyway
+                out = Outcome(status="connection_error", sent_ns=_now(), end_ns=_now(),
+                              error="aborted: run interrupted")
+            self.sink(make_record(out, turn=turn, scheduled_ns=scheduled_ns, request_id=rid, trial=self.trial,
+                                  plan=self._plan, session_id=session_id, turn_index=k,
+                                  warmup=slot < self._plan.warmup_requests,
+                                  forced=self.client.sampling.ignore_eos))
+        return out
+
+    async def _closed_loop(self, concurrency: int) -> None:
+        sessions = iter(self._plan.sessions)
+
+        async def worker() -> None:
+            while self._open() and self._reserved < self._plan.total_requests:
+                session = next(sessions, None)
+                if session is None:
+                    return
+                await self._session(session, self._reserve(session), _now())
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+    async def _open_loop(self) -> None:
+        plan = self._plan
+        limit = asyncio.Semaphore(plan.max_concurrency) if plan.max_concurrency else None
+        t0 = _now() + START_LEAD_NS
+        tasks = []
+        for session in plan.sessions:
+            if self._reserved >= plan.total_requests:
+                break
+            at = t0 + int((session.arrival_s or 0.0) * 1e9)
+            if self._deadline is not None and at >= self._deadline:
+                break
+            await _sleep_until(at)
+            if self.stop.is_set():
+                break
+            tasks.append(asyncio.create_task(self._session(session, self._reserve(session), at, limit)))
+        if tasks:
+            await asyncio.gather(*tasks)

@@ -1,0 +1,143 @@
+"""The Snakemake config (workflows/config/config.yaml): what to run, validated before any job.
+
+The matrix is a list of blocks; each block is the cross product runtime × model × workload × SKU, run
+in one mode. Cells are expanded, checked against the catalogues (runners/, workflows/models.yaml,
+workflows/workloads/, hardware/skus.yaml) and de-duplicated; an unknown name stops everything with a
+message naming the block and the entry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError
+
+from inferboard.core.errors import InferboardError, from_validation_error
+from inferboard.core.ids import cell_id
+from inferboard.core.strict import Strict
+
+Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")]
+
+
+class MatrixBlock(Strict):
+    """One cross product of the matrix."""
+
+    runtimes: Annotated[list[Name], Field(min_length=1)]
+    models: Annotated[list[Name], Field(min_length=1)]
+    workloads: Annotated[list[Name], Field(min_length=1)]
+    skus: Annotated[list[Name], Field(min_length=1)]
+    mode: Literal["local", "container"] = "local"
+    params: dict[str, dict[str, str]] = Field(default_factory=dict, description="runtime → KEY: VALUE")
+    overrides: dict[str, Any] = Field(default_factory=dict, description="inferboard run options, e.g. trials")
+    server_cpus: str | None = Field(None, description="cores for the server (e.g. '0'); the rest for the client")
+    client_cpus: str | None = Field(None, description="cores for the load generator (e.g. '1')")
+
+
+class ClusterSku(Strict):
+    """How one SKU is asked for on a cluster (defaults: features/labels named after the SKU id)."""
+
+    slurm_gres_type: str | None = Field(None, description="gres type, e.g. h100 → --gres=gpu:h100:N")
+    slurm_constraint: str | None = Field(None, description="node feature (-C); default: the SKU id")
+    slurm_partition: str | None = None
+    k8s_machine_type: str | None = Field(None, description="node.kubernetes.io/instance-type of such nodes")
+    gpus_per_cell: int = Field(1, ge=1)
+    runtime_min: int = Field(120, ge=1, description="wall-time limit of one cell (minutes)")
+
+
+class PipelineConfig(Strict):
+    """workflows/config/config.yaml."""
+
+    schema_version: Literal[1] = 1
+    results_dir: str = "results"
+    publish_dir: str | None = Field("data/results", description="copy finished cells here (null: do not)")
+    leaderboard: str = "data/leaderboard.parquet"
+    site_dir: str | None = Field("build/site", description="build the static site here (null: no site)")
+    matrix: Annotated[list[MatrixBlock], Field(min_length=1)]
+    cluster: dict[Name, ClusterSku] = Field(default_factory=dict, description="SKU id → scheduler settings")
+
+
+@dataclass(frozen=True)
+class Cell:
+    runtime: str
+    model: str
+    workload: str
+    sku: str
+    mode: str
+    params: tuple[tuple[str, str], ...]
+    overrides: tuple[tuple[str, Any], ...]
+    cpus: tuple[str, str] | None = None  # (server cores, client cores)
+
+    @property
+    def id(self) -> str:
+        return cell_id(self.sku, self.runtime, self.model, self.workload)
+
+    def to_json(self) -> str:
+        """The cell as JSON, so that a job runs exactly the cell of the workflow's (merged) config."""
+        return json.dumps(dataclasses.asdict(self), sort_keys=True, default=list)
+
+    @classmethod
+    def from_json(cls, text: str) -> Cell:
+        d = json.loads(text)
+        return cls(**{**d, "params": tuple(tuple(p) for p in d["params"]),
+                      "overrides": tuple((k, v) for k, v in d["overrides"]),
+                      "cpus": tuple(d["cpus"]) if d.get("cpus") else None})
+
+
+def parse_config(data: dict[str, Any], source: str = "config") -> PipelineConfig:
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValidationError as err:
+        raise from_validation_error(err, source=source) from None
+
+
+def expand(cfg: PipelineConfig) -> list[Cell]:
+    """Every cell of the matrix, checked against the catalogues; raises on the first unknown entry."""
+    from inferboard.hardware.sku import load_skus
+    from inferboard.models.catalog import load_models
+    from inferboard.runtimes.runner import all_runners
+    from inferboard.scenario.workload import standard_workloads
+
+    known = {"runtimes": set(all_runners()), "models": set(load_models()), "workloads": set(standard_workloads()),
+             "skus": set(load_skus())}
+    for sku in cfg.cluster:
+        if sku not in known["skus"]:
+            raise InferboardError(f"unknown sku {sku!r}", field=f"cluster.{sku}",
+                                  fix=f"one of: {', '.join(sorted(known['skus']))}")
+    cells: dict[str, Cell] = {}
+    for i, block in enumerate(cfg.matrix):
+        for field, names in (("runtimes", block.runtimes), ("models", block.models),
+                             ("workloads", block.workloads), ("skus", block.skus)):
+            for name in names:
+                if name not in known[field]:
+                    raise InferboardError(f"unknown {field[:-1]} {name!r}", field=f"matrix[{i}].{field}",
+                                          fix=f"one of: {', '.join(sorted(known[field]))}")
+        if (block.server_cpus is None) != (block.client_cpus is None):
+            raise InferboardError("give both server_cpus and client_cpus, or neither", field=f"matrix[{i}]",
+                                  fix="e.g. server_cpus: '0' and client_cpus: '1'")
+        for rt in block.params:
+            if rt not in block.runtimes:
+                raise InferboardError(f"params for {rt!r}, which this block does not run",
+                                      field=f"matrix[{i}].params", fix=f"runtimes here: {', '.join(block.runtimes)}")
+        for rt in block.runtimes:
+            for model in block.models:
+                for wl in block.workloads:
+                    for sku in block.skus:
+                        cpus = (block.server_cpus, block.client_cpus) if block.server_cpus else None
+                        c = Cell(rt, model, wl, sku, block.mode, tuple(sorted(block.params.get(rt, {}).items())),
+                                 tuple(sorted(block.overrides.items())), cpus)
+                        if c.id in cells and cells[c.id] != c:
+                            raise InferboardError(f"cell {c.id} appears twice with different settings",
+                                                  field=f"matrix[{i}]", fix="keep one definition per cell")
+                        cells[c.id] = c
+    return [cells[k] for k in sorted(cells)]
+
+
+def load_config(path: Path) -> tuple[PipelineConfig, list[Cell]]:
+    import yaml
+
+    cfg = parse_config(yaml.safe_load(path.read_text()) or {}, source=str(path))
+    return cfg, expand(cfg)

@@ -1,0 +1,34 @@
+"""JSON Schema export of the user-facing models; a test fails when the files on disk are stale."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from inferboard.pipeline.matrix import PipelineConfig
+from inferboard.results.schema import RequestRecord, SummaryRow
+from inferboard.scenario.workload import Workload
+
+MODELS = {"workload": Workload, "request_record": RequestRecord, "summary_row": SummaryRow,
+          "config": PipelineConfig}
+
+
+def render(name: str) -> str:
+    """The JSON Schema text of one model (stable formatting)."""
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **MODELS[name].model_json_schema()}
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
+def export_schemas(out: Path, *, check: bool = False) -> list[str]:
+    """Write every schema to ``out/<name>.schema.json``; with check, return the stale ones instead."""
+    stale = []
+    out.mkdir(parents=True, exist_ok=True)
+    for name in MODELS:
+        path = out / f"{name}.schema.json"
+        text = render(name)
+        if check:
+            if not path.is_file() or path.read_text() != text:
+                stale.append(str(path))
+        else:
+            path.write_text(text)
+    return stale

@@ -1,0 +1,219 @@
+"""Record and summary schemas (pydantic → pyarrow), SCHEMA_VERSION and crash-safe writers.
+
+Records stream to ``requests.partial.jsonl`` (one flushed line per finished request) while a cell
+runs; ``finalize`` turns the journal into ``requests.parquet`` with a temp file and an atomic rename,
+so a crash loses nothing already measured and never leaves a half-written Parquet file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import types
+import typing
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict, create_model
+
+from inferboard.measure.client import Status
+from inferboard.metrics import AGGREGATE_METRICS, ALIAS_STATS, ALIASES, CENSORED, RECORD_METRICS
+from inferboard.core.stats import PERCENTILES, pname
+
+SCHEMA_VERSION = 1
+JOURNAL = "requests.partial.jsonl"
+REQUESTS = "requests.parquet"
+SUMMARY = "summary.parquet"
+PROVENANCE = "provenance.json"
+GPU_JOURNAL = "gpu-samples.partial.jsonl"
+GPU_SAMPLES = "gpu_samples.parquet"
+
+
+class RequestRecord(BaseModel):
+    """One issued request: exactly one row of requests.parquet, whatever its outcome."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str
+    trial: int
+    load_point: int
+    load_kind: str
+    load_value: float
+    session_id: int
+    turn: int
+    warmup: bool
+    status: Status
+    http_status: int | None
+    scheduled_ns: int
+    sent_ns: int
+    first_token_ns: int | None
+    end_ns: int | None
+    ttft_ms: float | None
+    tpot_ms: float | None
+    e2e_ms: float | None
+    ntpot_ms: float | None
+    send_lag_ms: float | None
+    ttft_from_scheduled_ms: float | None
+    e2e_from_scheduled_ms: float | None
+    prompt_tokens: int | None  # usage.prompt_tokens
+    prompt_tokens_target: int
+    output_tokens: int | None  # n_out: usage.completion_tokens, else counted chunks
+    output_tokens_usage: int | None
+    content_chunks: int
+    max_tokens: int
+    output_forced: bool
+    usage_mismatch: bool
+    finish_reason: str | None
+    done_marker: bool
+    chunk_times_ms: list[float]  # each content chunk's arrival, ms after sent
+    error: str | None
+
+
+#: headline metrics that get a bootstrap CI and CV across trials in ``aggregate`` rows
+CI_METRICS: tuple[str, ...] = (
+    "output_tokens_per_s", "requests_per_s", "goodput_requests_per_s", "ttft_ms_p50", "ttft_ms_p99",
+    "tpot_ms_p50", "tpot_ms_p99", "itl_ms_p50", "e2e_ms_p50", "e2e_ms_p99", "error_rate",
+    "joules_per_output_token",
+)
+
+
+def _summary_fields() -> dict[str, Any]:
+    f: dict[str, Any] = {
+        "schema_version": (int, ...), "cell_id": (str, ...), "row_kind": (Literal["trial", "aggregate"], ...),
+        "trial": (int | None, ...), "load_point": (int, ...), "load_kind": (str, ...),
+        "load_value": (float, ...), "trials": (int, ...), "workload": (str, ...),
+        "workload_hash": (str, ...), "schedule_hash": (str, ...), "runtime": (str, ...), "model": (str, ...),
+        "sku": (str, ...), "gpu_count": (int, ...), "requests_planned": (int, ...),
+        "requests_not_issued": (int, ...), "warmup_requests": (int, ...),
+    }
+    for m in AGGREGATE_METRICS:
+        f[m.name] = (m.dtype | None, None)
+    for m in RECORD_METRICS:
+        f[f"{m.name}_count"] = (int | None, None)
+        for stat in ("mean", "std", "max"):
+            f[f"{m.name}_{stat}"] = (float | None, None)
+        for q in PERCENTILES:
+            f[f"{m.name}_{pname(q)}"] = (float | None, None)
+    for name in CENSORED:
+        for q in (50.0, 90.0, 99.0):
+            f[f"{name}_{pname(q)}_incl_failed"] = (float | None, None)
+    for alias in ALIASES:
+        for stat in ALIAS_STATS:
+            f[f"{alias}_{stat}"] = (float | None, None)
+    for key in CI_METRICS:
+        for stat in ("ci95_low", "ci95_high", "cv"):
+            f[f"{key}_{stat}"] = (float | None, None)
+    f.update({
+        "valid": (bool, ...), "invalid_reason": (str | None, None), "flags": (str | None, None),
+        "null_reasons": (str | None, None), "server_exit_code": (int | None, None),
+        "server_log_tail": (str | None, None), "cold_start_s": (float | None, None),
+    })
+    f.update(HARDWARE_FIELDS)
+    return f
+
+
+#: hardware, energy and roofline columns of every summary row (null where they do not apply)
+HARDWARE_FIELDS: dict[str, Any] = {
+    "sku_verified": (bool | None, None), "hardware_fingerprint": (str | None, None),
+    "gpu_name": (str | None, None), "gpu_driver": (str | None, None), "host_cpu_model": (str | None, None),
+    "energy_j": (float | None, None), "energy_method": (str | None, None),
+    "energy_null_reason": (str | None, None), "joules_per_output_token": (float | None, None),
+    "gpu_window_s": (float | None, None), "power_mean_w": (float | None, None),
+    "power_max_w": (float | None, None), "power_limit_w": (float | None, None),
+    "power_over_limit": (bool | None, None), "sm_clock_mean_mhz": (float | None, None),
+    "gpu_temp_max_c": (float | None, None), "gpu_memory_used_max_bytes": (float | None, None),
+    "roofline_decode_tokens_per_s": (float | None, None), "roofline_efficiency_pct": (float | None, None),
+    "roofline_reason": (str | None, None),
+    "kv_cache_usage_max": (float | None, None), "kv_cache_usage_mean": (float | None, None),
+}
+
+
+#: One row per (trial, load point), plus one ``aggregate`` row per load point across trials.
+SummaryRow: type[BaseModel] = create_model(  # type: ignore[call-overload]
+    "SummaryRow", __config__=ConfigDict(extra="forbid"), **_summary_fields()
+)
+
+
+# ---------------------------------------------------------------- pydantic → pyarrow
+def _arrow_type(ann: Any) -> tuple[pa.DataType, bool]:
+    origin = typing.get_origin(ann)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(ann) if a is not type(None)]
+        t, _ = _arrow_type(args[0])
+        return t, True
+    if origin is Literal:
+        return pa.string(), False
+    if origin is list:
+        inner, _ = _arrow_type(typing.get_args(ann)[0])
+        return pa.list_(inner), False
+    mapping = {int: pa.int64(), float: pa.float64(), str: pa.string(), bool: pa.bool_()}
+    if ann in mapping:
+        return mapping[ann], False
+    if typing.get_origin(ann) is None and hasattr(ann, "__value__"):  # type alias (Status)
+        return _arrow_type(ann.__value__)
+    raise TypeError(f"no Arrow type for {ann!r}")
+
+
+def arrow_schema(model: type[BaseModel], kind: str) -> pa.Schema:
+    """The explicit pyarrow schema of ``model``, with schema_version in its metadata."""
+    fields = []
+    for name, info in model.model_fields.items():
+        t, nullable = _arrow_type(info.annotation)
+        fields.append(pa.field(name, t, nullable=nullable))
+    return pa.schema(fields, metadata={b"inferboard.schema_version": str(SCHEMA_VERSION).encode(),
+                                       b"inferboard.table": kind.encode()})
+
+
+REQUESTS_SCHEMA = arrow_schema(RequestRecord, "requests")
+SUMMARY_SCHEMA = arrow_schema(SummaryRow, "summary")
+
+
+class GpuSample(BaseModel):
+    """One NVML reading of one GPU during a measurement window (gpu_samples.parquet)."""
+
+    model_config = ConfigDict(extra="forbid")
+    trial: int
+    load_point: int
+    t_s: float  # seconds since the window opened
+    gpu: int
+    power_w: float | None
+    memory_used_bytes: int | None
+    sm_clock_mhz: int | None
+    temp_c: int | None
+
+
+GPU_SAMPLES_SCHEMA = arrow_schema(GpuSample, "gpu_samples")
+
+
+class Journal:
+    """Append-only JSON-lines log of finished requests, flushed per record (crash-safe)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._f = open(path, "ab", buffering=0)  # noqa: SIM115 - closed in close()
+        self.count = 0
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._f.write(orjson.dumps(record) + b"\n")
+        self.count += 1
+
+    def close(self) -> None:
+        self._f.close()
+
+
+def read_journal(path: Path) -> list[dict[str, Any]]:
+    """Records from a journal; a torn last line (crash mid-write) is dropped."""
+    rows = []
+    with open(path, "rb") as f:
+        for line in f:
+            try:
+                rows.append(orjson.loads(line))
+            except orjson.JSONDecodeError:
+                if line.endswith(b"\n"):
+                    raise
+    return rows

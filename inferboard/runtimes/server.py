@@ -1,0 +1,295 @@
+"""Server lifecycle from a runner definition: start, wait until ready, scrape /metrics, stop.
+
+``ServerProcess`` launches a runtime in local mode (or container mode once issue 3/6 lands) in its
+own process group with its log captured to a file, records time-to-ready as the cold start, scrapes
+the Prometheus endpoint into a time series in a background thread, notices a crash (exit code and log
+tail), and stops with SIGTERM, then SIGKILL after a grace period.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from inferboard.core.errors import InferboardError
+from inferboard.runtimes.containers import MODEL_MOUNT, ContainerRun, Engine, GpuVendor, run_argv
+from inferboard.runtimes.runner import Runner, render
+
+LOG_TAIL_BYTES = 4000
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tail(path: Path, limit: int = LOG_TAIL_BYTES) -> str:
+    """The last ``limit`` bytes of a log file, decoded."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - limit))
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+@dataclass
+class LaunchSpec:
+    """Everything needed to start one server."""
+
+    runner: Runner
+    argv: list[str]
+    env: dict[str, str]
+    port: int
+    host: str = "127.0.0.1"
+    served_model_name: str = "model"
+    mode: str = "local"
+    provenance: dict[str, Any] = field(default_factory=dict)
+    cleanup: list[str] = field(default_factory=list)  # run after the process ends (e.g. `docker rm -f NAME`)
+    cpus: tuple[int, ...] = ()  # CPU cores the server may use (empty: all); the client keeps the others
+    fresh_dirs: tuple[str, ...] = ()  # env vars given a new empty folder per start (runner ``launch.fresh_dirs``)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+def local_launch(runner: Runner, *, env_dir: Path, model_dir: Path, served_model_name: str, port: int | None = None,
+                 params: dict[str, Any] | None = None, python: str | None = None,
+                 cpus: tuple[int, ...] = ()) -> LaunchSpec:
+    """A LaunchSpec for local mode from the runner's ``local.launch`` template."""
+    if runner.local is None:
+        raise InferboardError(f"runtime {runner.name!r} has no local mode", field="--runtime",
+                              fix="use a runtime with a local section (vllm, llamacpp) or an --endpoint")
+    port = port or free_port()
+    values: dict[str, Any] = {**runner.params, **(params or {})}
+    values.update(model=str(model_dir), model_gguf=str(model_dir / "model.gguf"), port=port, host="127.0.0.1",
+                  served_model_name=served_model_name, env_dir=str(env_dir),
+                  python=python or str(env_dir / "bin" / "python"))
+    argv, env = render(runner.local.launch, values)
+    return LaunchSpec(runner=runner, argv=argv, env=env, port=port, served_model_name=served_model_name, cpus=cpus,
+                      fresh_dirs=tuple(runner.local.launch.fresh_dirs))
+
+
+def container_launch(runner: Runner, *, engine: Engine, image: str, model_dir: Path, served_model_name: str,
+                     port: int | None = None, params: dict[str, Any] | None = None,
+                     gpu_vendor: GpuVendor | None = None, gpus: tuple[int, ...] = (),
+                     sif: Path | None = None, cpus: tuple[int, ...] = ()) -> LaunchSpec:
+    """A LaunchSpec that runs the runner's ``launch`` template inside ``image`` (pinned by digest)."""
+    port = port or free_port()
+    values: dict[str, Any] = {**runner.params, **(params or {})}
+    values.update(model=MODEL_MOUNT, model_gguf=f"{MODEL_MOUNT}/model.gguf", port=port, host="127.0.0.1",
+                  served_model_name=served_model_name, env_dir="/", python="python3")
+    args, env = render(runner.launch, values)
+    name = f"inferboard-{runner.name}-{port}"
+    run = ContainerRun(image=image, args=args, model_dir=model_dir, name=name, env=env, gpu_vendor=gpu_vendor,
+                       gpus=gpus, sif=sif, cpus=cpus)
+    cleanup = [engine, "rm", "--force", name] if engine in ("docker", "podman") else []
+    return LaunchSpec(runner=runner, argv=run_argv(engine, run), env={}, port=port,
+                      served_model_name=served_model_name, mode="container", cleanup=cleanup,
+                      cpus=cpus)  # recorded; the engine CLI is pinned too, the server by --cpuset-cpus
+
+
+class MetricsScraper(threading.Thread):
+    """Scrapes a Prometheus endpoint every ``interval_s`` into rows (t, name, labels, value)."""
+
+    def __init__(self, url: str, interval_s: float = 1.0, names: set[str] | None = None) -> None:
+        super().__init__(daemon=True, name="metrics-scraper")
+        self.url, self.interval_s, self.names = url, interval_s, names
+        self.rows: list[dict[str, Any]] = []
+        self.errors = 0
+        self._stop_event = threading.Event()
+
+    def scrape_once(self, client: httpx.Client) -> None:
+        t_ns = time.monotonic_ns()
+        try:
+            text = client.get(self.url).text
+        except httpx.HTTPError:
+            self.errors += 1
+            return
+        for family in text_string_to_metric_families(text):
+            for s in family.samples:
+                if self.names is not None and s.name not in self.names and family.name not in self.names:
+                    continue
+                self.rows.append({"t_ns": t_ns, "name": s.name, "labels": ",".join(
+                    f"{k}={v}" for k, v in sorted(s.labels.items())), "value": float(s.value)})
+
+    def run(self) -> None:
+        with httpx.Client(timeout=5.0) as client:
+            while not self._stop_event.is_set():
+                self.scrape_once(client)
+                self._stop_event.wait(self.interval_s)
+            self.scrape_once(client)  # the state at the end
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(10)
+
+
+class ServerProcess:
+    """A runtime server process with a captured log."""
+
+    def __init__(self, spec: LaunchSpec, log_path: Path) -> None:
+        self.spec = spec
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.cold_start_s: float | None = None
+        self.started_ns = 0
+        self.scratch: Path | None = None
+
+    def _fresh_dirs(self) -> dict[str, str]:
+        """A new empty folder for each of the spec's ``fresh_dirs`` variables (removed by ``stop``)."""
+        if not self.spec.fresh_dirs:
+            return {}
+        self.scratch = Path(tempfile.mkdtemp(prefix=f"inferboard-{self.spec.runner.name}-"))
+        dirs = {var: self.scratch / var.lower() for var in self.spec.fresh_dirs}
+        for d in dirs.values():
+            d.mkdir()
+        return {var: str(d) for var, d in dirs.items()}
+
+    def _remove_fresh_dirs(self) -> None:
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.scratch = None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
+        env = {**os.environ, **self.spec.env, **self._fresh_dirs()}
+        self.started_ns = time.monotonic_ns()
+        try:
+            cpus = set(self.spec.cpus)
+            self.proc = subprocess.Popen(self.spec.argv, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                         start_new_session=True, stdin=subprocess.DEVNULL,
+                                         preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
+        except OSError as err:
+            self._remove_fresh_dirs()
+            raise InferboardError(f"cannot start {self.spec.argv[0]}: {err}", field="runtime",
+                                  fix=f"run `inferboard env build {self.spec.runner.name}` first") from None
+        finally:
+            log.close()
+
+    def exit_code(self) -> int | None:
+        """The exit code if the process has ended, else None."""
+        return None if self.proc is None else self.proc.poll()
+
+    def wait_ready(self) -> float:
+        """Poll the readiness probe; return the cold start (s from start to first 200)."""
+        probe = self.spec.runner.readiness
+        deadline = time.monotonic() + probe.timeout_s
+        url = self.spec.url + probe.path
+        with httpx.Client(timeout=5.0) as client:
+            while time.monotonic() < deadline:
+                code = self.exit_code()
+                if code is not None:
+                    raise InferboardError(f"server exited with code {code} before it was ready; log tail:\n"
+                                          f"{tail(self.log_path, 1500)}", field=self.spec.runner.name)
+                with contextlib.suppress(httpx.HTTPError):
+                    if client.get(url).status_code == 200:
+                        self.cold_start_s = (time.monotonic_ns() - self.started_ns) / 1e9
+                        return self.cold_start_s
+                time.sleep(probe.interval_s)
+        self.stop()
+        raise InferboardError(f"not ready after {probe.timeout_s:g} s", field=f"{self.spec.runner.name}.readiness",
+                              fix=f"see {self.log_path}")
+
+    def stop(self, grace_s: float = 15.0) -> int | None:
+        """SIGTERM the process group, SIGKILL after ``grace_s``; returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(grace_s)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        if self.spec.cleanup:
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                subprocess.run(self.spec.cleanup, capture_output=True, timeout=60)
+        self._remove_fresh_dirs()
+        return self.proc.returncode
+
+    def metrics_scraper(self, interval_s: float = 1.0) -> MetricsScraper | None:
+        """A scraper for this server's metrics endpoint (None when the runtime has none)."""
+        path = self.spec.runner.metrics.path
+        return None if path is None else MetricsScraper(self.spec.url + path, interval_s)
+
+
+class ManagedServer:
+    """The cell-facing wrapper: one ServerProcess per start, its log and metrics kept in the cell folder."""
+
+    def __init__(self, spec: LaunchSpec, out: Path, scrape_interval_s: float = 1.0) -> None:
+        self.spec, self.out, self.scrape_interval_s = spec, out, scrape_interval_s
+        self.proc: ServerProcess | None = None
+        self.scraper: MetricsScraper | None = None
+        self.trial = 0
+        self.metrics_rows: list[dict[str, Any]] = []
+
+    @property
+    def url(self) -> str:
+        return self.spec.url
+
+    def log_path(self, trial: int) -> Path:
+        return self.out / f"server-trial{trial}.log"
+
+    def start(self, trial: int) -> dict[str, Any]:
+        """Start and wait until ready; returns {trial, cold_start_s, log, argv, empty_at_start}."""
+        self.trial = trial
+        self.proc = ServerProcess(self.spec, self.log_path(trial))
+        self.proc.start()
+        try:
+            cold = self.proc.wait_ready()
+        except BaseException:
+            self.proc.stop()  # ends the process group and removes its fresh folders
+            raise
+        self.scraper = self.proc.metrics_scraper(self.scrape_interval_s)
+        if self.scraper is not None:
+            self.scraper.start()
+        return {"trial": trial, "cold_start_s": cold, "log": self.log_path(trial).name, "argv": self.spec.argv,
+                "empty_at_start": list(self.spec.fresh_dirs)}
+
+    def exit_code(self) -> int | None:
+        return None if self.proc is None else self.proc.exit_code()
+
+    def stop(self) -> dict[str, Any]:
+        """Stop the server; a server that had exited on its own is recorded as crashed."""
+        if self.proc is None:
+            return {}
+        before = self.proc.exit_code()
+        if self.scraper is not None:
+            self.scraper.stop()
+            self.metrics_rows.extend({**r, "trial": self.trial} for r in self.scraper.rows)
+            self._write_metrics()
+            self.scraper = None
+        code = self.proc.stop()
+        info = {"exit_code": code, "crashed": before is not None,
+                "log_tail": tail(self.log_path(self.trial)) if before is not None else None}
+        self.proc = None
+        return info
+
+    def _write_metrics(self) -> None:
+        import pyarrow as pa
+
+        from inferboard.core.atomic import atomic_write_table
+
+        schema = pa.schema([("trial", pa.int64()), ("t_ns", pa.int64()), ("name", pa.string()),
+                            ("labels", pa.string()), ("value", pa.float64())])
+        atomic_write_table(self.out / "metrics.parquet", self.metrics_rows, schema)

@@ -1,0 +1,192 @@
+"""The deterministic plan of a cell: prompts, lengths, arrival offsets and think times per load point.
+
+The same workload, tokenizer and seed give the same plan and so the same ``schedule_hash``. Prompts
+depend only on (seed, request index), so every load point of a sweep sends the same prompts; arrival
+gaps are unit-mean gamma draws scaled by 1/rate, so a rate sweep replays one normalised pattern.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from inferboard.core.hashing import canonical_json
+from inferboard.scenario.prompts import PromptTokenizer, joined_text
+from inferboard.scenario.workload import (
+    FixedDataset,
+    LognormalDataset,
+    MultiTurnDataset,
+    PrefixGroupsDataset,
+    RateLoad,
+    Workload,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedTurn:
+    """One request: its content, token targets and the think time that precedes it."""
+
+    prompt: str | None  # completions API
+    messages: tuple[dict[str, str], ...] | None  # chat API
+    prompt_tokens_target: int
+    max_tokens: int
+    think_time_s: float = 0.0
+
+    def hash_fields(self) -> list[Any]:
+        content = self.prompt if self.prompt is not None else canonical_json(list(self.messages or ()))
+        if isinstance(content, str):
+            content = content.encode()
+        return [hashlib.sha256(content).hexdigest(), self.prompt_tokens_target, self.max_tokens,
+                round(self.think_time_s * 1e9)]
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedSession:
+    """A unit of arrival: one request, or one multi-turn conversation."""
+
+    session_id: int
+    arrival_s: float | None  # offset from load-point start (open loop); None in closed loop
+    turns: tuple[PlannedTurn, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadPointPlan:
+    """What to send at one load point of a sweep."""
+
+    index: int
+    kind: str  # "concurrency" | "rate"
+    value: float
+    burstiness: float | None
+    max_concurrency: int | None
+    sessions: tuple[PlannedSession, ...]
+    warmup_requests: int
+    requests: int
+    duration_s: float | None
+    schedule_hash: str = field(default="")
+
+    @property
+    def total_requests(self) -> int:
+        return self.warmup_requests + self.requests
+
+
+@dataclass(frozen=True, slots=True)
+class CellPlan:
+    """Every load point of a cell and the hash over all of them."""
+
+    points: tuple[LoadPointPlan, ...]
+    schedule_hash: str
+
+
+def _rng(seed: int, *stream: int) -> np.random.Generator:
+    return np.random.default_rng([seed & 0xFFFFFFFF, *stream])
+
+
+def _clamped_lognormal(rng: np.random.Generator, median: int, sigma: float, lo: int, hi: int) -> int:
+    return int(min(hi, max(lo, round(float(rng.lognormal(math.log(median), sigma))))))
+
+
+def _turns_for_session(w: Workload, tok: PromptTokenizer, api: str, sid: int,
+                       prefixes: list[tuple[str, int]]) -> tuple[PlannedTurn, ...]:
+    ds = w.dataset
+    rng = _rng(w.seed, 1, sid)
+    if isinstance(ds, FixedDataset | LognormalDataset):
+        if isinstance(ds, FixedDataset):
+            n_in, n_out = ds.input_tokens, ds.output_tokens
+        else:
+            n_in = _clamped_lognormal(rng, ds.input_median, ds.input_sigma, ds.input_min, ds.input_max)
+            n_out = _clamped_lognormal(rng, ds.output_median, ds.output_sigma, ds.output_min, ds.output_max)
+        text = tok.text_of(n_in, rng)
+        if api == "chat":
+            return (PlannedTurn(None, ({"role": "user", "content": text},), n_in, n_out),)
+        return (PlannedTurn(text, None, n_in, n_out),)
+    if isinstance(ds, PrefixGroupsDataset):
+        prefix, n_prefix = prefixes[sid % ds.groups]
+        suffix, full = joined_text(tok, prefix, n_prefix, ds.suffix_tokens, rng)
+        if api == "chat":
+            msgs = ({"role": "system", "content": prefix}, {"role": "user", "content": suffix})
+            return (PlannedTurn(None, msgs, n_prefix + tok.count(suffix), ds.output_tokens),)
+        return (PlannedTurn(full, None, tok.count(full), ds.output_tokens),)
+    assert isinstance(ds, MultiTurnDataset)
+    history: list[dict[str, str]] = []
+    turns = []
+    n_hist = 0
+    for k in range(ds.turns):
+        user = tok.text_of(ds.user_tokens, rng)
+        think = 0.0
+        if k > 0:
+            think = ds.think_time_s if ds.think_time_dist == "fixed" else float(rng.exponential(ds.think_time_s))
+        history.append({"role": "user", "content": user})
+        n_hist += ds.user_tokens
+        if api == "chat":
+            turns.append(PlannedTurn(None, tuple(history), n_hist, ds.output_tokens, think))
+        else:
+            prompt = "\n".join(m["content"] for m in history)
+            turns.append(PlannedTurn(prompt, None, tok.count(prompt), ds.output_tokens, think))
+        # The assistant's answer in the history is synthesized (deterministic), not the server's reply.
+        history.append({"role": "assistant", "content": tok.text_of(ds.output_tokens, rng)})
+        n_hist += ds.output_tokens
+    return tuple(turns)
+
+
+def _arrivals(seed: int, n: int, rate: float, burstiness: float) -> list[float]:
+    """Offsets (s) of ``n`` gamma arrivals at ``rate``/s; the first arrives at 0."""
+    if n == 0:
+        return []
+    gaps = _rng(seed, 2).gamma(shape=burstiness, scale=1.0 / burstiness, size=n - 1)
+    return [0.0, *np.cumsum(gaps / rate).tolist()]
+
+
+def hash_point(point: LoadPointPlan) -> str:
+    """Hash of a load point's schedule: content, lengths, arrival offsets and think times."""
+    body = {
+        "kind": point.kind,
+        "value": point.value,
+        "burstiness": point.burstiness,
+        "max_concurrency": point.max_concurrency,
+        "warmup": point.warmup_requests,
+        "requests": point.requests,
+        "duration_s": point.duration_s,
+        "sessions": [
+            [s.session_id, None if s.arrival_s is None else round(s.arrival_s * 1e9),
+             [t.hash_fields() for t in s.turns]]
+            for s in point.sessions
+        ],
+    }
+    return "sha256:" + hashlib.sha256(canonical_json(body)).hexdigest()
+
+
+def build_plan(w: Workload, tok: PromptTokenizer) -> CellPlan:
+    """Build the deterministic plan of every load point of ``w``."""
+    total = w.warmup_requests + w.requests
+    turns_per = w.dataset.turns if isinstance(w.dataset, MultiTurnDataset) else 1
+    n_sessions = math.ceil(total / turns_per)
+    prefixes: list[tuple[str, int]] = []
+    if isinstance(w.dataset, PrefixGroupsDataset):
+        for g in range(w.dataset.groups):
+            prefixes.append((tok.text_of(w.dataset.prefix_tokens, _rng(w.seed, 3, g)),
+                             w.dataset.prefix_tokens))
+    sessions = [_turns_for_session(w, tok, w.api, sid, prefixes) for sid in range(n_sessions)]
+    points = []
+    for i, value in enumerate(w.load.points()):
+        if isinstance(w.load, RateLoad):
+            offs = _arrivals(w.seed, n_sessions, value, w.load.burstiness)
+            burst, maxc = w.load.burstiness, w.load.max_concurrency
+        else:
+            offs, burst, maxc = [None] * n_sessions, None, None
+        plan = LoadPointPlan(
+            index=i, kind=w.load.kind, value=value, burstiness=burst, max_concurrency=maxc,
+            sessions=tuple(PlannedSession(sid, offs[sid], sessions[sid]) for sid in range(n_sessions)),
+            warmup_requests=w.warmup_requests, requests=w.requests, duration_s=w.duration_s,
+        )
+        points.append(_with_hash(plan))
+    digest = hashlib.sha256(canonical_json([p.schedule_hash for p in points])).hexdigest()
+    return CellPlan(points=tuple(points), schedule_hash="sha256:" + digest)
+
+
+def _with_hash(p: LoadPointPlan) -> LoadPointPlan:
+    object.__setattr__(p, "schedule_hash", hash_point(p))
+    return p

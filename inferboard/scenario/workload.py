@@ -1,0 +1,236 @@
+"""Workload = dataset spec + load pattern + SLO + bounds + seed; versioned and content-hashed.
+
+Models are strict (``extra="forbid"``); ``kind`` selects the dataset and load-pattern class.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import Field, PositiveFloat, PositiveInt, ValidationError, field_validator
+
+from inferboard.core.errors import InferboardError, from_validation_error
+from inferboard.core.hashing import content_hash
+from inferboard.core.paths import REPO_ROOT
+from inferboard.core.strict import Strict
+
+WORKLOAD_SCHEMA_VERSION = 1
+NonNegInt = Annotated[int, Field(ge=0)]
+NonNegFloat = Annotated[float, Field(ge=0)]
+
+
+# ---------------------------------------------------------------- datasets
+class FixedDataset(Strict):
+    """Every request has exactly ``input_tokens`` in and ``output_tokens`` out (1k-1k, 8k-1k...)."""
+
+    kind: Literal["fixed"]
+    input_tokens: PositiveInt
+    output_tokens: PositiveInt
+
+
+class LognormalDataset(Strict):
+    """Chat-like lengths: lognormal around a median, clamped to [min, max]."""
+
+    kind: Literal["lognormal"]
+    input_median: PositiveInt
+    input_sigma: NonNegFloat = 0.5
+    input_min: PositiveInt = 1
+    input_max: PositiveInt
+    output_median: PositiveInt
+    output_sigma: NonNegFloat = 0.5
+    output_min: PositiveInt = 1
+    output_max: PositiveInt
+
+
+class PrefixGroupsDataset(Strict):
+    """Requests in ``groups`` groups; each group shares a ``prefix_tokens`` system prompt."""
+
+    kind: Literal["prefix_groups"]
+    groups: PositiveInt
+    prefix_tokens: PositiveInt
+    suffix_tokens: PositiveInt
+    output_tokens: PositiveInt
+
+
+class MultiTurnDataset(Strict):
+    """Conversations of ``turns`` turns; each turn resends the history, then waits ``think_time_s``."""
+
+    kind: Literal["multi_turn"]
+    turns: Annotated[int, Field(ge=1)]
+    user_tokens: PositiveInt
+    output_tokens: PositiveInt
+    think_time_s: NonNegFloat = 0.0
+    think_time_dist: Literal["fixed", "exponential"] = "exponential"
+
+
+Dataset = Annotated[
+    FixedDataset | LognormalDataset | PrefixGroupsDataset | MultiTurnDataset, Field(discriminator="kind")
+]
+
+
+# ------------------------------------------------------------ load patterns
+def _as_list(v: Any) -> Any:
+    return [v] if isinstance(v, int | float) and not isinstance(v, bool) else v
+
+
+class ConcurrencyLoad(Strict):
+    """Closed loop: ``concurrency`` requests in flight; a list is a sweep (one load point each)."""
+
+    kind: Literal["concurrency"]
+    concurrency: Annotated[list[PositiveInt], Field(min_length=1)]
+
+    _coerce = field_validator("concurrency", mode="before")(_as_list)
+
+    def points(self) -> list[float]:
+        return [float(c) for c in self.concurrency]
+
+
+class RateLoad(Strict):
+    """Open loop: gamma arrivals at ``rate`` req/s (burstiness 1 = Poisson); a list is a sweep."""
+
+    kind: Literal["rate"]
+    rate: Annotated[list[PositiveFloat], Field(min_length=1)]
+    burstiness: PositiveFloat = 1.0
+    max_concurrency: PositiveInt | None = None
+
+    _coerce = field_validator("rate", mode="before")(_as_list)
+
+    def points(self) -> list[float]:
+        return [float(r) for r in self.rate]
+
+
+LoadPattern = Annotated[ConcurrencyLoad | RateLoad, Field(discriminator="kind")]
+
+
+# ------------------------------------------------------------ the rest
+class Slo(Strict):
+    """Service-level objective; a request meets it when every set bound holds (goodput)."""
+
+    ttft_ms: PositiveFloat | None = None
+    tpot_ms: PositiveFloat | None = None
+    e2e_ms: PositiveFloat | None = None
+
+
+class Timeouts(Strict):
+    """Per-request timeouts; a request that exceeds one gets that timeout as its status."""
+
+    connect_s: PositiveFloat = 10.0
+    first_token_s: PositiveFloat = 120.0
+    between_chunks_s: PositiveFloat = 60.0
+    total_s: PositiveFloat = 900.0
+
+
+class Sampling(Strict):
+    """Sampling settings sent with every request; ``ignore_eos`` forces the output length."""
+
+    temperature: NonNegFloat = 0.0
+    ignore_eos: bool = True
+    extra_body: dict[str, Any] = Field(default_factory=dict)
+
+
+class Workload(Strict):
+    """A standard, versioned workload definition (see workflows/workloads/*.yaml)."""
+
+    schema_version: Literal[1] = WORKLOAD_SCHEMA_VERSION
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=64)]
+    version: PositiveInt
+    description: str = ""
+    dataset: Dataset
+    load: LoadPattern
+    requests: PositiveInt = Field(description="measured requests per load point (warm-up excluded)")
+    duration_s: PositiveFloat | None = Field(None, description="stop issuing after this long per load point")
+    warmup_requests: NonNegInt = 0
+    trials: PositiveInt = 1
+    fresh_server_per_trial: bool = False
+    seed: int = 0
+    api: Literal["chat", "completions"] = "completions"
+    slo: Slo = Field(default_factory=Slo)
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+    sampling: Sampling = Field(default_factory=Sampling)
+
+    def content_hash(self) -> str:
+        """Hash of everything that affects a measurement (the description is excluded)."""
+        return content_hash(self.model_dump(mode="json", exclude={"description"}))
+
+
+# ------------------------------------------------------------ loading
+def workloads_dir() -> Path:
+    """Folder of the standard workloads (``INFERBOARD_WORKLOADS_DIR`` overrides)."""
+    env = os.environ.get("INFERBOARD_WORKLOADS_DIR")
+    if env:
+        return Path(env)
+    return REPO_ROOT / "workflows" / "workloads"
+
+
+def standard_workloads() -> dict[str, Path]:
+    """Names of the standard workloads mapped to their files."""
+    return {p.stem: p for p in sorted(workloads_dir().glob("*.yaml"))}
+
+
+def resolve_workload_path(name_or_path: str) -> Path:
+    """A path to an existing file, or the name of a standard workload."""
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or os.sep in name_or_path:
+        if not p.is_file():
+            raise InferboardError(f"file {name_or_path!r} not found", field="--workload")
+        return p
+    known = standard_workloads()
+    if name_or_path not in known:
+        raise InferboardError(
+            f"unknown workload {name_or_path!r}",
+            field="--workload",
+            fix=f"use a YAML path or one of: {', '.join(known) or '(none found)'}",
+        )
+    return known[name_or_path]
+
+
+def parse_workload(data: Any, *, source: str) -> Workload:
+    """Validate a mapping as a Workload, raising a one-line InferboardError."""
+    if not isinstance(data, dict):
+        raise InferboardError("a workload must be a YAML mapping", field=source)
+    try:
+        return Workload.model_validate(data)
+    except ValidationError as err:
+        raise from_validation_error(err, source=source) from None
+
+
+def load_workload(name_or_path: str) -> Workload:
+    """Load and validate a workload by standard name or file path."""
+    path = resolve_workload_path(name_or_path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise InferboardError(f"invalid YAML{where}: {getattr(err, 'problem', err)}", field=str(path)) from None
+    return parse_workload(data, source=str(path))
+
+
+def with_overrides(w: Workload, **overrides: Any) -> Workload:
+    """Return ``w`` with CLI overrides applied (None = keep); the result is validated again.
+
+    Keys: concurrency (list[int]), rate (list[float]), requests, duration_s, seed, api, warmup_requests,
+    trials.
+    """
+    data = w.model_dump(mode="json")
+    conc = overrides.pop("concurrency", None)
+    rate = overrides.pop("rate", None)
+    if conc is not None and rate is not None:
+        raise InferboardError("give --concurrency or --rate, not both", field="--concurrency/--rate")
+    if conc is not None:
+        data["load"] = {"kind": "concurrency", "concurrency": conc}
+    if rate is not None:
+        old = data["load"]
+        data["load"] = {
+            "kind": "rate",
+            "rate": rate,
+            "burstiness": old.get("burstiness", 1.0),
+            "max_concurrency": old.get("max_concurrency"),
+        }
+    for key, value in overrides.items():
+        if value is not None:
+            data[key] = value
+    return parse_workload(data, source="command line")

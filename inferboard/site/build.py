@@ -1,0 +1,473 @@
+"""The leaderboard site: leaderboard Parquet → jinja2 (autoescape everywhere) → a mkdocs-material project → HTML.
+
+Generated pages carry their body as HTML produced by the templates in ``site/templates/`` (autoescaped),
+handed to mkdocs by ``site/hooks.py`` without passing through Markdown, so a name can never turn into markup.
+Cell pages use a lean template (``site/overrides/cell.html``) so that 10,000 cells build in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+from markupsafe import Markup, escape
+
+from inferboard.core.errors import InferboardError
+from inferboard.core.paths import REPO_ROOT
+from inferboard.site import data as sd
+
+SITE_SRC = REPO_ROOT / "site"
+SENTINEL = "<!-- inferboard:html -->"  # the same marker as in site/hooks.py (copied into the project)
+_JSON_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
+                 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def script_json(obj: Any) -> Markup:
+    """JSON safe to place inside <script type="application/json"> (no '<', '>' or '&' survive)."""
+    return Markup(json.dumps(obj, sort_keys=True, allow_nan=False, separators=(",", ":")).translate(_JSON_ESCAPES))
+
+
+def fmt(v: Any, digits: int = 3) -> str:
+    """A number with ``digits`` significant digits (thousands separated); '—' for null."""
+    f = sd.finite(v)
+    return "—" if f is None else _num(f, digits)
+
+
+def _num(f: float, digits: int = 3) -> str:
+    if f == 0:
+        return "0"
+    a = abs(f)
+    if a >= 10 ** digits:
+        return f"{f:,.0f}"
+    return f"{f:,.{digits}g}" if a >= 1e-3 else f"{f:.2e}"
+
+
+def _td(row: dict[str, Any], col: str, value: Any = None, digits: int = 3) -> str:
+    x = row.get(col) if value is None else value  # rows hold finite numbers or None (sitedata.load_rows)
+    if x is None:
+        why = sd.why_null(row, col)
+        return f'<td class="ib-null" data-sort="">—<small>{escape(why)}</small></td>' if why else \
+            '<td class="ib-null" data-sort="">—</td>'
+    lo = row.get(col + "_ci95_low")
+    if lo is not None:
+        hi = row.get(col + "_ci95_high")
+        ci = f'<span class="ib-ci"> [{_num(lo)}, {_num(hi)}]</span>' if hi is not None else ""
+        return f'<td data-sort="{x:.9g}">{_num(x, digits)}{ci}</td>'
+    return f'<td data-sort="{x:.9g}">{_num(x, digits)}</td>'
+
+
+def td(row: dict[str, Any], col: str, value: Any = None, digits: int = 3) -> Markup:
+    """A table cell for ``row[col]`` (or ``value``) with a sort key and its 95% CI; a null says why it is null.
+
+    Written in Python (not a jinja macro) because cell pages hold hundreds of these; text is escaped here.
+    """
+    return Markup(_td(row, col, value, digits))
+
+
+def cell_badges(cell: sd.Cell) -> Markup:
+    """INVALID (no valid load point) or PARTLY INVALID, and UNVERIFIED (declared hardware) badges of a cell."""
+    out = []
+    if cell.best is None:
+        out.append('<span class="ib-badge ib-badge--invalid" title="no valid load point">INVALID</span>')
+    elif not cell.valid:
+        out.append('<span class="ib-badge ib-badge--invalid" title="some load points are invalid">'
+                   "PARTLY INVALID</span>")
+    if not cell.verified:
+        out.append('<span class="ib-badge ib-badge--unverified" title="hardware declared, not fingerprinted">'
+                   "UNVERIFIED</span>")
+    return Markup(" ".join(out))
+
+
+def latency_rows(rows: list[dict[str, Any]]) -> Markup:
+    """Body rows of a cell's latency table: count, mean, std, percentiles and max per metric and load point."""
+    cols = ("_count", "_mean", "_std", *(f"_{q}" for q in sd.PERCENTILES), "_max")
+    out = []
+    for metric, name in sd.LATENCY_METRICS:
+        for r in rows:
+            cells = "".join([_td(r, metric + c) for c in cols])
+            out.append(f"<tr><th>{escape(name)} (ms)</th><td>{int(r['load_point'])}</td>{cells}</tr>")
+    return Markup("\n".join(out))
+
+
+def rel(src: str, dest: str) -> str:
+    """Relative URL from the page at ``src`` to ``dest`` (both paths under docs/; .md → .html): up to the root,
+    then down (cheap: list pages hold tens of thousands of links)."""
+    if dest.endswith(".md"):
+        dest = dest[:-3] + ".html"
+    return "../" * src.count("/") + dest
+
+
+def _environment(templates: Path) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates)),
+        autoescape=True,  # every template, .md.j2 included: names are data, never markup
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        extensions=["jinja2.ext.do"],
+    )
+    env.filters.update(fmt=fmt, json=script_json, seg=sd.segment, label=sd.label)
+    env.globals.update(td=td, latency_rows=latency_rows, cell_badges=cell_badges, PCTS=sd.PERCENTILES)
+    return env
+
+
+class SiteBuilder:
+    """Writes the mkdocs project (docs/, mkdocs.yml, hooks.py) and the cell pages for one leaderboard file."""
+
+    def __init__(self, data: Path, project: Path, results: Path | None = None,
+                 site_src: Path = SITE_SRC) -> None:
+        self.data = data
+        self.project = project
+        self.results = results if results is not None and results.is_dir() else None
+        self.site_src = site_src
+        self.env = _environment(site_src / "templates")
+        self.rows = sd.load_rows(data)
+        self.cells = sd.group_cells(self.rows, self.results)
+        self.skus = _sku_catalogue()
+        self.workloads = _workload_catalogue()
+        self.matrix_cells = _default_matrix()
+        self.mkdocs = yaml.safe_load((site_src / "mkdocs.yml").read_text())
+        self.site_meta = {"name": self.mkdocs["site_name"],
+                          "css": [*_material_css(), *self.mkdocs.get("extra_css", [])],
+                          "js": list(self.mkdocs.get("extra_javascript", []))}
+
+    # -------------------------------------------------------------- helpers for templates
+    def _write(self, path: str, template: str, *, title: str, meta: dict[str, Any] | None = None,
+               **ctx: Any) -> None:
+        body = self.env.get_template(template).render(url=lambda to: rel(path, to), b=self, **ctx)
+        front = {"title": sd.label(title), "hide": ["toc"], **(meta or {})}
+        text = "---\n" + yaml.safe_dump(front, sort_keys=True) + "---\n\n" + SENTINEL + "\n" + body
+        out = self.project / "docs" / path
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+
+    def cell_rows(self, cells: list[sd.Cell], url: Any, rank: bool) -> Markup:
+        """Rows of a leaderboard table, one per cell at its ranked load point (in Python: tables reach 10k rows)."""
+        out = []
+        for i, c in enumerate(cells, 1):
+            r = c.best if c.best is not None else c.rows[0]
+            cls = "ib-invalid" if c.best is None else ("" if c.verified else "ib-unverified")
+            dollars = sd.goodput_per_dollar(r, self.price(c.sku))
+            if dollars is None:
+                why = "CPU host" if not r.get("gpu_count") else f"no cited price for {c.sku}"
+                usd = f'<td class="ib-null" data-sort="">—<small>{escape(why)}</small></td>'
+            else:
+                usd = td(r, "goodput_per_dollar", dollars)
+            status = cell_badges(c)
+            if c.best is None:
+                status += f"<small> {escape('; '.join(c.invalid_reasons))}</small>"
+            runtime_url = escape(url(f"runtimes/{sd.segment(c.runtime)}.md"))
+            workload_url = escape(url(f"workloads/{sd.segment(c.workload)}.md"))
+            out.append("".join((
+                f'<tr class="{cls}">',
+                f'<td data-sort="{i}">{i}</td>' if rank else "",
+                f'<td><a href="{runtime_url}">{escape(c.runtime)}</a></td>',
+                f'<td><a href="{escape(url("skus/" + sd.segment(c.sku) + ".md"))}">{escape(c.sku)}</a></td>',
+                f"<td>{escape(c.model)}</td>",
+                f'<td><a href="{workload_url}">{escape(c.workload)}</a></td>',
+                f'<td><a href="{escape(url(c.path))}">{escape(r["load_kind"])} {fmt(r["load_value"])}</a></td>',
+                td(r, "goodput_requests_per_s_per_gpu", sd.rank_value(r)),
+                td(r, "output_tokens_per_s_per_gpu", sd.throughput_per_gpu(r)),
+                td(r, "interactivity_tokens_per_s_per_user"),
+                td(r, "ttft_ms_p99"),
+                td(r, "tpot_ms_p99"),
+                td(r, "tokens_per_joule", sd.tokens_per_joule(r)),
+                usd,
+                f"<td>{status}</td></tr>",
+            )))
+        return Markup("\n".join(out))
+
+    def price(self, sku: str) -> float | None:
+        s = self.skus.get(sku)
+        return s.get("price_per_gpu_hour_usd") if s else None
+
+    def by(self, attr: str) -> dict[str, list[sd.Cell]]:
+        groups: dict[str, list[sd.Cell]] = defaultdict(list)
+        for c in self.cells:
+            groups[getattr(c, attr)].append(c)
+        return dict(sorted(groups.items()))
+
+    def ranked(self, cells: list[sd.Cell]) -> dict[str, list[sd.Cell]]:
+        """Cells split into 'ranked' (valid, verified; best first), 'unverified' and 'invalid'."""
+        out: dict[str, list[sd.Cell]] = {"ranked": [], "unverified": [], "invalid": []}
+        for c in cells:
+            if c.best is None:
+                out["invalid"].append(c)
+            elif not c.verified:
+                out["unverified"].append(c)
+            else:
+                out["ranked"].append(c)
+        key = lambda c: (-(sd.rank_value(c.best) or 0.0), c.id) if c.best else (0.0, c.id)  # noqa: E731
+        for k in out:
+            out[k].sort(key=key)
+        return out
+
+    # -------------------------------------------------------------- charts
+    def pareto_chart(self, cells: list[sd.Cell]) -> dict[str, Any]:
+        """Throughput per GPU vs tokens/s per user, one trace per runtime on SKU, plus the Pareto front."""
+        series: dict[str, dict[str, list[Any]]] = {}
+        pts = []
+        for c in cells:
+            if not c.verified:
+                continue
+            for r in c.rows:
+                x, y = sd.finite(r.get("interactivity_tokens_per_s_per_user")), sd.throughput_per_gpu(r)
+                if not r.get("valid") or x is None or y is None:
+                    continue
+                s = series.setdefault(f"{c.runtime} · {c.sku} · {c.model}", {"x": [], "y": [], "text": []})
+                s["x"].append(x)
+                s["y"].append(y)
+                s["text"].append(f"{c.id} @ {r['load_kind']} {fmt(r['load_value'])}")
+                pts.append((x, y))
+        data: list[dict[str, Any]] = [
+            {"type": "scatter", "mode": "markers", "name": n, "hoverinfo": "text+x+y", **s}
+            for n, s in sorted(series.items())
+        ]
+        front = sd.pareto_front(pts)
+        if front:
+            data.append({"type": "scatter", "mode": "lines", "name": "Pareto front", "line": {"dash": "dot"},
+                         "x": [p[0] for p in front], "y": [p[1] for p in front], "hoverinfo": "skip"})
+        return _figure(data, "tokens/s per user (1000 / TPOT p50)", "output tokens/s per GPU (per host on CPU)")
+
+    def sweep_chart(self, cell: sd.Cell, metrics: tuple[str, ...], title: str) -> dict[str, Any]:
+        """One line per metric over the cell's load points (an x marks an invalid point; nulls are gaps)."""
+        pts = sorted((float(r["load_value"]), r) for r in cell.rows if sd.finite(r.get("load_value")) is not None)
+        kind = cell.rows[0]["load_kind"]
+        data = []
+        for metric in metrics:
+            ys = [(sd.throughput_per_gpu(r) if metric == "throughput" else sd.finite(r.get(metric))) for _, r in pts]
+            if all(y is None for y in ys):
+                continue
+            data.append({"type": "scatter", "mode": "lines+markers", "x": [p[0] for p in pts], "y": ys,
+                         "name": title if metric == "throughput" else metric.replace("_ms_", " ").replace("_", "."),
+                         "marker": {"symbol": ["circle" if r.get("valid") else "x" for _, r in pts], "size": 9}})
+        return _figure(data, "concurrency" if kind == "concurrency" else "target rate (requests/s)", title)
+
+    def cdf_chart(self, cell: sd.Cell, metric: str, name: str) -> tuple[dict[str, Any], str]:
+        """Latency CDF per load point: from requests.parquet where published, else from the percentiles."""
+        samples = sd.latency_samples(cell, metric)
+        data = []
+        if samples:
+            source = "every ok request (all trials pooled), from requests.parquet"
+            for p, vals in samples.items():
+                n = len(vals)
+                data.append({"type": "scatter", "mode": "lines", "line": {"shape": "hv"}, "name": f"load point {p}",
+                             "x": vals, "y": [(i + 1) / n for i in range(n)]})
+        else:
+            source = "the published percentiles (requests.parquet not available)"
+            for r in cell.rows:
+                xs, ys = [], []
+                for pct, q in zip(sd.PERCENTILES, (0.5, 0.9, 0.95, 0.99, 0.999), strict=True):
+                    v = sd.finite(r.get(f"{metric}_{pct}"))
+                    if v is not None:
+                        xs.append(v)
+                        ys.append(q)
+                if xs:
+                    data.append({"type": "scatter", "mode": "lines+markers", "name": f"load point {r['load_point']}",
+                                 "x": xs, "y": ys})
+        return _figure(data, f"{name} (ms)", "fraction of requests"), source
+
+    # -------------------------------------------------------------- pages
+    def build(self) -> None:
+        """Write the mkdocs project: every page but the cell pages (see ``write_cells``)."""
+        if self.project.exists():
+            shutil.rmtree(self.project)
+        shutil.copytree(self.site_src / "docs", self.project / "docs")
+        shutil.copy2(self.site_src / "hooks.py", self.project / "hooks.py")
+        self._assets()
+        self._downloads()
+        workloads = self.by("workload")
+        skus = self.by("sku")
+        runtimes = self.by("runtime")
+        self._write("index.md", "home.md.j2", title="Leaderboard", workloads=workloads, skus=skus,
+                    runtimes=runtimes)
+        # data-heavy list pages stay out of the search index (its HTML parser would take most of the build);
+        # the navigation lists every one of them
+        hidden = {"search": {"exclude": True}}
+        for w, cells in workloads.items():
+            self._write(f"workloads/{sd.segment(w)}.md", "workload.md.j2", title=f"Workload {w}", name=w,
+                        cells=cells, groups=self.ranked(cells), spec=self.workloads.get(w),
+                        chart=self.pareto_chart(cells), meta=hidden)
+        for s, cells in skus.items():
+            self._write(f"skus/{sd.segment(s)}.md", "sku.md.j2", title=f"SKU {s}", name=s, cells=cells,
+                        spec=self.skus.get(s), meta=hidden)
+        for r, cells in runtimes.items():
+            self._write(f"runtimes/{sd.segment(r)}.md", "runtime.md.j2", title=f"Runtime {r}", name=r, cells=cells,
+                        meta=hidden)
+        self._write("methodology.md", "methodology.md.j2", title="Methodology", metrics=_metric_docs(),
+                    workloads=self.workloads)
+        self._config(workloads, skus, runtimes)
+
+    def cell_page(self, cell: sd.Cell, root: Path) -> None:
+        """Write one cell's page under ``root`` as a static HTML file (see cell.html.j2)."""
+        html = self.env.get_template("cell.html.j2").render(
+            url=lambda to: rel(cell.path, to), b=self, cell=cell, site=self.site_meta)
+        out = root / cell.path
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(html, encoding="utf-8")
+
+    def write_cells(self, root: Path) -> None:
+        """All cell pages under ``root``, split over the CPU cores (forked workers share the loaded data)."""
+        global _BUILDER
+        workers = min(os.cpu_count() or 1, max(1, len(self.cells) // 500))
+        if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+            for c in self.cells:
+                self.cell_page(c, root)
+            return
+        _BUILDER = self
+        try:
+            ctx = multiprocessing.get_context("fork")
+            with ctx.Pool(workers) as pool:
+                pool.map(_cell_pages_slice, [(i, workers, root) for i in range(workers)])
+        finally:
+            _BUILDER = None
+
+    def _assets(self) -> None:
+        import plotly
+
+        vendor = self.project / "docs" / "assets" / "vendor"
+        vendor.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", vendor / "plotly.min.js")
+
+    def _downloads(self) -> None:
+        d = self.project / "docs" / "data"
+        d.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(self.data, d / "leaderboard.parquet")
+        for c in self.cells:
+            if c.results_dir is None:
+                continue
+            rel_dir = f"data/results/{c.path.removesuffix('.html')}"
+            dest = self.project / "docs" / rel_dir
+            dest.mkdir(parents=True, exist_ok=True)
+            for name in ("summary.parquet", "requests.parquet", "provenance.json"):
+                if (c.results_dir / name).is_file():
+                    shutil.copy2(c.results_dir / name, dest / name)
+                    c.extra.setdefault("downloads", []).append(f"{rel_dir}/{name}")
+
+    def _config(self, workloads: dict[str, Any], skus: dict[str, Any], runtimes: dict[str, Any]) -> None:
+        cfg = {**self.mkdocs, "nav": [
+            {"Leaderboard": "index.md"},
+            {"Workloads": [{sd.label(w): f"workloads/{sd.segment(w)}.md"} for w in workloads]},
+            {"Hardware": [{sd.label(s): f"skus/{sd.segment(s)}.md"} for s in skus]},
+            {"Runtimes": [{sd.label(r): f"runtimes/{sd.segment(r)}.md"} for r in runtimes]},
+            {"Methodology": "methodology.md"},
+            {"Submit results": "submit.md"},
+        ]}
+        (self.project / "mkdocs.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
+_BUILDER: SiteBuilder | None = None
+
+
+def _cell_pages_slice(part: tuple[int, int, Path]) -> None:
+    i, n, root = part
+    assert _BUILDER is not None
+    for c in _BUILDER.cells[i::n]:
+        _BUILDER.cell_page(c, root)
+
+
+def _figure(data: list[dict[str, Any]], xtitle: str, ytitle: str) -> dict[str, Any]:
+    return {"data": data, "layout": {"xaxis": {"title": {"text": xtitle}}, "yaxis": {"title": {"text": ytitle}},
+                                     "margin": {"t": 20, "r": 10}, "legend": {"orientation": "h"},
+                                     "hovermode": "closest"}}
+
+
+def _material_css() -> list[str]:
+    """Material's hashed stylesheets (assets/stylesheets/main.*.min.css, palette.*.min.css) for static pages."""
+    import material
+
+    css = Path(material.__file__).parent / "templates" / "assets" / "stylesheets"
+    return sorted(f"assets/stylesheets/{p.name}" for p in css.glob("*.min.css")
+                  if p.name.startswith(("main.", "palette.")))
+
+
+def _default_matrix() -> set[str]:
+    """Cell ids of the default config's matrix (those `inferboard rerun` reruns as they are)."""
+    from inferboard.pipeline.matrix import load_config
+
+    try:
+        return {c.id for c in load_config(SITE_SRC.parent / "workflows" / "config" / "config.yaml")[1]}
+    except (OSError, InferboardError):
+        return set()
+
+
+def _sku_catalogue() -> dict[str, dict[str, Any]]:
+    from inferboard.hardware.sku import load_skus
+
+    return {k: v.model_dump(mode="json") for k, v in sorted(load_skus().items())}
+
+
+def _workload_catalogue() -> dict[str, dict[str, Any]]:
+    from inferboard.scenario.workload import load_workload, standard_workloads
+
+    out = {}
+    for name in sorted(standard_workloads()):
+        w = load_workload(name)
+        out[name] = {**w.model_dump(mode="json"), "hash": w.content_hash()}
+    return out
+
+
+def _metric_docs() -> list[dict[str, str]]:
+    """Each metric's name, unit and formula (its docstring), in registry order."""
+    from inferboard.metrics import AGGREGATE_METRICS, RECORD_METRICS
+
+    docs = []
+    for kind, metrics in (("per request", RECORD_METRICS), ("per load point", AGGREGATE_METRICS)):
+        for m in metrics:
+            docs.append({"name": m.name, "unit": m.unit, "kind": kind,
+                         "doc": " ".join((m.__doc__ or "").split())})
+    return docs
+
+
+def build_site(data: Path, out: Path, *, project: Path, results: Path | None = None,
+               html: bool = True) -> dict[str, Any]:
+    """Generate the site of the leaderboard file ``data``.
+
+    Writes the mkdocs project to ``project``; with ``html``, runs ``mkdocs build --strict`` into ``out`` while
+    the cell pages (static HTML, thousands of them) are written beside it, then moved into ``out/cells``.
+    Without ``html`` the cell pages go into the project's docs/ (``mkdocs build`` there gives the same site).
+    """
+    t0 = time.perf_counter()
+    builder = SiteBuilder(data, project, results)
+    builder.build()
+    figures: dict[str, Any] = {"cells": len(builder.cells), "rows": len(builder.rows), "project": str(project)}
+    if not html:
+        builder.write_cells(project / "docs")
+        figures["generate_s"] = round(time.perf_counter() - t0, 2)
+        return figures
+    out = out.resolve()
+    staging = out.parent / f".{out.name}.cells"
+    if staging.exists():
+        shutil.rmtree(staging)
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    env.setdefault("SOURCE_DATE_EPOCH", "0")  # same data → identical files (sitemap dates included)
+    cmd = [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "-f", str(project / "mkdocs.yml"),
+           "-d", str(out)]
+    t1 = time.perf_counter()
+    with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            builder.write_cells(staging)
+        finally:
+            _, stderr = proc.communicate()
+    t2 = time.perf_counter()
+    if proc.returncode != 0:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise InferboardError(f"mkdocs build --strict failed: {stderr.strip()[-2000:]}",
+                              field="site", fix=f"see the generated project in {project}")
+    if (staging / "cells").is_dir():
+        os.replace(staging / "cells", out / "cells")
+    shutil.rmtree(staging, ignore_errors=True)
+    figures.update(generate_s=round(t1 - t0, 2), mkdocs_and_cells_s=round(t2 - t1, 2),
+                   total_s=round(time.perf_counter() - t0, 2), out=str(out))
+    return figures

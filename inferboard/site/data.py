@@ -1,0 +1,236 @@
+"""Leaderboard rows → what the site shows: cells, rankings, Pareto fronts, chart specs (no HTML here)."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from inferboard.core.errors import InferboardError
+
+#: columns a leaderboard file must have for the site to be built from it
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    "cell_id", "row_kind", "load_point", "load_kind", "load_value", "workload", "runtime", "model", "sku",
+    "gpu_count", "valid", "invalid_reason",
+)
+#: percentile families shown on cell pages (each has _p50 … _p99_9, _mean, _std, _max, _count columns)
+LATENCY_METRICS: tuple[tuple[str, str], ...] = (
+    ("ttft_ms", "TTFT"), ("tpot_ms", "TPOT"), ("itl_ms", "ITL"), ("e2e_ms", "E2E latency"),
+    ("ntpot_ms", "NTPOT"), ("ttft_from_scheduled_ms", "TTFT from scheduled send"),
+    ("e2e_from_scheduled_ms", "E2E from scheduled send"), ("send_lag_ms", "client send lag"),
+)
+PERCENTILES: tuple[str, ...] = ("p50", "p90", "p95", "p99", "p99_9")
+_SAFE_SEGMENT = re.compile(r"^[a-z0-9][a-z0-9._-]{0,80}$")
+_LABEL_CHARS = re.compile(r"[^A-Za-z0-9 ._:/+()-]")
+
+
+def segment(name: str) -> str:
+    """A URL path segment for a name: the name itself when it is a safe slug, else a sanitised slug + hash."""
+    if _SAFE_SEGMENT.match(name) and ".." not in name:
+        return name
+    cleaned = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "x"
+    return f"{cleaned}-{hashlib.sha256(name.encode()).hexdigest()[:10]}"
+
+
+def label(name: str) -> str:
+    """A page title made only of harmless characters (titles reach mkdocs' own templates unescaped)."""
+    return _LABEL_CHARS.sub("_", name)[:120]
+
+
+def finite(v: Any) -> float | None:
+    """A float, or None for null/NaN/inf."""
+    if v is None or isinstance(v, bool):
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+@dataclass
+class Cell:
+    """One published cell (sku/runtime/model/workload) and its aggregate rows, one per load point."""
+
+    id: str
+    sku: str
+    runtime: str
+    model: str
+    workload: str
+    rows: list[dict[str, Any]]
+    provenance: dict[str, Any] | None = None
+    results_dir: Path | None = None
+    path: str = ""  # page path inside docs/, e.g. cells/cpu-host/vllm/tiny/smoke.html
+    best: dict[str, Any] | None = None  # the valid load point ranked for this cell
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @functools.cached_property
+    def valid(self) -> bool:
+        return all(bool(r.get("valid")) for r in self.rows)
+
+    @functools.cached_property
+    def verified(self) -> bool:
+        return all(r.get("sku_verified") is not False for r in self.rows)
+
+    @property
+    def invalid_reasons(self) -> list[str]:
+        return sorted({str(r["invalid_reason"]) for r in self.rows if not r.get("valid") and r.get("invalid_reason")})
+
+
+def load_rows(path: Path) -> list[dict[str, Any]]:
+    """Aggregate rows of a leaderboard Parquet file, in canonical order; a clear error when it is unusable."""
+    if not path.is_file():
+        raise InferboardError(f"no leaderboard file at {path}", field="--data",
+                              fix="run the main job (make main) or pass a leaderboard.parquet")
+    try:
+        table = pq.read_table(path)
+    except Exception as err:  # pyarrow raises several types for a file that is not Parquet
+        raise InferboardError(f"cannot read {path} as Parquet: {err}", field="--data",
+                              fix="pass a leaderboard.parquet written by `inferboard aggregate`") from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
+    if missing:
+        raise InferboardError(f"{path} lacks the column(s) {', '.join(missing)}", field="--data",
+                              fix="rebuild it with `inferboard aggregate` of this suite version")
+    table = table.filter(pc.equal(table["row_kind"], "aggregate"))
+    for i, name in enumerate(table.column_names):  # NaN and ±inf → null, once, so pages test only for None
+        col = table.column(i)
+        if pa.types.is_floating(col.type):
+            table = table.set_column(i, name, pc.if_else(pc.is_finite(col), col, pa.scalar(None, col.type)))
+    names = table.column_names
+    columns = [table.column(n).to_pylist() for n in names]  # column-wise: twice as fast as to_pylist()
+    rows = [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+    for i, r in enumerate(rows):
+        for col in ("cell_id", "sku", "runtime", "model", "workload"):
+            if not isinstance(r[col], str) or not r[col]:
+                raise InferboardError(f"row {i} has no {col}", field=f"--data: {col}",
+                                      fix="every aggregate row needs sku, runtime, model, workload and cell_id")
+    rows.sort(key=lambda r: (r["cell_id"], r["load_point"]))
+    return rows
+
+
+def group_cells(rows: list[dict[str, Any]], results: Path | None = None) -> list[Cell]:
+    """Rows grouped into cells (sorted by id); provenance read from ``results/<cell>/`` where present."""
+    by_id: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_id.setdefault(r["cell_id"], []).append(r)
+    cells = []
+    for cid in sorted(by_id):
+        first = by_id[cid][0]
+        cell = Cell(id=cid, sku=first["sku"], runtime=first["runtime"], model=first["model"],
+                    workload=first["workload"], rows=by_id[cid])
+        cell.path = "cells/" + "/".join(segment(p) for p in (cell.sku, cell.runtime, cell.model)) + \
+            f"/{segment(cell.workload)}.html"
+        if results is not None:
+            d = results / cid
+            if (d / "provenance.json").is_file() and d.resolve().is_relative_to(results.resolve()):
+                cell.results_dir = d
+                cell.provenance = json.loads((d / "provenance.json").read_text())
+        cell.best = best_point(cell.rows)
+        cells.append(cell)
+    return cells
+
+
+def rank_value(row: dict[str, Any]) -> float | None:
+    """Goodput at the SLO per GPU (per host on CPU hosts, which have no GPU) in requests/s."""
+    if row.get("gpu_count"):
+        return finite(row.get("goodput_requests_per_s_per_gpu"))
+    return finite(row.get("goodput_requests_per_s"))
+
+
+def best_point(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The valid load point with the highest goodput per GPU (ties: lower load point); None if none is valid."""
+    ok = [r for r in rows if r.get("valid") and rank_value(r) is not None]
+    if not ok:
+        return None
+    return max(ok, key=lambda r: (rank_value(r), -r["load_point"]))
+
+
+def throughput_per_gpu(row: dict[str, Any]) -> float | None:
+    """Output tokens/s per GPU (per host on CPU hosts)."""
+    if row.get("gpu_count"):
+        return finite(row.get("output_tokens_per_s_per_gpu"))
+    return finite(row.get("output_tokens_per_s"))
+
+
+def tokens_per_joule(row: dict[str, Any]) -> float | None:
+    """Output tokens per joule = 1 / (J per output token); None where energy is unknown."""
+    j = finite(row.get("joules_per_output_token"))
+    return 1.0 / j if j else None
+
+
+def goodput_per_dollar(row: dict[str, Any], price_per_gpu_hour: float | None) -> float | None:
+    """Good requests per US dollar = goodput per GPU × 3600 / price per GPU-hour; None without a price."""
+    g = rank_value(row)
+    if g is None or not price_per_gpu_hour or not row.get("gpu_count"):
+        return None
+    return g * 3600.0 / price_per_gpu_hour
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Points not dominated when maximising both coordinates, sorted by x ascending."""
+    front: list[tuple[float, float]] = []
+    best_y = -math.inf
+    for x, y in sorted(set(points), key=lambda p: (-p[0], -p[1])):
+        if y > best_y:
+            front.append((x, y))
+            best_y = y
+    return sorted(front)
+
+
+def why_null(row: dict[str, Any], col: str) -> str | None:
+    """Why ``row[col]`` is null, or None; the row's reasons are parsed once, on first use."""
+    reasons = row.get("_null")
+    if reasons is None:
+        reasons = row["_null"] = null_reasons(row)
+    return reasons.get(col)
+
+
+def null_reasons(row: dict[str, Any]) -> dict[str, str]:
+    """Why each null metric of a row is null (the row's ``null_reasons`` JSON), plus energy/roofline reasons."""
+    raw = row.get("null_reasons")
+    out: dict[str, str] = {}
+    if isinstance(raw, str) and raw:
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            parsed = {}
+        if isinstance(parsed, dict):
+            out.update({str(k): str(v) for k, v in parsed.items()})
+    if row.get("energy_null_reason"):
+        out.setdefault("joules_per_output_token", str(row["energy_null_reason"]))
+        out.setdefault("tokens_per_joule", str(row["energy_null_reason"]))
+    if row.get("roofline_reason"):
+        out.setdefault("roofline_efficiency_pct", str(row["roofline_reason"]))
+    return out
+
+
+def latency_samples(cell: Cell, metric: str, limit: int = 200) -> dict[int, list[float]] | None:
+    """Per load point, up to ``limit`` quantiles of ``metric`` over ok requests (requests.parquet), or None."""
+    if cell.results_dir is None or not (cell.results_dir / "requests.parquet").is_file():
+        return None
+    t = pq.read_table(cell.results_dir / "requests.parquet")
+    if metric not in t.column_names or "load_point" not in t.column_names:
+        return None
+    cols = t.select([c for c in ("load_point", "status", "warmup", metric) if c in t.column_names]).to_pylist()
+    by_point: dict[int, list[float]] = {}
+    for r in cols:
+        v = finite(r.get(metric))
+        if v is None or r.get("status", "ok") != "ok" or r.get("warmup"):
+            continue
+        by_point.setdefault(int(r["load_point"]), []).append(v)
+    out = {}
+    for p, vals in sorted(by_point.items()):
+        vals.sort()
+        if len(vals) > limit:
+            vals = [vals[round(i * (len(vals) - 1) / (limit - 1))] for i in range(limit)]
+        out[p] = vals
+    return out
