@@ -5,7 +5,10 @@ PY := $(VENV)/bin/python
 IB := $(VENV)/bin/inferboard
 STAMP := $(VENV)/.installed
 MODEL := .inferboard/models/tiny-llama-2l
-RUNTIMES := vllm llamacpp
+# The runtimes are runners/'s: those whose local environment is built here (local.kind venv or cmake; read
+# when a recipe runs, after install) and those with a CPU image recipe (runners/<rt>/Containerfile.cpu).
+ENV_RUNTIMES = $(shell $(PY) -c 'from inferboard.runtimes.runner import buildable_runners as b; print(*b())')
+IMAGE_RUNTIMES := $(patsubst runners/%/Containerfile.cpu,%,$(wildcard runners/*/Containerfile.cpu))
 
 # pip installs only uv (its hashed entry in the lock), then uv installs the lock: the same hashed wheels,
 # fetched and unpacked in parallel (pip alone took 2 min here).
@@ -20,12 +23,13 @@ $(STAMP): pyproject.toml requirements/dev.lock
 .PHONY: install envs lint browser test test-containers images main site
 install: $(STAMP)
 
-# Locked local environments of the CPU runtimes, built side by side (vLLM's is mostly downloading and
-# unpacking, llama.cpp's is compiling; each logs to its env folder). They live in the machine-wide store
+# Locked local environments of the CPU runtimes, built side by side (a venv is mostly downloading and
+# unpacking, a cmake build is compiling; each logs to its env folder). They live in the machine-wide store
 # (INFERBOARD_STORE, default ~/.cache/inferboard/envs) keyed by their pins and the host, so every checkout
 # of the same pins on this machine reuses one build; .inferboard/envs/<runtime> links to it.
 envs: $(STAMP)
-	pids=""; for rt in $(RUNTIMES); do $(IB) env build $$rt & pids="$$pids $$!"; done; \
+	rts="$(ENV_RUNTIMES)"; [ -n "$$rts" ] || { echo "envs: no runner to build (runners/*/runner.yaml)" >&2; exit 1; }; \
+	  pids=""; for rt in $$rts; do $(IB) env build $$rt & pids="$$pids $$!"; done; \
 	  rc=0; for p in $$pids; do wait $$p || rc=1; done; exit $$rc
 
 lint: $(STAMP)
@@ -43,7 +47,7 @@ test: lint envs browser
 # The CPU runtime images (cached by recipe hash) and the container-mode tests; .ci/run runs this after
 # `make test`. It installs and starts the Docker daemon it needs, and stops one it started.
 images: $(STAMP)
-	for rt in $(RUNTIMES); do $(IB) image build $$rt || exit 1; done
+	for rt in $(IMAGE_RUNTIMES); do $(IB) image build $$rt || exit 1; done
 
 test-containers: $(STAMP)
 	.ci/container-engine.sh start

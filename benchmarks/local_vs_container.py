@@ -1,9 +1,9 @@
 """The same cell in local mode and in container mode: are the results within each other's CIs?
 
 Runs the ``smoke`` workload (3 trials, so the aggregate rows carry bootstrap 95% CIs; server on core 0,
-client on core 1) with ``inferboard run --runtime RT`` in local mode and with ``--mode container`` (the CPU
-image built by ``inferboard image build RT``), alternating local/container ``--rounds`` times, then
-prints each headline metric's median and CI per mode and whether each median lies inside the other
+client on core 1) through ``run_cell`` (as ``inferboard run --runtime RT`` does) in local mode and in
+container mode (the CPU image built by ``inferboard image build RT``), alternating the two ``--rounds``
+times, then prints each headline metric's median and CI per mode and whether each median lies inside the other
 mode's CI. Needs the local env and the image built and a container engine running.
 Usage: ``python benchmarks/local_vs_container.py --runtime llamacpp [--rounds 1]``.
 """
@@ -11,23 +11,22 @@ Usage: ``python benchmarks/local_vs_container.py --runtime llamacpp [--rounds 1]
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
-
-import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parent.parent
 METRICS = ("output_tokens_per_s", "ttft_ms_p50", "tpot_ms_p50", "e2e_ms_p50")
 
 
 def run(runtime: str, mode: str, model: Path, out: Path) -> list[dict]:
-    cmd = [sys.executable, "-m", "inferboard.cli", "run", "--runtime", runtime, "--mode", mode, "--model",
-           str(model), "--workload", "smoke", "--trials", "3", "--out", str(out), "--no-progress",
-           "--server-cpus", "0", "--client-cpus", "1"]
-    subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True, text=True)
-    return [r for r in pq.read_table(out / "summary.parquet").to_pylist() if r["row_kind"] == "aggregate"]
+    """One cell through the library entry point (as ``inferboard run`` does): server on core 0, client on 1."""
+    from inferboard.cell.api import run_cell
+    from inferboard.cell.system import LocalRuntime
+    from inferboard.scenario.scenario import Scenario, WorkloadOverrides
+
+    system = LocalRuntime(runtime=runtime, model_dir=model, mode=mode, server_cpus=(0,))  # type: ignore[arg-type]
+    return run_cell(system, Scenario("smoke", WorkloadOverrides(trials=3)), out, client_cpus=(1,)).aggregates
 
 
 def _f(v: float | None) -> str:

@@ -11,8 +11,10 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from inferboard.cell.run import CellSpec, run_cell
+from inferboard.cell.api import run_cell
+from inferboard.cell.system import PreparedSystem
 from inferboard.scenario.prompts import load_tokenizer
+from inferboard.scenario.scenario import Scenario
 from inferboard.scenario.workload import Workload, parse_workload
 
 
@@ -27,9 +29,10 @@ def workload(**over: Any) -> Workload:
 
 
 def run(url: str, out: Path, w: Workload, tokenizer: Path | None = None, **kw: Any) -> list[dict[str, Any]]:
-    spec = CellSpec(endpoint=url, model="fake", workload=w, out=out, tokenizer=load_tokenizer(tokenizer),
-                    progress=False, **kw)
-    return run_cell(spec)
+    """Run ``w`` against the fake server at ``url`` through the library entry point; ``kw`` sets fields of the
+    prepared system (a managed ``server``, monitored ``gpus``, a verified ``sku``…)."""
+    system = PreparedSystem(url=url, model="fake", tokenizer=load_tokenizer(tokenizer), **kw)
+    return run_cell(system, Scenario(w), out).rows
 
 
 def requests_rows(out: Path) -> list[dict[str, Any]]:

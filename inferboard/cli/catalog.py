@@ -121,7 +121,7 @@ def roofline(model: Annotated[str, typer.Option(help="Model id in workflows/mode
              gpus: Annotated[int, typer.Option(min=1, help="GPUs (tensor parallel)")] = 1,
              dtype: Annotated[str | None, typer.Option(help="Weight dtype (default: the model's)")] = None,
              as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
-    """Physical limits (DESIGN §4): decode tokens/s and prefill TTFT of MODEL on SKU."""
+    """Physical limits (roofline): decode tokens/s and prefill TTFT of MODEL on SKU."""
     from inferboard.hardware.roofline import roofline as limits
     from inferboard.hardware.sku import load_skus
     from inferboard.models.catalog import DTYPE_BYTES, load_models

@@ -17,7 +17,7 @@ app.add_typer(workload_app, name="workload")
 console = Console(stderr=True)
 
 
-class Api(StrEnum):
+class ApiFlavour(StrEnum):
     chat = "chat"
     completions = "completions"
 
@@ -45,45 +45,6 @@ def _params(items: list[str] | None) -> dict[str, str]:
         out[key] = value
     return out
 
-
-
-def _cpus(text: str | None, option: str) -> tuple[int, ...]:
-    """``0``, ``0,2`` or ``0-3`` → core numbers (checked against the cores this process may use)."""
-    import os
-
-    if text is None:
-        return ()
-    cores: set[int] = set()
-    try:
-        for part in text.split(","):
-            lo, _, hi = part.strip().partition("-")
-            cores.update(range(int(lo), int(hi or lo) + 1))
-    except ValueError:
-        cores = set()
-    usable = os.sched_getaffinity(0)
-    if not cores or not cores <= usable:
-        raise InferboardError(f"{text!r} is not a set of usable cores", field=option,
-                              fix=f"e.g. {option} 0 or 0-1; usable here: {sorted(usable)}")
-    return tuple(sorted(cores))
-
-
-def _visible(gpus: list[dict[str, Any]]) -> list[int]:
-    """NVML indices of the GPUs a local server may use (CUDA_VISIBLE_DEVICES as indices, else all)."""
-    import os
-
-    env = os.environ.get("CUDA_VISIBLE_DEVICES")
-    indices = [g["index"] for g in gpus if g.get("vendor") != "amd"]  # NVML-monitored GPUs only
-    if env is None or not env.strip():
-        return indices if env is None else []
-    try:
-        return [i for i in (int(x) for x in env.split(",")) if i in indices]
-    except ValueError:  # UUIDs: cannot be mapped without NVML UUIDs; monitor all
-        return indices
-
-
-
-def _fmt(v: Any, digits: int = 1) -> str:
-    return "—" if v is None else f"{v:.{digits}f}"
 
 
 

@@ -8,10 +8,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from inferboard.cli.common import (
-    _fmt,
     app,
     console,
 )
@@ -48,23 +46,14 @@ def compare(new: Annotated[Path, typer.Argument(help="Rerun cell folder (results
             published: Annotated[Path, typer.Argument(help="Published cell folder (data/results/<cell>)")],
             as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
     """Each headline metric's delta against a published cell, and whether it falls within its 95% CI."""
-    from inferboard.pipeline.jobs import compare as do_compare
+    from inferboard.cli.tables import compare_table
+    from inferboard.results.compare import compare as do_compare
 
     rows = do_compare(new, published)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title=f"{new} vs {published}")
-    for col in ("load", "metric", "new", "published [95% CI]", "delta", "within CI"):
-        table.add_column(col)
-    for r in rows:
-        lo, hi = r["published_ci95"]
-        ci = f" [{_fmt(lo, 2)}, {_fmt(hi, 2)}]" if lo is not None else " [no CI]"
-        rel = f" ({r['delta_rel']:+.1%})" if r["delta_rel"] is not None else ""
-        within = {True: "yes", False: "NO", None: "—"}[r["within_ci"]]
-        table.add_row(f"{r['load_value']:g}", r["metric"], _fmt(r["new"], 2), _fmt(r["published"], 2) + ci,
-                      _fmt(r["delta"], 2) + rel, within)
-    Console().print(table)
+    Console().print(compare_table(rows, f"{new} vs {published}"))
 
 
 @app.command()

@@ -22,9 +22,12 @@ def site_build(
     project: Annotated[Path, typer.Option(help="Folder for the generated mkdocs project")] = Path("build/site-src"),
     html: Annotated[bool, typer.Option(help="Run mkdocs build --strict (--no-html: only the project)")] = True,
 ) -> None:
-    """Build the whole site from any leaderboard file: pages per workload, SKU, runtime and cell."""
+    """Build the whole site from any leaderboard file: pages per workload, SKU, runtime and cell, and the
+    documentation (guide, data dictionary, command line, runners and SKU catalogue, generated from the code)."""
+    from inferboard.cli.reference import PAGE, cli_reference
     from inferboard.site.build import build_site
 
-    figures = build_site(data, out, project=project, results=results or data.parent / "results", html=html)
+    figures = build_site(data, out, project=project, results=results or data.parent / "results", html=html,
+                         extra_pages={PAGE: cli_reference()})
     typer.echo(json.dumps(figures, sort_keys=True))
 

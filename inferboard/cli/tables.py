@@ -1,4 +1,4 @@
-"""Rich tables printed by the commands."""
+"""Rich tables printed by the commands; their metric columns come from the metric registry when printed."""
 
 from __future__ import annotations
 
@@ -7,24 +7,51 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from inferboard.cli.common import (
-    _fmt,
-    console,
-)
+from inferboard.cli.common import console
+from inferboard.metrics import summary_columns
 
 
-def print_summary(rows: list[dict[str, Any]]) -> None:
+def num(v: Any) -> str:
+    """A number with three significant digits (whole above 1,000); '—' for null."""
+    if v is None:
+        return "—"
+    if isinstance(v, int) or abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.3g}"
+
+
+def summary_table(rows: list[dict[str, Any]]) -> Table:
+    """The aggregate rows of a run: load, validity, requests, then each headline metric (summary_columns)."""
+    cols = summary_columns()
     table = Table(title="summary (median across trials)")
-    for col in ("load", "valid", "ok/total", "req/s", "out tok/s", "TTFT p50", "TPOT p50", "ITL p50",
-                "E2E p50", "goodput"):
-        table.add_column(col, justify="right")
+    for head in ("load", "valid", "ok/total"):
+        table.add_column(head, justify="right")
+    for c in cols:
+        table.add_column(f"{c.label}\n{c.unit}" if c.unit else c.label, justify="right")
     for r in rows:
         if r["row_kind"] != "aggregate":
             continue
         table.add_row(
             f"{r['load_kind']} {r['load_value']:g}", "yes" if r["valid"] else escape(f"no: {r['invalid_reason']}"),
-            f"{r['requests_ok']}/{r['requests_total']}", _fmt(r["requests_per_s"], 2),
-            _fmt(r["output_tokens_per_s"]), _fmt(r["ttft_ms_p50"]), _fmt(r["tpot_ms_p50"], 2),
-            _fmt(r["itl_ms_p50"], 2), _fmt(r["e2e_ms_p50"]), _fmt(r["goodput_requests_per_s"], 2))
-    console.print(table)
+            f"{r['requests_ok']}/{r['requests_total']}", *(num(r.get(c.key)) for c in cols))
+    return table
 
+
+def print_summary(rows: list[dict[str, Any]]) -> None:
+    console.print(summary_table(rows))
+
+
+def compare_table(rows: list[dict[str, Any]], title: str) -> Table:
+    """``inferboard compare``'s rows: per load point and headline metric, the delta and whether it is within the CI."""
+    table = Table(title=title)
+    for col in ("load", "metric", "new", "published [95% CI]", "delta", "within CI"):
+        table.add_column(col)
+    for r in rows:
+        lo, hi = r["published_ci95"]
+        ci = f" [{num(lo)}, {num(hi)}]" if lo is not None else " [no CI]"
+        rel = f" ({r['delta_rel']:+.1%})" if r["delta_rel"] is not None else ""
+        change = f" {r['change']}" if r["change"] in ("better", "worse") else ""
+        within = {True: "yes", False: "NO", None: "—"}[r["within_ci"]]
+        table.add_row(f"{r['load_value']:g}", escape(r["label"]), num(r["new"]), num(r["published"]) + ci,
+                      num(r["delta"]) + rel + change, within)
+    return table

@@ -76,7 +76,7 @@ def _hex(v: Any, width: int = 4) -> Any:
 
 
 def device_fingerprint(smi: Any, index: int, h: Any) -> dict[str, Any]:
-    """Every DESIGN §6 field of one AMD GPU, under the NVML fingerprint's names."""
+    """Every fingerprint field of one AMD GPU, under the NVML fingerprint's names."""
     asic = query(smi, smi.amdsmi_get_gpu_asic_info, h)
     vbios = query(smi, smi.amdsmi_get_gpu_vbios_info, h)
     vram = query(smi, smi.amdsmi_get_gpu_vram_info, h)

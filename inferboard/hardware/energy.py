@@ -37,12 +37,13 @@ class GpuWindow:
             vals = [s[key] for s in self.samples if isinstance(s.get(key), int | float)]
             return float(fn(vals)) if vals else None
 
-        # mean of the per-sample totals across GPUs, so the limit compares like with like
-        totals: dict[float, float] = {}
-        for s in self.samples:
-            if isinstance(s.get("power_w"), int | float):
-                totals[s["t_s"]] = totals.get(s["t_s"], 0.0) + s["power_w"]
-        power_mean = sum(totals.values()) / len(totals) if totals else None
+        # mean of the per-sweep totals across GPUs, so the limit compares like with like; a sweep is one
+        # reading of every GPU, appended together (two sweeps may share a rounded t_s: never key by it)
+        n = max(1, len(self.gpus))
+        totals = [sum(s["power_w"] for s in sweep if isinstance(s.get("power_w"), int | float))
+                  for sweep in (self.samples[i:i + n] for i in range(0, len(self.samples), n))
+                  if any(isinstance(s.get("power_w"), int | float) for s in sweep)]
+        power_mean = sum(totals) / len(totals) if totals else None
         limit = self.power_limit_w
         return {
             "energy_j": self.energy_j,

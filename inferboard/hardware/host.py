@@ -1,4 +1,4 @@
-"""Host fingerprint (CPU, memory, kernel, OS, governor). GPU fields come from NVML (issue 5/6)."""
+"""Host fingerprint (CPU, memory, kernel, OS, governor); GPU fields come from hardware.nvidia and hardware.amd."""
 
 from __future__ import annotations
 

@@ -98,7 +98,7 @@ def _nvlinks(nv: Any, h: Any) -> Any:
 
 
 def device_fingerprint(nv: Any, index: int) -> dict[str, Any]:
-    """Every DESIGN §6 field of one GPU."""
+    """Every fingerprint field of one GPU (the hardware page lists them)."""
     h = nv.nvmlDeviceGetHandleByIndex(index)
     pci = query(nv, nv.nvmlDeviceGetPciInfo, h)
     mem = query(nv, nv.nvmlDeviceGetMemoryInfo, h)

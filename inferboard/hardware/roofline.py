@@ -1,4 +1,4 @@
-"""Physical limits of a model on a SKU (DESIGN §4), used to reject implausible rows.
+"""Physical limits of a model on a SKU, used to reject implausible rows.
 
 Decode is memory-bound at small batch: each step reads every active weight once and each sequence's
 KV cache, so ``decode_tokens_per_s ≤ B·g·BW / (N·b_w + B·C·k)`` with B sequences, g GPUs, memory

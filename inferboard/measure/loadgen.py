@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from inferboard.measure.client import Outcome, StreamingClient
+from inferboard.measure.client import StreamingClient
+from inferboard.measure.exchange import Outcome
 from inferboard.metrics import Timing, record_values
 from inferboard.scenario.schedule import LoadPointPlan, PlannedSession, PlannedTurn
 

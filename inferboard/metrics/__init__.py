@@ -1,10 +1,33 @@
-"""Metric registry: record metrics (per request) and aggregate metrics, ordered by dependencies."""
+"""Metrics: record metrics (per request), aggregate metrics (per load point) and columns computed elsewhere.
+
+Adding a metric: write one class (formula in its docstring, ``name``, ``unit``, ``label``, ``better``,
+``group`` and its headline information) and add it to ``BUILTIN`` below; a record metric also needs its
+column in ``results.schema.RequestRecord``. Tables, CIs, ``compare`` and the site read the registry
+(``inferboard.metrics.registry``).
+"""
 
 from __future__ import annotations
 
-from graphlib import TopologicalSorter
+from typing import TYPE_CHECKING, Any
 
-from inferboard.metrics.base import AggregateMetric, PointContext, RecordMetric, Timing
+from inferboard.metrics.base import (
+    GROUPS,
+    AggregateMetric,
+    Better,
+    ColumnMetric,
+    Metric,
+    PointContext,
+    PointMetric,
+    RecordMetric,
+    Timing,
+)
+from inferboard.metrics.columns import (
+    GoodputPerDollar,
+    JoulesPerOutputToken,
+    KvCacheUsageMax,
+    RooflineEfficiency,
+    TokensPerJoule,
+)
 from inferboard.metrics.counts import ErrorRate, RequestsFailed, RequestsOk, RequestsTotal, UsageMismatches
 from inferboard.metrics.goodput import Goodput, GoodputFraction, GoodputPerGpu, GoodRequests, meets_slo
 from inferboard.metrics.latency import (
@@ -18,6 +41,24 @@ from inferboard.metrics.latency import (
     TTFTFromScheduled,
 )
 from inferboard.metrics.load import AchievedRate, Concurrency, ScheduledRate, TargetRate
+from inferboard.metrics.registry import (
+    Column,
+    aggregate_metrics,
+    ci_metrics,
+    column,
+    column_heading,
+    column_label,
+    headline_columns,
+    leaderboard_columns,
+    metric,
+    metrics,
+    record_metrics,
+    register,
+    registered,
+    result_columns,
+    summary_columns,
+    unregister,
+)
 from inferboard.metrics.throughput import (
     Duration,
     InputTokensPerS,
@@ -29,36 +70,48 @@ from inferboard.metrics.throughput import (
 )
 from inferboard.metrics.variants import ALIAS_STATS, ALIASES
 
-#: per-request metrics, stored as columns of requests.parquet (except pooled ones) and summarised
-RECORD_METRICS: tuple[type[RecordMetric], ...] = (
+#: the suite's metrics in registration order, which is the column order of summary.parquet
+BUILTIN: tuple[type[Metric], ...] = (
+    # per request (stored in requests.parquet, except pooled ones, and summarised)
     TTFT, TPOT, ITL, E2E, NTPOT, SendLag, TTFTFromScheduled, E2EFromScheduled,
-)
-#: record metrics whose percentiles are also given with failed requests counted as infinitely slow
-CENSORED: tuple[str, ...] = ("ttft_ms", "e2e_ms")
-
-_AGGREGATES: tuple[type[AggregateMetric], ...] = (
+    # per load point
     RequestsTotal, RequestsOk, RequestsFailed, ErrorRate, UsageMismatches, Duration, RequestsPerS,
     OutputTokensPerS, InputTokensPerS, TotalTokensPerS, OutputTokensPerSPerGpu, Interactivity, GoodRequests,
     Goodput, GoodputFraction, GoodputPerGpu, TargetRate, ScheduledRate, AchievedRate, Concurrency,
+    # computed outside the metric classes
+    JoulesPerOutputToken, RooflineEfficiency, KvCacheUsageMax, TokensPerJoule, GoodputPerDollar,
 )
+for _m in BUILTIN:
+    register(_m)
+
+#: record metrics whose percentiles are also given with failed requests counted as infinitely slow
+CENSORED: tuple[str, ...] = ("ttft_ms", "e2e_ms")
+
+if TYPE_CHECKING:
+    #: per-request metrics registered when read (``from inferboard.metrics import RECORD_METRICS``)
+    RECORD_METRICS: tuple[type[RecordMetric], ...]
+    #: aggregate metrics registered when read, every one after what it requires
+    AGGREGATE_METRICS: tuple[type[AggregateMetric], ...]
 
 
-def _ordered(metrics: tuple[type[AggregateMetric], ...]) -> tuple[type[AggregateMetric], ...]:
-    by_name = {m.name: m for m in metrics}
-    graph = {m.name: {r for r in m.requires if r in by_name} for m in metrics}
-    return tuple(by_name[n] for n in TopologicalSorter(graph).static_order())
-
-
-#: aggregate metrics in an order where every metric comes after what it requires
-AGGREGATE_METRICS: tuple[type[AggregateMetric], ...] = _ordered(_AGGREGATES)
+def __getattr__(name: str) -> Any:
+    """RECORD_METRICS and AGGREGATE_METRICS as the registry holds them when a module imports them."""
+    if name == "RECORD_METRICS":
+        return record_metrics()
+    if name == "AGGREGATE_METRICS":
+        return aggregate_metrics()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def record_values(t: Timing) -> dict[str, float | None]:
     """Scalar record metrics of one request (pooled metrics are derived from chunk times later)."""
-    return {m.name: m.of(t) for m in RECORD_METRICS if not m.pooled}
+    return {m.name: m.of(t) for m in record_metrics() if not m.pooled}
 
 
 __all__ = [
-    "AGGREGATE_METRICS", "ALIASES", "ALIAS_STATS", "CENSORED", "RECORD_METRICS", "AggregateMetric",
-    "PointContext", "RecordMetric", "Timing", "meets_slo", "record_values",
+    "AGGREGATE_METRICS", "ALIASES", "ALIAS_STATS", "BUILTIN", "CENSORED", "GROUPS", "RECORD_METRICS",
+    "AggregateMetric", "Better", "Column", "ColumnMetric", "Metric", "PointContext", "PointMetric", "RecordMetric",
+    "Timing", "aggregate_metrics", "ci_metrics", "column", "column_heading", "column_label", "headline_columns",
+    "leaderboard_columns", "meets_slo", "metric", "metrics", "record_metrics", "record_values", "register",
+    "registered", "result_columns", "summary_columns", "unregister",
 ]

@@ -9,6 +9,7 @@ class RequestsTotal(AggregateMetric):
     """requests_total = measured requests issued (every one has a record, failed or not)."""
 
     name, unit, dtype = "requests_total", "requests", int
+    label, better, group = "requests", None, "counts"
 
     @staticmethod
     def compute(ctx: PointContext) -> int:
@@ -19,6 +20,7 @@ class RequestsOk(AggregateMetric):
     """requests_ok = measured requests with status ``ok``."""
 
     name, unit, dtype = "requests_ok", "requests", int
+    label, better, group = "ok requests", "higher", "counts"
 
     @staticmethod
     def compute(ctx: PointContext) -> int:
@@ -29,6 +31,7 @@ class RequestsFailed(AggregateMetric):
     """requests_failed = requests_total − requests_ok."""
 
     name, unit, dtype = "requests_failed", "requests", int
+    label, better, group = "failed requests", "lower", "counts"
     requires = ("requests_total", "requests_ok")
 
     @staticmethod
@@ -39,7 +42,8 @@ class RequestsFailed(AggregateMetric):
 class ErrorRate(AggregateMetric):
     """error_rate = requests_failed / requests_total (0..1); above 1% the load point is invalid."""
 
-    name, unit = "error_rate", "fraction"
+    name, unit, display_unit = "error_rate", "fraction", ""
+    label, better, group, headline = "error rate", "lower", "reliability", True
     requires = ("requests_total", "requests_failed")
 
     @staticmethod
@@ -52,6 +56,7 @@ class UsageMismatches(AggregateMetric):
     """usage_mismatches = ok requests whose usage.completion_tokens differs from counted content chunks."""
 
     name, unit, dtype = "usage_mismatches", "requests", int
+    label, better, group = "usage mismatches", "lower", "counts"
 
     @staticmethod
     def compute(ctx: PointContext) -> int:

@@ -24,6 +24,7 @@ class GoodRequests(AggregateMetric):
     """good_requests = ok requests meeting every SLO bound."""
 
     name, unit, dtype = "good_requests", "requests", int
+    label, better, group = "good requests", "higher", "counts"
 
     @staticmethod
     def compute(ctx: PointContext) -> int:
@@ -34,6 +35,7 @@ class Goodput(AggregateMetric):
     """goodput_requests_per_s = good_requests / duration_s."""
 
     name, unit, requires = "goodput_requests_per_s", "req/s", ("good_requests", "duration_s")
+    label, better, group, headline = "goodput", "higher", "requests", True
 
     @staticmethod
     def compute(ctx: PointContext) -> float | None:
@@ -45,6 +47,7 @@ class GoodputFraction(AggregateMetric):
     """goodput_fraction = good_requests / requests_total."""
 
     name, unit, requires = "goodput_fraction", "fraction", ("good_requests", "requests_total")
+    label, display_unit, better, group = "goodput fraction", "", "higher", "requests"
 
     @staticmethod
     def compute(ctx: PointContext) -> float | None:
@@ -56,6 +59,8 @@ class GoodputPerGpu(AggregateMetric):
     """goodput_requests_per_s_per_gpu = goodput_requests_per_s / gpu_count (null on CPU hosts)."""
 
     name, unit, requires = "goodput_requests_per_s_per_gpu", "req/s/GPU", ("goodput_requests_per_s",)
+    label, display_unit, better, group = "goodput / GPU", "req/s", "higher", "requests"
+    leaderboard = True
 
     @staticmethod
     def compute(ctx: PointContext) -> float | None:

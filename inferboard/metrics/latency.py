@@ -1,4 +1,4 @@
-"""Per-request latency metrics (DESIGN §4); all from raw chunk timestamps."""
+"""Per-request latency metrics; all from raw chunk timestamps."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from inferboard.metrics.base import NS_PER_MS, RecordMetric, Timing
 class TTFT(RecordMetric):
     """Time to first token: TTFT = first content chunk − sent (ms)."""
 
-    name, unit = "ttft_ms", "ms"
+    name, unit, label, better, group = "ttft_ms", "ms", "TTFT", "lower", "latency"
+    headline, leaderboard = ("p50", "p99"), ("p99",)
 
     @staticmethod
     def of(t: Timing) -> float | None:
@@ -18,7 +19,8 @@ class TTFT(RecordMetric):
 class E2E(RecordMetric):
     """End-to-end latency: E2E = last content chunk − sent (ms)."""
 
-    name, unit = "e2e_ms", "ms"
+    name, unit, label, better, group = "e2e_ms", "ms", "E2E latency", "lower", "latency"
+    headline = ("p50", "p99")
 
     @staticmethod
     def of(t: Timing) -> float | None:
@@ -28,7 +30,8 @@ class E2E(RecordMetric):
 class TPOT(RecordMetric):
     """Time per output token excluding the first: TPOT = (E2E − TTFT) / (n_out − 1) (vLLM, MLPerf)."""
 
-    name, unit = "tpot_ms", "ms"
+    name, unit, label, better, group = "tpot_ms", "ms", "TPOT", "lower", "latency"
+    headline, leaderboard = ("p50", "p99"), ("p99",)
 
     @staticmethod
     def of(t: Timing) -> float | None:
@@ -41,7 +44,7 @@ class TPOT(RecordMetric):
 class NTPOT(RecordMetric):
     """Normalised time per output token: NTPOT = E2E / n_out (includes the prefill)."""
 
-    name, unit = "ntpot_ms", "ms"
+    name, unit, label, better, group = "ntpot_ms", "ms", "NTPOT", "lower", "latency"
 
     @staticmethod
     def of(t: Timing) -> float | None:
@@ -54,7 +57,8 @@ class NTPOT(RecordMetric):
 class ITL(RecordMetric):
     """Inter-token latency: ITL_i = t(chunk i) − t(chunk i−1) over content chunks, pooled over requests (vLLM)."""
 
-    name, unit, pooled = "itl_ms", "ms", True
+    name, unit, label, better, group = "itl_ms", "ms", "ITL", "lower", "latency"
+    pooled, headline = True, ("p50",)
 
     @staticmethod
     def of(t: Timing) -> list[float]:
@@ -65,7 +69,8 @@ class ITL(RecordMetric):
 class SendLag(RecordMetric):
     """Client lateness: send_lag = sent − scheduled (ms); large values mean a saturated client."""
 
-    name, unit, ok_only = "send_lag_ms", "ms", False
+    name, unit, label, better, group = "send_lag_ms", "ms", "client send lag", "lower", "load"
+    ok_only = False
 
     @staticmethod
     def of(t: Timing) -> float:
@@ -75,7 +80,7 @@ class SendLag(RecordMetric):
 class TTFTFromScheduled(RecordMetric):
     """Coordinated-omission-safe TTFT: ttft_from_scheduled = first content chunk − scheduled (ms)."""
 
-    name, unit = "ttft_from_scheduled_ms", "ms"
+    name, unit, label, better, group = "ttft_from_scheduled_ms", "ms", "TTFT from scheduled send", "lower", "latency"
 
     @staticmethod
     def of(t: Timing) -> float | None:
@@ -85,7 +90,7 @@ class TTFTFromScheduled(RecordMetric):
 class E2EFromScheduled(RecordMetric):
     """Coordinated-omission-safe latency: e2e_from_scheduled = last content chunk − scheduled (ms)."""
 
-    name, unit = "e2e_from_scheduled_ms", "ms"
+    name, unit, label, better, group = "e2e_from_scheduled_ms", "ms", "E2E from scheduled send", "lower", "latency"
 
     @staticmethod
     def of(t: Timing) -> float | None:

@@ -15,7 +15,7 @@ def _rate(ns: list[int]) -> float | None:
 class TargetRate(AggregateMetric):
     """target_rate = the configured arrival rate (req/s); null in closed loop."""
 
-    name, unit = "target_rate", "req/s"
+    name, unit, label, better, group = "target_rate", "req/s", "target rate", None, "load"
 
     @staticmethod
     def compute(ctx: PointContext) -> float | None:
@@ -25,7 +25,7 @@ class TargetRate(AggregateMetric):
 class ScheduledRate(AggregateMetric):
     """scheduled_rate = (n − 1) / (last scheduled − first scheduled): the rate the drawn schedule asks."""
 
-    name, unit = "scheduled_rate", "req/s"
+    name, unit, label, better, group = "scheduled_rate", "req/s", "scheduled rate", None, "load"
 
     @staticmethod
     def compute(ctx: PointContext) -> float | None:
@@ -35,7 +35,7 @@ class ScheduledRate(AggregateMetric):
 class AchievedRate(AggregateMetric):
     """achieved_rate = (n − 1) / (last sent − first sent) over issued requests (req/s)."""
 
-    name, unit = "achieved_rate", "req/s"
+    name, unit, label, better, group = "achieved_rate", "req/s", "achieved rate", None, "load"
 
     @staticmethod
     def compute(ctx: PointContext) -> float | None:
@@ -45,7 +45,7 @@ class AchievedRate(AggregateMetric):
 class Concurrency(AggregateMetric):
     """target_concurrency = the configured number of requests in flight; null in open loop."""
 
-    name, unit = "target_concurrency", "requests"
+    name, unit, label, better, group = "target_concurrency", "requests", "concurrency", None, "load"
 
     @staticmethod
     def compute(ctx: PointContext) -> float | None:

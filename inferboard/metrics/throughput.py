@@ -8,7 +8,7 @@ from inferboard.metrics.base import NS_PER_MS, AggregateMetric, PointContext, pe
 class Duration(AggregateMetric):
     """duration_s = last end − first sent over the measured requests (s)."""
 
-    name, unit = "duration_s", "s"
+    name, unit, label, better, group = "duration_s", "s", "duration", None, "load"
 
     @staticmethod
     def compute(ctx: PointContext) -> float | None:
@@ -28,6 +28,7 @@ class RequestsPerS(AggregateMetric):
     """requests_per_s = requests_ok / duration_s."""
 
     name, unit, requires = "requests_per_s", "req/s", ("duration_s", "requests_ok")
+    label, display_unit, better, group, headline = "req/s", "", "higher", "requests", True
 
     @staticmethod
     def compute(ctx: PointContext) -> float | None:
@@ -38,6 +39,7 @@ class OutputTokensPerS(AggregateMetric):
     """output_tokens_per_s = Σ n_out over ok requests / duration_s."""
 
     name, unit, requires = "output_tokens_per_s", "tok/s", ("duration_s",)
+    label, display_unit, better, group, headline = "output tok/s", "", "higher", "tokens", True
 
     @staticmethod
     def compute(ctx: PointContext) -> float | None:
@@ -48,6 +50,7 @@ class InputTokensPerS(AggregateMetric):
     """input_tokens_per_s = Σ prompt tokens (usage, else target) over ok requests / duration_s."""
 
     name, unit, requires = "input_tokens_per_s", "tok/s", ("duration_s",)
+    label, display_unit, better, group = "input tok/s", "", "higher", "tokens"
 
     @staticmethod
     def compute(ctx: PointContext) -> float | None:
@@ -60,6 +63,7 @@ class TotalTokensPerS(AggregateMetric):
     """total_tokens_per_s = input_tokens_per_s + output_tokens_per_s."""
 
     name, unit, requires = "total_tokens_per_s", "tok/s", ("input_tokens_per_s", "output_tokens_per_s")
+    label, display_unit, better, group = "total tok/s", "", "higher", "tokens"
 
     @staticmethod
     def compute(ctx: PointContext) -> float | None:
@@ -71,6 +75,8 @@ class OutputTokensPerSPerGpu(AggregateMetric):
     """output_tokens_per_s_per_gpu = output_tokens_per_s / gpu_count (null on CPU hosts)."""
 
     name, unit, requires = "output_tokens_per_s_per_gpu", "tok/s/GPU", ("output_tokens_per_s",)
+    label, display_unit, better, group = "output tok/s / GPU", "", "higher", "tokens"
+    leaderboard = True
 
     @staticmethod
     def compute(ctx: PointContext) -> float | None:
@@ -81,6 +87,8 @@ class Interactivity(AggregateMetric):
     """interactivity = 1000 / median TPOT (tokens/s seen by one user)."""
 
     name, unit, requires = "interactivity_tokens_per_s_per_user", "tok/s/user", ("tpot_ms_p50",)
+    label, display_unit, better, group = "tok/s / user", "", "higher", "tokens"
+    shown = leaderboard = True
 
     @staticmethod
     def compute(ctx: PointContext) -> float | None:

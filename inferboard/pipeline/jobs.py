@@ -1,4 +1,4 @@
-"""What the Snakemake rules call: run one matrix cell (always leaving cell.json), publish, aggregate, compare.
+"""What the Snakemake rules call: run one matrix cell (always leaving cell.json), publish, aggregate.
 
 A cell that fails is recorded as failed (``cell.json`` with the reason) and the workflow goes on. A
 cell folder left by an interrupted run is finalized and moved aside (``<cell>.interrupted-<utc>``)
@@ -13,12 +13,17 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from inferboard.core.atomic import atomic_write_bytes, atomic_write_table
+from inferboard.cell.api import run_cell
+from inferboard.cell.finalize import finalize
+from inferboard.cell.system import LocalRuntime, PreparedSystem, SystemUnderTest
 from inferboard.core.clock import utc_now
+from inferboard.core.cpus import parse_cores
 from inferboard.core.errors import InferboardError
-from inferboard.results.schema import JOURNAL, PROVENANCE, SUMMARY, SUMMARY_SCHEMA
+from inferboard.pipeline.matrix import MatrixCell
+from inferboard.results.schema import JOURNAL, PROVENANCE, SUMMARY, write_rows
+from inferboard.results.status import CELL_STATUS, read_status, status_from_rows, write_status
+from inferboard.scenario.scenario import Scenario
 
-CELL_STATUS = "cell.json"
 PUBLISHED_FILES = ("cell.json", "provenance.json", "summary.parquet", "requests.parquet", "metrics.parquet",
                    "gpu_samples.parquet")
 
@@ -51,8 +56,6 @@ def set_aside_interrupted(out: Path) -> Path | None:
     incomplete = prov.exists() and not json.loads(prov.read_text()).get("complete", False)
     if not (out / JOURNAL).exists() and not incomplete:
         return None
-    from inferboard.cell.run import finalize
-
     if (out / PROVENANCE).exists():
         finalize(out, complete=False)
     aside = out.with_name(f"{out.name}.interrupted-{utc_now().replace(':', '')}")
@@ -60,19 +63,37 @@ def set_aside_interrupted(out: Path) -> Path | None:
     return aside
 
 
-def write_status(out: Path, **fields: Any) -> dict[str, Any]:
-    out.mkdir(parents=True, exist_ok=True)
-    doc = {"ended_utc": utc_now(), **fields}
-    atomic_write_bytes(out / CELL_STATUS, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
-    return doc
+def matrix_system(c: MatrixCell) -> LocalRuntime:
+    """The system under test of a matrix cell: its runtime started here (locked env or image), on its SKU."""
+    variant = sku_variant(c.sku)
+    return LocalRuntime(runtime=c.runtime, model_dir=model_path(c.model), params=dict(c.params), mode=c.mode,  # type: ignore[arg-type]
+                        variant=variant, image_source="built" if variant == "cpu" else "upstream",
+                        server_cpus=parse_cores(c.cpus[0], "server_cpus") if c.cpus else (), sku=c.sku)
 
 
-def status_from_rows(rows: list[dict[str, Any]]) -> tuple[str, str | None]:
-    agg = [r for r in rows if r["row_kind"] == "aggregate"]
-    bad = [f"load point {r['load_point']}: {r['invalid_reason']}" for r in agg if not r["valid"]]
-    if not agg:
-        return "failed", "no load point was measured"
-    return ("invalid", "; ".join(bad)) if bad else ("ok", None)
+def run_matrix_cell(c: MatrixCell, results_dir: Path, system: SystemUnderTest | PreparedSystem | None = None
+                    ) -> dict[str, Any]:
+    """Run one matrix cell into ``results_dir/<id>``; always leaves cell.json (ok, invalid or failed + reason).
+
+    A folder an interrupted run left there is finalized and set aside first. Any error is recorded as the
+    cell's failure and the pipeline goes on with the other cells; only an interruption propagates. ``system``
+    defaults to the cell's runtime started here (``matrix_system``).
+    """
+    out = results_dir / c.id
+    aside = set_aside_interrupted(out)
+    base = {"cell_id": c.id, "runtime": c.runtime, "model": c.model, "workload": c.workload, "sku": c.sku,
+            "mode": c.mode, "started_utc": utc_now(), "interrupted_run_kept_in": str(aside) if aside else None}
+    try:
+        (out / CELL_STATUS).unlink(missing_ok=True)
+        client = parse_cores(c.cpus[1], "client_cpus") if c.cpus else ()
+        sut = system if system is not None else matrix_system(c)
+        result = run_cell(sut, Scenario(c.workload, c.overrides), out, client_cpus=client)
+        status, reason = status_from_rows(result.rows)
+    except KeyboardInterrupt:
+        raise
+    except Exception as err:  # recorded, and the workflow goes on with the other cells
+        status, reason = "failed", failure_reason(err)
+    return write_status(out, **base, status=status, reason=reason)
 
 
 def publish(src: Path, dest: Path) -> None:
@@ -99,7 +120,7 @@ def aggregate(cells: list[Path], out: Path) -> dict[str, Any]:
     statuses = []
     for status_file in sorted(cells):
         folder = status_file.parent
-        st = json.loads(status_file.read_text())
+        st = read_status(status_file)
         statuses.append({k: st.get(k) for k in ("cell_id", "status", "reason")})
         if not (folder / SUMMARY).exists():
             continue
@@ -112,36 +133,8 @@ def aggregate(cells: list[Path], out: Path) -> dict[str, Any]:
             rows.append(r)
     rows.sort(key=lambda r: (r["workload"], r["sku"], r["runtime"], r["model"], r["load_point"]))
     meta = {"inferboard.cells": json.dumps(statuses, sort_keys=True)}
-    atomic_write_table(out, rows, SUMMARY_SCHEMA, meta)
+    write_rows(out, rows, "leaderboard", meta)
     return {"rows": len(rows), "cells": statuses}
-
-
-def compare(new: Path, published: Path) -> list[dict[str, Any]]:
-    """Per load point and headline metric: the new median, the published one with its CI, and whether
-    the new value falls inside that CI."""
-    import pyarrow.parquet as pq
-
-    from inferboard.results.schema import CI_METRICS
-
-    def rows(p: Path) -> dict[int, dict[str, Any]]:
-        f = p / SUMMARY if p.is_dir() else p
-        if not f.is_file():
-            raise InferboardError(f"{f} does not exist", field=str(p), fix="give a cell folder with summary.parquet")
-        return {r["load_point"]: r for r in pq.read_table(f).to_pylist() if r["row_kind"] == "aggregate"}
-
-    a, b = rows(new), rows(published)
-    out = []
-    for lp in sorted(set(a) & set(b)):
-        for m in CI_METRICS:
-            va, vb = a[lp].get(m), b[lp].get(m)
-            lo, hi = b[lp].get(f"{m}_ci95_low"), b[lp].get(f"{m}_ci95_high")
-            delta = None if va is None or vb is None else va - vb
-            rel = None if delta is None or not vb else delta / vb
-            within = None if va is None or lo is None or hi is None else bool(lo <= va <= hi)
-            out.append({"load_point": lp, "load_value": a[lp]["load_value"], "metric": m, "new": va,
-                        "published": vb, "published_ci95": [lo, hi], "delta": delta, "delta_rel": rel,
-                        "within_ci": within})
-    return out
 
 
 def failure_reason(err: BaseException) -> str:

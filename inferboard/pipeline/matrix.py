@@ -8,9 +8,8 @@ message naming the block and the entry.
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -19,6 +18,7 @@ from pydantic import Field, ValidationError
 from inferboard.core.errors import InferboardError, from_validation_error
 from inferboard.core.ids import cell_id
 from inferboard.core.strict import Strict
+from inferboard.scenario.scenario import WorkloadOverrides, parse_overrides
 
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")]
 
@@ -32,7 +32,8 @@ class MatrixBlock(Strict):
     skus: Annotated[list[Name], Field(min_length=1)]
     mode: Literal["local", "container"] = "local"
     params: dict[str, dict[str, str]] = Field(default_factory=dict, description="runtime → KEY: VALUE")
-    overrides: dict[str, Any] = Field(default_factory=dict, description="inferboard run options, e.g. trials")
+    overrides: WorkloadOverrides = Field(default_factory=WorkloadOverrides,
+                                         description="changes to each workload of the block, e.g. trials or rate")
     server_cpus: str | None = Field(None, description="cores for the server (e.g. '0'); the rest for the client")
     client_cpus: str | None = Field(None, description="cores for the load generator (e.g. '1')")
 
@@ -61,14 +62,16 @@ class PipelineConfig(Strict):
 
 
 @dataclass(frozen=True)
-class Cell:
+class MatrixCell:
+    """One cell of the expanded matrix: what the pipeline runs for ``results/<id>``."""
+
     runtime: str
     model: str
     workload: str
     sku: str
     mode: str
     params: tuple[tuple[str, str], ...]
-    overrides: tuple[tuple[str, Any], ...]
+    overrides: WorkloadOverrides = field(default_factory=WorkloadOverrides)
     cpus: tuple[str, str] | None = None  # (server cores, client cores)
 
     @property
@@ -77,14 +80,22 @@ class Cell:
 
     def to_json(self) -> str:
         """The cell as JSON, so that a job runs exactly the cell of the workflow's (merged) config."""
-        return json.dumps(dataclasses.asdict(self), sort_keys=True, default=list)
+        d = {"runtime": self.runtime, "model": self.model, "workload": self.workload, "sku": self.sku,
+             "mode": self.mode, "params": [list(p) for p in self.params], "overrides": self.overrides.given(),
+             "cpus": list(self.cpus) if self.cpus else None}
+        return json.dumps(d, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> Cell:
-        d = json.loads(text)
-        return cls(**{**d, "params": tuple(tuple(p) for p in d["params"]),
-                      "overrides": tuple((k, v) for k, v in d["overrides"]),
-                      "cpus": tuple(d["cpus"]) if d.get("cpus") else None})
+    def from_json(cls, text: str) -> MatrixCell:
+        try:
+            d = json.loads(text)
+            return cls(runtime=d["runtime"], model=d["model"], workload=d["workload"], sku=d["sku"], mode=d["mode"],
+                       params=tuple((str(k), str(v)) for k, v in d["params"]),
+                       overrides=parse_overrides(d.get("overrides"), source="--cell-spec: overrides"),
+                       cpus=tuple(d["cpus"]) if d.get("cpus") else None)  # type: ignore[arg-type]
+        except (ValueError, KeyError, TypeError) as err:
+            raise InferboardError(f"not a cell spec: {err}", field="--cell-spec",
+                                  fix="pass the JSON of MatrixCell.to_json()") from None
 
 
 def parse_config(data: dict[str, Any], source: str = "config") -> PipelineConfig:
@@ -94,7 +105,7 @@ def parse_config(data: dict[str, Any], source: str = "config") -> PipelineConfig
         raise from_validation_error(err, source=source) from None
 
 
-def expand(cfg: PipelineConfig) -> list[Cell]:
+def expand(cfg: PipelineConfig) -> list[MatrixCell]:
     """Every cell of the matrix, checked against the catalogues; raises on the first unknown entry."""
     from inferboard.hardware.sku import load_skus
     from inferboard.models.catalog import load_models
@@ -107,14 +118,14 @@ def expand(cfg: PipelineConfig) -> list[Cell]:
         if sku not in known["skus"]:
             raise InferboardError(f"unknown sku {sku!r}", field=f"cluster.{sku}",
                                   fix=f"one of: {', '.join(sorted(known['skus']))}")
-    cells: dict[str, Cell] = {}
+    cells: dict[str, MatrixCell] = {}
     for i, block in enumerate(cfg.matrix):
-        for field, names in (("runtimes", block.runtimes), ("models", block.models),
+        for kind, names in (("runtimes", block.runtimes), ("models", block.models),
                              ("workloads", block.workloads), ("skus", block.skus)):
             for name in names:
-                if name not in known[field]:
-                    raise InferboardError(f"unknown {field[:-1]} {name!r}", field=f"matrix[{i}].{field}",
-                                          fix=f"one of: {', '.join(sorted(known[field]))}")
+                if name not in known[kind]:
+                    raise InferboardError(f"unknown {kind[:-1]} {name!r}", field=f"matrix[{i}].{kind}",
+                                          fix=f"one of: {', '.join(sorted(known[kind]))}")
         if (block.server_cpus is None) != (block.client_cpus is None):
             raise InferboardError("give both server_cpus and client_cpus, or neither", field=f"matrix[{i}]",
                                   fix="e.g. server_cpus: '0' and client_cpus: '1'")
@@ -127,8 +138,8 @@ def expand(cfg: PipelineConfig) -> list[Cell]:
                 for wl in block.workloads:
                     for sku in block.skus:
                         cpus = (block.server_cpus, block.client_cpus) if block.server_cpus else None
-                        c = Cell(rt, model, wl, sku, block.mode, tuple(sorted(block.params.get(rt, {}).items())),
-                                 tuple(sorted(block.overrides.items())), cpus)
+                        c = MatrixCell(rt, model, wl, sku, block.mode,
+                                       tuple(sorted(block.params.get(rt, {}).items())), block.overrides, cpus)
                         if c.id in cells and cells[c.id] != c:
                             raise InferboardError(f"cell {c.id} appears twice with different settings",
                                                   field=f"matrix[{i}]", fix="keep one definition per cell")
@@ -136,7 +147,7 @@ def expand(cfg: PipelineConfig) -> list[Cell]:
     return [cells[k] for k in sorted(cells)]
 
 
-def load_config(path: Path) -> tuple[PipelineConfig, list[Cell]]:
+def load_config(path: Path) -> tuple[PipelineConfig, list[MatrixCell]]:
     import yaml
 
     cfg = parse_config(yaml.safe_load(path.read_text()) or {}, source=str(path))

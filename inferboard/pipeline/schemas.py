@@ -6,11 +6,15 @@ import json
 from pathlib import Path
 
 from inferboard.pipeline.matrix import PipelineConfig
+from inferboard.results.provenance import Provenance
 from inferboard.results.schema import RequestRecord, SummaryRow
+from inferboard.results.status import CellStatus
+from inferboard.scenario.scenario import WorkloadOverrides
 from inferboard.scenario.workload import Workload
 
 MODELS = {"workload": Workload, "request_record": RequestRecord, "summary_row": SummaryRow,
-          "config": PipelineConfig}
+          "config": PipelineConfig, "provenance": Provenance, "cell_status": CellStatus,
+          "workload_overrides": WorkloadOverrides}
 
 
 def render(name: str) -> str:

@@ -1,8 +1,12 @@
-"""Provenance of a cell: what ran, on what, with which inputs, so it can be rerun and compared."""
+"""Provenance of a cell (provenance.json): what ran, on what, with which inputs, so it can be rerun and compared.
+
+``Provenance`` is its model (exported as workflows/schemas/provenance.schema.json); every write and read of a
+provenance file is validated against it. Parts that differ by runtime mode or vendor (runtime, model, hardware,
+server records) are open mappings; the rest is closed (``extra="forbid"``).
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import subprocess
 import sys
@@ -11,14 +15,19 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from inferboard import __version__
+from inferboard.core.atomic import atomic_write_bytes
+from inferboard.core.clock import utc_now
+from inferboard.core.errors import InferboardError, from_validation_error
+from inferboard.core.paths import REPO_ROOT
 from inferboard.hardware.host import host_fingerprint
 from inferboard.hardware.nvidia import gpu_fingerprints, nvml_status
 from inferboard.results.schema import SCHEMA_VERSION
-from inferboard.core.clock import utc_now
-from inferboard.core.paths import REPO_ROOT
 
-_CLIENT_PACKAGES = ("aiohttp", "uvloop", "orjson", "pyarrow", "numpy", "scipy", "pydantic", "tokenizers")
+_CLIENT_PACKAGES = ("httptools", "uvloop", "orjson", "pyarrow", "numpy", "scipy", "pydantic", "tokenizers")
 
 
 def suite_git() -> dict[str, Any]:
@@ -51,10 +60,12 @@ def client_packages() -> dict[str, str | None]:
 def base_provenance(*, workload: dict[str, Any], runtime: dict[str, Any], model: dict[str, Any],
                     tokenizer: dict[str, Any], seed: int, schedule_hash: str,
                     point_schedule_hashes: list[str], cell_id: str, sku: str,
-                    gpus: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+                    gpus: list[dict[str, Any]] | None = None,
+                    catalogue: dict[str, Any] | None = None) -> dict[str, Any]:
     """The provenance document written at the start of a cell (end fields are filled at the end).
 
-    ``gpus``: the GPU fingerprint when the caller already took it (else it is taken here)."""
+    ``gpus``: the GPU fingerprint when the caller already took it (else it is taken here). ``catalogue``: the
+    catalogue entries the cell uses (SKU, model, runner), which ``finalize`` reads instead of today's files."""
     return {
         "schema_version": SCHEMA_VERSION,
         "cell_id": cell_id,
@@ -71,9 +82,123 @@ def base_provenance(*, workload: dict[str, Any], runtime: dict[str, Any], model:
                      "nvml": nvml_status()},
         "client": {"python": sys.version.split()[0], "packages": client_packages(),
                    "event_loop": None},
+        "catalogue": catalogue or {"sku": None, "model": None, "runner": None},
         "clock": {"monotonic_ns_at_start": time.monotonic_ns(), "utc_at_start": utc_now()},
         "start_utc": utc_now(),
         "end_utc": None,
         "command_line": sys.argv,
         "complete": False,
     }
+
+
+class _Closed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Suite(_Closed):
+    """The inferboard checkout that measured."""
+
+    name: str
+    version: str
+    git_sha: str | None
+    git_dirty: bool | None
+    git_sha_source: str | None = None
+
+
+class WorkloadRecord(_Closed):
+    """The effective workload and where it came from."""
+
+    name: str
+    version: int
+    workload_hash: str
+    file: str | None = None
+    file_hash: str | None = None
+    base_hash: str | None = None
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    definition: dict[str, Any]
+
+
+class Client(_Closed):
+    """The load generator's process."""
+
+    python: str
+    packages: dict[str, str | None]
+    event_loop: str | None
+    cpus: list[int] | None = None
+    timestamps: str | None = None
+
+
+class Clock(_Closed):
+    monotonic_ns_at_start: int
+    utc_at_start: str
+
+
+class Hardware(_Closed):
+    """Fingerprints taken when the cell started."""
+
+    host: dict[str, Any]
+    gpus: list[dict[str, Any]]
+    nvml: str | dict[str, Any] | None = None
+
+
+class Catalogue(_Closed):
+    """Catalogue entries as the cell saw them (hardware/skus.yaml, workflows/models.yaml, runners/<rt>)."""
+
+    sku: dict[str, Any] | None
+    model: dict[str, Any] | None
+    runner: dict[str, Any] | None
+
+
+class Provenance(_Closed):
+    """provenance.json of a cell: written when it starts, completed as it runs and when it is finalized."""
+
+    schema_version: int
+    cell_id: str
+    suite: Suite
+    runtime: dict[str, Any]
+    model: dict[str, Any]
+    workload: WorkloadRecord
+    tokenizer: dict[str, Any]
+    seed: int
+    schedule_hash: str
+    load_point_schedule_hashes: list[str]
+    sku: str
+    hardware: Hardware
+    client: Client
+    catalogue: Catalogue | None = None  # absent in cells measured before snapshots were taken
+    clock: Clock
+    start_utc: str
+    end_utc: str | None
+    command_line: list[str]
+    complete: bool
+    endpoint: str | None = None
+    gpu_count: int = 0
+    sku_verified: bool = False
+    monitored_gpus: list[int] = Field(default_factory=list)
+    servers: list[dict[str, Any]] = Field(default_factory=list)
+    gpu_windows: list[dict[str, Any]] = Field(default_factory=list)
+    requests_recorded: int | None = None
+
+
+def check_provenance(doc: Any, *, source: str) -> None:
+    """Validate a provenance document; a one-line error names the first bad field."""
+    try:
+        Provenance.model_validate(doc)
+    except ValidationError as err:
+        raise from_validation_error(err, source=source) from None
+
+
+def write_provenance(path: Path, doc: dict[str, Any]) -> None:
+    """Validate, then write provenance.json atomically (the document as given: no defaults are added)."""
+    check_provenance(doc, source=str(path))
+    atomic_write_bytes(path, orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+
+
+def read_provenance(path: Path) -> dict[str, Any]:
+    """A cell's provenance.json, validated."""
+    try:
+        doc = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as err:
+        raise InferboardError(f"cannot read {path}: {err}", field=str(path), fix="give a cell folder") from None
+    check_provenance(doc, source=str(path))
+    return doc

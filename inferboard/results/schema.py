@@ -1,4 +1,4 @@
-"""Record and summary schemas (pydantic → pyarrow), SCHEMA_VERSION and crash-safe writers.
+"""Record and summary schemas (pydantic → pyarrow), SCHEMA_VERSION, the journal and validated table writes.
 
 Records stream to ``requests.partial.jsonl`` (one flushed line per finished request) while a cell
 runs; ``finalize`` turns the journal into ``requests.parquet`` with a temp file and an atomic rename,
@@ -7,22 +7,21 @@ so a crash loses nothing already measured and never leaves a half-written Parque
 
 from __future__ import annotations
 
-import os
-import tempfile
+import functools
 import types
 import typing
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
 import orjson
 import pyarrow as pa
-import pyarrow.parquet as pq
-from pydantic import BaseModel, ConfigDict, create_model
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
 
-from inferboard.measure.client import Status
-from inferboard.metrics import AGGREGATE_METRICS, ALIAS_STATS, ALIASES, CENSORED, RECORD_METRICS
+from inferboard.core.atomic import atomic_write_table
+from inferboard.core.errors import from_validation_error
 from inferboard.core.stats import PERCENTILES, pname
+from inferboard.measure.exchange import Status
+from inferboard.metrics import AGGREGATE_METRICS, ALIAS_STATS, ALIASES, CENSORED, RECORD_METRICS, ci_metrics
 
 SCHEMA_VERSION = 1
 JOURNAL = "requests.partial.jsonl"
@@ -73,12 +72,10 @@ class RequestRecord(BaseModel):
     error: str | None
 
 
-#: headline metrics that get a bootstrap CI and CV across trials in ``aggregate`` rows
-CI_METRICS: tuple[str, ...] = (
-    "output_tokens_per_s", "requests_per_s", "goodput_requests_per_s", "ttft_ms_p50", "ttft_ms_p99",
-    "tpot_ms_p50", "tpot_ms_p99", "itl_ms_p50", "e2e_ms_p50", "e2e_ms_p99", "error_rate",
-    "joules_per_output_token",
-)
+#: headline metrics that get a bootstrap CI and CV across trials in ``aggregate`` rows: the metric registry's
+#: headline columns (inferboard.metrics.registry.ci_metrics) as registered when this module is imported, like
+#: the rest of the summary schema below (built at import)
+CI_METRICS: tuple[str, ...] = ci_metrics()
 
 
 def _summary_fields() -> dict[str, Any]:
@@ -134,7 +131,8 @@ HARDWARE_FIELDS: dict[str, Any] = {
 
 #: One row per (trial, load point), plus one ``aggregate`` row per load point across trials.
 SummaryRow: type[BaseModel] = create_model(  # type: ignore[call-overload]
-    "SummaryRow", __config__=ConfigDict(extra="forbid"), **_summary_fields()
+    "SummaryRow", __config__=ConfigDict(extra="forbid"),
+    **{k: (ann, ...) for k, (ann, _) in _summary_fields().items()},  # every key required (null where n/a)
 )
 
 
@@ -217,3 +215,34 @@ def read_journal(path: Path) -> list[dict[str, Any]]:
                 if line.endswith(b"\n"):
                     raise
     return rows
+
+
+# ---------------------------------------------------------------- validated writes
+#: the tables a cell and the leaderboard write: name → (row model, Arrow schema)
+TABLES: dict[str, tuple[type[BaseModel], pa.Schema]] = {
+    "requests": (RequestRecord, REQUESTS_SCHEMA),
+    "summary": (SummaryRow, SUMMARY_SCHEMA),
+    "leaderboard": (SummaryRow, SUMMARY_SCHEMA),
+    "gpu_samples": (GpuSample, GPU_SAMPLES_SCHEMA),
+}
+
+
+@functools.cache
+def _adapter(model: type[BaseModel]) -> TypeAdapter[list[Any]]:
+    return TypeAdapter(list[model])  # type: ignore[valid-type]
+
+
+def validate_rows(rows: list[dict[str, Any]], table: str) -> None:
+    """Check every row against its pydantic model: an unknown, missing or mistyped key stops with an
+    error naming the row and the key (pyarrow alone would drop the unknown key and null the missing one)."""
+    model, _ = TABLES[table]
+    try:
+        _adapter(model).validate_python(rows)
+    except ValidationError as err:
+        raise from_validation_error(err, source=f"{table} row") from None
+
+
+def write_rows(path: Path, rows: list[dict[str, Any]], table: str, metadata: dict[str, str] | None = None) -> pa.Table:
+    """Validate ``rows`` (see validate_rows), then write them atomically as Parquet with the table's schema."""
+    validate_rows(rows, table)
+    return atomic_write_table(path, rows, TABLES[table][1], metadata)

@@ -9,6 +9,9 @@ from typing import Any
 import numpy as np
 import orjson
 
+from inferboard.core.stats import CV_FLAG, PERCENTILES, bootstrap_ci, coefficient_of_variation, percentile, pname
+from inferboard.hardware.roofline import row_limits
+from inferboard.hardware.sku import Sku
 from inferboard.metrics import (
     AGGREGATE_METRICS,
     ALIAS_STATS,
@@ -19,9 +22,6 @@ from inferboard.metrics import (
 )
 from inferboard.models.catalog import ModelEntry
 from inferboard.results.schema import CI_METRICS, HARDWARE_FIELDS, SCHEMA_VERSION
-from inferboard.hardware.roofline import row_limits
-from inferboard.hardware.sku import Sku
-from inferboard.core.stats import CV_FLAG, PERCENTILES, bootstrap_ci, coefficient_of_variation, percentile, pname
 
 MAX_ERROR_RATE = 0.01
 MAX_SEND_LAG_P99_MS = 10.0
@@ -94,7 +94,7 @@ def distributions(records: Sequence[dict[str, Any]], nulls: dict[str, str]) -> d
 
 
 def plausibility(values: dict[str, Any]) -> list[str]:
-    """Physical checks: a row faster than its roofline limit cannot be published (DESIGN §4)."""
+    """Physical checks: a row faster than its roofline limit cannot be published (methodology: validity)."""
     eff = values.get("roofline_efficiency_pct")
     if eff is not None and eff > 100.0:
         return [f"implausible: {values['output_tokens_per_s']:.4g} tok/s is {eff:.0f}% of the roofline "
@@ -103,7 +103,7 @@ def plausibility(values: dict[str, Any]) -> list[str]:
 
 
 def validity(values: dict[str, Any], records: Sequence[dict[str, Any]]) -> list[str]:
-    """Named checks that make a load point invalid; each returns a reason (DESIGN §4)."""
+    """Named checks that make a load point invalid; each returns a reason (methodology: validity)."""
     reasons = plausibility(values)
     if not records:
         return [*reasons, "no measured requests"]
@@ -167,6 +167,8 @@ def summarize_point(all_records: Sequence[dict[str, Any]], info: PointInfo) -> d
         "warmup_requests": sum(1 for r in all_records if r["warmup"]),
         "server_exit_code": info.server_exit_code, "server_log_tail": info.server_log_tail,
         "cold_start_s": info.cold_start_s,
+        # spread across trials exists only on aggregate rows: null here, explicitly
+        **{f"{key}_{stat}": None for key in CI_METRICS for stat in ("ci95_low", "ci95_high", "cv")},
     }
     dist = distributions(records, nulls)
     ctx = PointContext(records=list(records), slo=info.slo, load_kind=info.load_kind,

@@ -35,7 +35,15 @@ from inferboard.core.clock import utc_now
 from inferboard.core.errors import InferboardError
 from inferboard.core.hashing import content_hash, file_sha256
 from inferboard.core.paths import REPO_ROOT
-from inferboard.runtimes.runner import LocalCmake, LocalSystem, LocalVenv, Runner, load_runner, runners_dir
+from inferboard.runtimes.runner import (
+    LocalCmake,
+    LocalSystem,
+    LocalVenv,
+    Runner,
+    load_runner,
+    local_runners,
+    runners_dir,
+)
 
 ENV_FILE = "env.json"
 
@@ -87,8 +95,9 @@ def lock_path(local: LocalVenv) -> Path:
     return runners_dir().parent / local.lock
 
 
-def _want(runner: Runner) -> str:
-    """Hash of the runner's pins: its lock file, or what changes the built binary."""
+def source_hash(runner: Runner) -> str:
+    """Hash of the runner's pins: its lock file, or what changes the built binary (the env rule's rerun
+    trigger, and half of the store key)."""
     local = runner.local
     assert local is not None
     if isinstance(local, LocalVenv):
@@ -99,6 +108,15 @@ def _want(runner: Runner) -> str:
     if include is not None:
         pins["cmake_include_sha256"] = file_sha256(include)
     return content_hash(pins)
+
+
+def build_files(runner: Runner) -> list[Path]:
+    """The files besides runner.yaml that the local environment is built from: the lock, the include script."""
+    local = runner.local
+    if isinstance(local, LocalVenv):
+        return [lock_path(local)]
+    include = cmake_include_path(runner)
+    return [include] if include else []
 
 
 def cmake_include_path(runner: Runner) -> Path | None:
@@ -136,7 +154,7 @@ def host_build_facts(runner: Runner) -> dict[str, Any]:
 
 def build_identity(runner: Runner) -> dict[str, Any]:
     """The pins' hash, the host facts and the store key made of both (recorded in env.json)."""
-    ident = {"source_hash": _want(runner), "host": host_build_facts(runner)}
+    ident = {"source_hash": source_hash(runner), "host": host_build_facts(runner)}
     return {**ident, "build_key": content_hash(ident)}
 
 
@@ -169,7 +187,7 @@ def build_env(runtime: str, *, force: bool = False) -> dict[str, Any]:
     runner = load_runner(runtime)
     if runner.local is None:
         raise InferboardError(f"runtime {runtime!r} has no local mode", field="RUNTIME",
-                              fix="local mode exists for: vllm, llamacpp")
+                              fix=f"local mode exists for: {', '.join(local_runners())}")
     if isinstance(runner.local, LocalSystem):
         return system_env(runner, runner.local)
     target = env_dir(runtime)

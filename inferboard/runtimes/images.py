@@ -4,7 +4,7 @@
   folder, packed as a tar with sorted names, fixed mtimes and numeric owners, then ``docker import``;
   its image id (a content digest) is what every Containerfile's ``FROM ${BASE}`` gets.
 - The build context holds only what the recipe pins: the lock file plus the wheels found on this host
-  for it (vllm), or the hash-checked source archive (llamacpp), and the host's CA bundle.
+  for it (a venv runner), or the hash-checked source archive (a cmake runner), and the host's CA bundle.
 - The recipe hash covers the Containerfile, every context file, the base id and the build args; an
   image labelled with the same hash is reused (no rebuild). ``image.lock`` records image id, base id,
   build args, recipe hash, engine version and the resolved package versions inside the image.
@@ -24,7 +24,15 @@ from inferboard.core.errors import InferboardError
 from inferboard.core.hashing import content_hash, file_sha256
 from inferboard.hardware.host import host_fingerprint
 from inferboard.runtimes.containers import Engine, detect_engine, engine_version, inspect_image, is_digest_ref
-from inferboard.runtimes.envs import cmake_include_path, configure_args, fetch_sdist, home, lock_path, run_logged
+from inferboard.runtimes.envs import (
+    build_files,
+    cmake_include_path,
+    configure_args,
+    fetch_sdist,
+    home,
+    lock_path,
+    run_logged,
+)
 from inferboard.runtimes.runner import LocalCmake, LocalVenv, Runner, load_runner, runners_dir
 
 SUITE = "bookworm"
@@ -139,6 +147,21 @@ def prepare_context(runner: Runner, variant: str, ctx: Path, log: Path) -> dict[
     return args
 
 
+def recipe_files(runner: Runner, variant: str) -> list[Path]:
+    """The checked-in files an image of ``variant`` is built from: its Containerfile and the local build's
+    files (lock or include script); the image rule's inputs."""
+    return [runners_dir() / runner.name / f"Containerfile.{variant}", *build_files(runner)]
+
+
+def recipe_pins(runner: Runner, variant: str) -> str:
+    """Hash of what the recipe is made from (files and the runner's build pins, not its launch template):
+    the image rule's rerun trigger."""
+    files = {str(p.relative_to(runners_dir().parent)): file_sha256(p) for p in recipe_files(runner, variant)
+             if p.is_file()}
+    local = runner.local.model_dump(mode="json", exclude={"launch", "provenance_note"}) if runner.local else None
+    return content_hash({"files": files, "local": local})
+
+
 def _variants(name: str) -> list[str]:
     return sorted(p.suffix.lstrip(".") for p in (runners_dir() / name).glob("Containerfile.*"))
 
@@ -169,10 +192,11 @@ def build_image(runtime: str, variant: str = "cpu", *, engine: str | None = None
     tag = f"inferboard/{runtime}:{variant}-{recipe.removeprefix('sha256:')[:12]}"
     lock_file = out / "image.lock"
     existing = inspect_image(eng, tag)
-    if existing and existing["labels"].get(RECIPE_LABEL) == recipe and lock_file.is_file() and not force:
-        info = json.loads(lock_file.read_text())
-        info["cached"] = True
-        return info
+    recorded = json.loads(lock_file.read_text()) if lock_file.is_file() else {}
+    # the lock must describe this recipe's image (after a revert the image exists but the lock is another's)
+    if existing and existing["labels"].get(RECIPE_LABEL) == recipe and recorded.get("recipe_hash") == recipe \
+            and not force:
+        return {**recorded, "cached": True}
     cmd = [eng, "build", "--network", "host", "--file", str(ctx / "Containerfile"), "--tag", tag,
            "--label", f"{RECIPE_LABEL}={recipe}"]
     for key, value in sorted(args.items()):
@@ -191,21 +215,25 @@ def build_image(runtime: str, variant: str = "cpu", *, engine: str | None = None
 
 
 def resolved_packages(engine: Engine, runner: Runner, image_id: str) -> dict[str, Any]:
-    """What the image holds: pip packages (venv runtimes) or the server's version line, plus dpkg."""
+    """What the image holds: the runner's ``built_image.packages`` query (pip packages or the server's
+    version line), plus dpkg."""
     def inside(*argv: str) -> str:
         res = subprocess.run([engine, "run", "--rm", "--network", "none", "--entrypoint", argv[0], image_id,
                               *argv[1:]], capture_output=True, text=True, timeout=300)
         return res.stdout + (res.stderr if res.returncode else "")
 
     out: dict[str, Any] = {}
-    if isinstance(runner.local, LocalVenv):
-        text = inside("/opt/vllm/bin/pip", "list", "--format=json")
+    query = runner.built_image.packages if runner.built_image else None
+    if query is None:
+        out["packages_error"] = f"runners/{runner.name}/runner.yaml names no built_image.packages query"
+    elif query.format == "pip-json":
+        text = inside(*query.argv)
         try:
             out["python"] = {p["name"].lower(): p["version"] for p in json.loads(text)}
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, TypeError, KeyError):
             out["python_error"] = text[-400:]
     else:
-        out["server_version"] = inside("/usr/local/bin/llama-server", "--version").strip()[-400:]
+        out["server_version"] = inside(*query.argv).strip()[-400:]
     dpkg = inside("dpkg-query", "-W", "-f=${Package}=${Version}\n")
     out["dpkg"] = dict(line.split("=", 1) for line in dpkg.splitlines() if "=" in line)
     return out

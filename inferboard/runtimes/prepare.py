@@ -1,4 +1,4 @@
-"""Glue for ``--runtime``: the environment, the model folder and the managed server of a local cell."""
+"""A runtime started here, described for a cell: its environment or image, the model folder and the managed server."""
 
 from __future__ import annotations
 

@@ -81,8 +81,8 @@ class Api(Strict):
     completions: bool = True
     forces_output_length: bool = Field(description="honours ignore_eos/min_tokens so outputs reach max_tokens")
     length_control: Literal["ignore_eos", "generation_config"] = Field(
-        "ignore_eos", description="how the forced length is asked for: vLLM-style ignore_eos + min_tokens, or "
-                                  "a `generation_config` JSON string with min_new_tokens (transformers serve)")
+        "ignore_eos", description="how the forced length is asked for: ignore_eos + min_tokens, or a "
+                                  "`generation_config` JSON string with min_new_tokens (servers that reject those)")
     request_model: Literal["served_name", "model_path"] = Field(
         "served_name", description="what the request's `model` field names: the served alias or the model folder")
 
@@ -135,6 +135,23 @@ class LocalSystem(Strict):
     launch: Launch
 
 
+class PackageQuery(Strict):
+    """A command run inside a built image (its entrypoint replaced by ``argv[0]``, no network) whose output
+    says what the image resolved to; recorded in image.lock under ``packages``."""
+
+    argv: Annotated[list[str], Field(min_length=1)]
+    format: Literal["pip-json", "text"] = Field(
+        description="pip-json: `pip list --format=json` output, recorded as python: {name: version}; "
+                    "text: a version line, its last 400 characters recorded as server_version")
+
+
+class BuiltImage(Strict):
+    """What ``inferboard image build`` needs to know about the images it builds from the runner's
+    ``Containerfile.<variant>`` (its paths live in the recipe, not in the code)."""
+
+    packages: PackageQuery = Field(description="how to list the resolved packages (or version) inside the image")
+
+
 class Runner(Strict):
     """One runtime's definition."""
 
@@ -151,6 +168,8 @@ class Runner(Strict):
     metrics: Metrics = Field(default_factory=Metrics)
     api: Api
     local: Annotated[LocalVenv | LocalCmake | LocalSystem, Field(discriminator="kind")] | None = None
+    built_image: BuiltImage | None = Field(
+        None, description="images built here from runners/<name>/Containerfile.<variant>; needed where one exists")
 
     @model_validator(mode="after")
     def _placeholders_declared(self) -> Runner:
@@ -200,5 +219,21 @@ def load_runner(name_or_path: str) -> Runner:
 def all_runners() -> dict[str, Runner]:
     """Every runner under runners/, by name."""
     return {d.name: load_runner(d.name) for d in sorted(runners_dir().iterdir()) if (d / "runner.yaml").is_file()}
+
+
+def local_runners() -> list[str]:
+    """Runners with a local mode (any ``local`` section), by name."""
+    return [name for name, r in all_runners().items() if r.local is not None]
+
+
+def buildable_runners() -> list[str]:
+    """Runners whose local environment is built here (``local.kind`` venv or cmake, not the host's own
+    Python): what ``make envs`` builds."""
+    return [name for name, r in all_runners().items() if isinstance(r.local, LocalVenv | LocalCmake)]
+
+
+def runner_file(name: str) -> Path:
+    """``runners/<name>/runner.yaml``."""
+    return runners_dir() / name / "runner.yaml"
 
 

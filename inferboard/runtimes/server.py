@@ -26,7 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from inferboard.core.errors import InferboardError
 from inferboard.runtimes.containers import MODEL_MOUNT, ContainerRun, Engine, GpuVendor, run_argv
-from inferboard.runtimes.runner import Runner, render
+from inferboard.runtimes.runner import Runner, local_runners, render
 
 LOG_TAIL_BYTES = 4000
 
@@ -75,7 +75,8 @@ def local_launch(runner: Runner, *, env_dir: Path, model_dir: Path, served_model
     """A LaunchSpec for local mode from the runner's ``local.launch`` template."""
     if runner.local is None:
         raise InferboardError(f"runtime {runner.name!r} has no local mode", field="--runtime",
-                              fix="use a runtime with a local section (vllm, llamacpp) or an --endpoint")
+                              fix=f"use a runtime with a local section ({', '.join(local_runners())}) or an "
+                                  "--endpoint")
     port = port or free_port()
     values: dict[str, Any] = {**runner.params, **(params or {})}
     values.update(model=str(model_dir), model_gguf=str(model_dir / "model.gguf"), port=port, host="127.0.0.1",

@@ -207,30 +207,3 @@ def load_workload(name_or_path: str) -> Workload:
         where = f" line {mark.line + 1}" if mark else ""
         raise InferboardError(f"invalid YAML{where}: {getattr(err, 'problem', err)}", field=str(path)) from None
     return parse_workload(data, source=str(path))
-
-
-def with_overrides(w: Workload, **overrides: Any) -> Workload:
-    """Return ``w`` with CLI overrides applied (None = keep); the result is validated again.
-
-    Keys: concurrency (list[int]), rate (list[float]), requests, duration_s, seed, api, warmup_requests,
-    trials.
-    """
-    data = w.model_dump(mode="json")
-    conc = overrides.pop("concurrency", None)
-    rate = overrides.pop("rate", None)
-    if conc is not None and rate is not None:
-        raise InferboardError("give --concurrency or --rate, not both", field="--concurrency/--rate")
-    if conc is not None:
-        data["load"] = {"kind": "concurrency", "concurrency": conc}
-    if rate is not None:
-        old = data["load"]
-        data["load"] = {
-            "kind": "rate",
-            "rate": rate,
-            "burstiness": old.get("burstiness", 1.0),
-            "max_concurrency": old.get("max_concurrency"),
-        }
-    for key, value in overrides.items():
-        if value is not None:
-            data[key] = value
-    return parse_workload(data, source="command line")

@@ -7,7 +7,6 @@ Cell pages use a lean template (``site/overrides/cell.html``) so that 10,000 cel
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import shutil
@@ -20,91 +19,27 @@ from typing import Any
 
 import jinja2
 import yaml
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from inferboard.core.errors import InferboardError
 from inferboard.core.paths import REPO_ROOT
+from inferboard.metrics import column_heading, column_label, headline_columns
 from inferboard.site import data as sd
+from inferboard.site.html import (
+    board_rows,
+    cell_badges,
+    fmt,
+    latency_rows,
+    metric_cells,
+    metric_headers,
+    rel,
+    script_json,
+    td,
+)
+from inferboard.site.reference import add_pages as add_reference_pages
 
 SITE_SRC = REPO_ROOT / "site"
 SENTINEL = "<!-- inferboard:html -->"  # the same marker as in site/hooks.py (copied into the project)
-_JSON_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
-                 0x2028: "\\u2028", 0x2029: "\\u2029"}
-
-
-def script_json(obj: Any) -> Markup:
-    """JSON safe to place inside <script type="application/json"> (no '<', '>' or '&' survive)."""
-    return Markup(json.dumps(obj, sort_keys=True, allow_nan=False, separators=(",", ":")).translate(_JSON_ESCAPES))
-
-
-def fmt(v: Any, digits: int = 3) -> str:
-    """A number with ``digits`` significant digits (thousands separated); '—' for null."""
-    f = sd.finite(v)
-    return "—" if f is None else _num(f, digits)
-
-
-def _num(f: float, digits: int = 3) -> str:
-    if f == 0:
-        return "0"
-    a = abs(f)
-    if a >= 10 ** digits:
-        return f"{f:,.0f}"
-    return f"{f:,.{digits}g}" if a >= 1e-3 else f"{f:.2e}"
-
-
-def _td(row: dict[str, Any], col: str, value: Any = None, digits: int = 3) -> str:
-    x = row.get(col) if value is None else value  # rows hold finite numbers or None (sitedata.load_rows)
-    if x is None:
-        why = sd.why_null(row, col)
-        return f'<td class="ib-null" data-sort="">—<small>{escape(why)}</small></td>' if why else \
-            '<td class="ib-null" data-sort="">—</td>'
-    lo = row.get(col + "_ci95_low")
-    if lo is not None:
-        hi = row.get(col + "_ci95_high")
-        ci = f'<span class="ib-ci"> [{_num(lo)}, {_num(hi)}]</span>' if hi is not None else ""
-        return f'<td data-sort="{x:.9g}">{_num(x, digits)}{ci}</td>'
-    return f'<td data-sort="{x:.9g}">{_num(x, digits)}</td>'
-
-
-def td(row: dict[str, Any], col: str, value: Any = None, digits: int = 3) -> Markup:
-    """A table cell for ``row[col]`` (or ``value``) with a sort key and its 95% CI; a null says why it is null.
-
-    Written in Python (not a jinja macro) because cell pages hold hundreds of these; text is escaped here.
-    """
-    return Markup(_td(row, col, value, digits))
-
-
-def cell_badges(cell: sd.Cell) -> Markup:
-    """INVALID (no valid load point) or PARTLY INVALID, and UNVERIFIED (declared hardware) badges of a cell."""
-    out = []
-    if cell.best is None:
-        out.append('<span class="ib-badge ib-badge--invalid" title="no valid load point">INVALID</span>')
-    elif not cell.valid:
-        out.append('<span class="ib-badge ib-badge--invalid" title="some load points are invalid">'
-                   "PARTLY INVALID</span>")
-    if not cell.verified:
-        out.append('<span class="ib-badge ib-badge--unverified" title="hardware declared, not fingerprinted">'
-                   "UNVERIFIED</span>")
-    return Markup(" ".join(out))
-
-
-def latency_rows(rows: list[dict[str, Any]]) -> Markup:
-    """Body rows of a cell's latency table: count, mean, std, percentiles and max per metric and load point."""
-    cols = ("_count", "_mean", "_std", *(f"_{q}" for q in sd.PERCENTILES), "_max")
-    out = []
-    for metric, name in sd.LATENCY_METRICS:
-        for r in rows:
-            cells = "".join([_td(r, metric + c) for c in cols])
-            out.append(f"<tr><th>{escape(name)} (ms)</th><td>{int(r['load_point'])}</td>{cells}</tr>")
-    return Markup("\n".join(out))
-
-
-def rel(src: str, dest: str) -> str:
-    """Relative URL from the page at ``src`` to ``dest`` (both paths under docs/; .md → .html): up to the root,
-    then down (cheap: list pages hold tens of thousands of links)."""
-    if dest.endswith(".md"):
-        dest = dest[:-3] + ".html"
-    return "../" * src.count("/") + dest
 
 
 def _environment(templates: Path) -> jinja2.Environment:
@@ -118,7 +53,9 @@ def _environment(templates: Path) -> jinja2.Environment:
         extensions=["jinja2.ext.do"],
     )
     env.filters.update(fmt=fmt, json=script_json, seg=sd.segment, label=sd.label)
-    env.globals.update(td=td, latency_rows=latency_rows, cell_badges=cell_badges, PCTS=sd.PERCENTILES)
+    env.globals.update(td=td, latency_rows=latency_rows, cell_badges=cell_badges, PCTS=sd.PERCENTILES,
+                       metric_headers=metric_headers, metric_cells=metric_cells, metric_label=column_label,
+                       points_columns=sd.points_columns, board_columns=sd.board_columns)
     return env
 
 
@@ -152,55 +89,23 @@ class SiteBuilder:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
 
-    def cell_rows(self, cells: list[sd.Cell], url: Any, rank: bool) -> Markup:
+    def cell_rows(self, cells: list[sd.PublishedCell], url: Any, rank: bool) -> Markup:
         """Rows of a leaderboard table, one per cell at its ranked load point (in Python: tables reach 10k rows)."""
-        out = []
-        for i, c in enumerate(cells, 1):
-            r = c.best if c.best is not None else c.rows[0]
-            cls = "ib-invalid" if c.best is None else ("" if c.verified else "ib-unverified")
-            dollars = sd.goodput_per_dollar(r, self.price(c.sku))
-            if dollars is None:
-                why = "CPU host" if not r.get("gpu_count") else f"no cited price for {c.sku}"
-                usd = f'<td class="ib-null" data-sort="">—<small>{escape(why)}</small></td>'
-            else:
-                usd = td(r, "goodput_per_dollar", dollars)
-            status = cell_badges(c)
-            if c.best is None:
-                status += f"<small> {escape('; '.join(c.invalid_reasons))}</small>"
-            runtime_url = escape(url(f"runtimes/{sd.segment(c.runtime)}.md"))
-            workload_url = escape(url(f"workloads/{sd.segment(c.workload)}.md"))
-            out.append("".join((
-                f'<tr class="{cls}">',
-                f'<td data-sort="{i}">{i}</td>' if rank else "",
-                f'<td><a href="{runtime_url}">{escape(c.runtime)}</a></td>',
-                f'<td><a href="{escape(url("skus/" + sd.segment(c.sku) + ".md"))}">{escape(c.sku)}</a></td>',
-                f"<td>{escape(c.model)}</td>",
-                f'<td><a href="{workload_url}">{escape(c.workload)}</a></td>',
-                f'<td><a href="{escape(url(c.path))}">{escape(r["load_kind"])} {fmt(r["load_value"])}</a></td>',
-                td(r, "goodput_requests_per_s_per_gpu", sd.rank_value(r)),
-                td(r, "output_tokens_per_s_per_gpu", sd.throughput_per_gpu(r)),
-                td(r, "interactivity_tokens_per_s_per_user"),
-                td(r, "ttft_ms_p99"),
-                td(r, "tpot_ms_p99"),
-                td(r, "tokens_per_joule", sd.tokens_per_joule(r)),
-                usd,
-                f"<td>{status}</td></tr>",
-            )))
-        return Markup("\n".join(out))
+        return board_rows(cells, sd.board_columns(), url, rank, self.price)
 
     def price(self, sku: str) -> float | None:
         s = self.skus.get(sku)
         return s.get("price_per_gpu_hour_usd") if s else None
 
-    def by(self, attr: str) -> dict[str, list[sd.Cell]]:
-        groups: dict[str, list[sd.Cell]] = defaultdict(list)
+    def by(self, attr: str) -> dict[str, list[sd.PublishedCell]]:
+        groups: dict[str, list[sd.PublishedCell]] = defaultdict(list)
         for c in self.cells:
             groups[getattr(c, attr)].append(c)
         return dict(sorted(groups.items()))
 
-    def ranked(self, cells: list[sd.Cell]) -> dict[str, list[sd.Cell]]:
+    def ranked(self, cells: list[sd.PublishedCell]) -> dict[str, list[sd.PublishedCell]]:
         """Cells split into 'ranked' (valid, verified; best first), 'unverified' and 'invalid'."""
-        out: dict[str, list[sd.Cell]] = {"ranked": [], "unverified": [], "invalid": []}
+        out: dict[str, list[sd.PublishedCell]] = {"ranked": [], "unverified": [], "invalid": []}
         for c in cells:
             if c.best is None:
                 out["invalid"].append(c)
@@ -214,7 +119,7 @@ class SiteBuilder:
         return out
 
     # -------------------------------------------------------------- charts
-    def pareto_chart(self, cells: list[sd.Cell]) -> dict[str, Any]:
+    def pareto_chart(self, cells: list[sd.PublishedCell]) -> dict[str, Any]:
         """Throughput per GPU vs tokens/s per user, one trace per runtime on SKU, plus the Pareto front."""
         series: dict[str, dict[str, list[Any]]] = {}
         pts = []
@@ -240,7 +145,7 @@ class SiteBuilder:
                          "x": [p[0] for p in front], "y": [p[1] for p in front], "hoverinfo": "skip"})
         return _figure(data, "tokens/s per user (1000 / TPOT p50)", "output tokens/s per GPU (per host on CPU)")
 
-    def sweep_chart(self, cell: sd.Cell, metrics: tuple[str, ...], title: str) -> dict[str, Any]:
+    def sweep_chart(self, cell: sd.PublishedCell, metrics: tuple[str, ...], title: str) -> dict[str, Any]:
         """One line per metric over the cell's load points (an x marks an invalid point; nulls are gaps)."""
         pts = sorted((float(r["load_value"]), r) for r in cell.rows if sd.finite(r.get("load_value")) is not None)
         kind = cell.rows[0]["load_kind"]
@@ -250,11 +155,11 @@ class SiteBuilder:
             if all(y is None for y in ys):
                 continue
             data.append({"type": "scatter", "mode": "lines+markers", "x": [p[0] for p in pts], "y": ys,
-                         "name": title if metric == "throughput" else metric.replace("_ms_", " ").replace("_", "."),
+                         "name": title if metric == "throughput" else column_label(metric),
                          "marker": {"symbol": ["circle" if r.get("valid") else "x" for _, r in pts], "size": 9}})
         return _figure(data, "concurrency" if kind == "concurrency" else "target rate (requests/s)", title)
 
-    def cdf_chart(self, cell: sd.Cell, metric: str, name: str) -> tuple[dict[str, Any], str]:
+    def cdf_chart(self, cell: sd.PublishedCell, metric: str) -> tuple[dict[str, Any], str]:
         """Latency CDF per load point: from requests.parquet where published, else from the percentiles."""
         samples = sd.latency_samples(cell, metric)
         data = []
@@ -276,7 +181,7 @@ class SiteBuilder:
                 if xs:
                     data.append({"type": "scatter", "mode": "lines+markers", "name": f"load point {r['load_point']}",
                                  "x": xs, "y": ys})
-        return _figure(data, f"{name} (ms)", "fraction of requests"), source
+        return _figure(data, column_heading(metric), "fraction of requests"), source
 
     # -------------------------------------------------------------- pages
     def build(self) -> None:
@@ -305,11 +210,11 @@ class SiteBuilder:
         for r, cells in runtimes.items():
             self._write(f"runtimes/{sd.segment(r)}.md", "runtime.md.j2", title=f"Runtime {r}", name=r, cells=cells,
                         meta=hidden)
-        self._write("methodology.md", "methodology.md.j2", title="Methodology", metrics=_metric_docs(),
-                    workloads=self.workloads)
+        self._write("methodology.md", "methodology.md.j2", title="Methodology", metrics=sd.metric_docs(),
+                    headline=headline_columns(), workloads=self.workloads)
         self._config(workloads, skus, runtimes)
 
-    def cell_page(self, cell: sd.Cell, root: Path) -> None:
+    def cell_page(self, cell: sd.PublishedCell, root: Path) -> None:
         """Write one cell's page under ``root`` as a static HTML file (see cell.html.j2)."""
         html = self.env.get_template("cell.html.j2").render(
             url=lambda to: rel(cell.path, to), b=self, cell=cell, site=self.site_meta)
@@ -418,21 +323,12 @@ def _workload_catalogue() -> dict[str, dict[str, Any]]:
     return out
 
 
-def _metric_docs() -> list[dict[str, str]]:
-    """Each metric's name, unit and formula (its docstring), in registry order."""
-    from inferboard.metrics import AGGREGATE_METRICS, RECORD_METRICS
-
-    docs = []
-    for kind, metrics in (("per request", RECORD_METRICS), ("per load point", AGGREGATE_METRICS)):
-        for m in metrics:
-            docs.append({"name": m.name, "unit": m.unit, "kind": kind,
-                         "doc": " ".join((m.__doc__ or "").split())})
-    return docs
-
-
 def build_site(data: Path, out: Path, *, project: Path, results: Path | None = None,
-               html: bool = True) -> dict[str, Any]:
+               html: bool = True, extra_pages: dict[str, str] | None = None) -> dict[str, Any]:
     """Generate the site of the leaderboard file ``data``.
+
+    ``extra_pages`` (path under docs/ → page text, e.g. the CLI reference from ``inferboard site build``) are
+    added to the generated reference pages (``inferboard.site.reference``) and the navigation.
 
     Writes the mkdocs project to ``project``; with ``html``, runs ``mkdocs build --strict`` into ``out`` while
     the cell pages (static HTML, thousands of them) are written beside it, then moved into ``out/cells``.
@@ -441,6 +337,7 @@ def build_site(data: Path, out: Path, *, project: Path, results: Path | None = N
     t0 = time.perf_counter()
     builder = SiteBuilder(data, project, results)
     builder.build()
+    add_reference_pages(project, extra_pages)  # data dictionary, runners, SKU catalogue, guide + extra pages, nav
     figures: dict[str, Any] = {"cells": len(builder.cells), "rows": len(builder.rows), "project": str(project)}
     if not html:
         builder.write_cells(project / "docs")
@@ -452,7 +349,7 @@ def build_site(data: Path, out: Path, *, project: Path, results: Path | None = N
         shutil.rmtree(staging)
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     env.setdefault("SOURCE_DATE_EPOCH", "0")  # same data → identical files (sitemap dates included)
-    cmd = [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "-f", str(project / "mkdocs.yml"),
+    cmd = [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(project / "mkdocs.yml"),
            "-d", str(out)]
     t1 = time.perf_counter()
     with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:

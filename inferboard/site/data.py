@@ -7,6 +7,7 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,18 +17,23 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from inferboard.core.errors import InferboardError
+from inferboard.metrics import (
+    GROUPS,
+    Column,
+    ColumnMetric,
+    leaderboard_columns,
+    metrics,
+    record_metrics,
+    result_columns,
+)
 
 #: columns a leaderboard file must have for the site to be built from it
 REQUIRED_COLUMNS: tuple[str, ...] = (
     "cell_id", "row_kind", "load_point", "load_kind", "load_value", "workload", "runtime", "model", "sku",
     "gpu_count", "valid", "invalid_reason",
 )
-#: percentile families shown on cell pages (each has _p50 … _p99_9, _mean, _std, _max, _count columns)
-LATENCY_METRICS: tuple[tuple[str, str], ...] = (
-    ("ttft_ms", "TTFT"), ("tpot_ms", "TPOT"), ("itl_ms", "ITL"), ("e2e_ms", "E2E latency"),
-    ("ntpot_ms", "NTPOT"), ("ttft_from_scheduled_ms", "TTFT from scheduled send"),
-    ("e2e_from_scheduled_ms", "E2E from scheduled send"), ("send_lag_ms", "client send lag"),
-)
+#: the ranking's columns (see rank_value): first in every table that shows them
+RANK_COLUMNS: tuple[str, ...] = ("goodput_requests_per_s_per_gpu", "goodput_requests_per_s")
 PERCENTILES: tuple[str, ...] = ("p50", "p90", "p95", "p99", "p99_9")
 _SAFE_SEGMENT = re.compile(r"^[a-z0-9][a-z0-9._-]{0,80}$")
 _LABEL_CHARS = re.compile(r"[^A-Za-z0-9 ._:/+()-]")
@@ -58,7 +64,7 @@ def finite(v: Any) -> float | None:
 
 
 @dataclass
-class Cell:
+class PublishedCell:
     """One published cell (sku/runtime/model/workload) and its aggregate rows, one per load point."""
 
     id: str
@@ -117,7 +123,7 @@ def load_rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def group_cells(rows: list[dict[str, Any]], results: Path | None = None) -> list[Cell]:
+def group_cells(rows: list[dict[str, Any]], results: Path | None = None) -> list[PublishedCell]:
     """Rows grouped into cells (sorted by id); provenance read from ``results/<cell>/`` where present."""
     by_id: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
@@ -125,7 +131,7 @@ def group_cells(rows: list[dict[str, Any]], results: Path | None = None) -> list
     cells = []
     for cid in sorted(by_id):
         first = by_id[cid][0]
-        cell = Cell(id=cid, sku=first["sku"], runtime=first["runtime"], model=first["model"],
+        cell = PublishedCell(id=cid, sku=first["sku"], runtime=first["runtime"], model=first["model"],
                     workload=first["workload"], rows=by_id[cid])
         cell.path = "cells/" + "/".join(segment(p) for p in (cell.sku, cell.runtime, cell.model)) + \
             f"/{segment(cell.workload)}.html"
@@ -175,6 +181,46 @@ def goodput_per_dollar(row: dict[str, Any], price_per_gpu_hour: float | None) ->
     return g * 3600.0 / price_per_gpu_hour
 
 
+#: leaderboard values the site derives rather than reads: per GPU or, on CPU hosts (no GPU), per host
+PER_HOST: dict[str, Callable[[dict[str, Any]], float | None]] = {
+    "goodput_requests_per_s_per_gpu": rank_value, "output_tokens_per_s_per_gpu": throughput_per_gpu,
+}
+#: every value the site derives from a row (goodput_per_dollar also needs the SKU's price)
+DERIVED: dict[str, Callable[[dict[str, Any]], float | None]] = {**PER_HOST, "tokens_per_joule": tokens_per_joule}
+
+
+def _rank_first(cols: tuple[Column, ...]) -> list[Column]:
+    return sorted(cols, key=lambda c: c.key not in RANK_COLUMNS)
+
+
+def latency_metrics() -> list[Column]:
+    """Percentile families shown on cell pages (each has _p50 … _p99_9, _mean, _std, _max, _count columns):
+    the registry's record metrics in table order (by group, then registration)."""
+    return [Column(m.name, m) for m in sorted(record_metrics(), key=lambda m: GROUPS.index(m.group))]
+
+
+def points_columns() -> list[Column]:
+    """Metric columns of a cell page's results table (one row per load point): headline and shown metrics."""
+    return _rank_first(result_columns())
+
+
+def board_columns() -> list[Column]:
+    """Metric columns of the leaderboard tables (one row per cell at its ranked load point)."""
+    return _rank_first(leaderboard_columns())
+
+
+def metric_docs() -> list[dict[str, str]]:
+    """Each registered metric's name, label, unit, kind, direction, headline statistics and formula (docstring)."""
+    docs = []
+    for m in metrics():
+        kind = f"{m.kind}, from {m.computed_in}" if issubclass(m, ColumnMetric) else m.kind
+        h = m.headline
+        docs.append({"name": m.name, "label": m.label, "unit": m.unit, "kind": kind, "better": m.better or "",
+                     "headline": ", ".join(h) if isinstance(h, tuple) else ("yes" if h else ""),
+                     "doc": " ".join((m.__doc__ or "").split())})
+    return docs
+
+
 def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     """Points not dominated when maximising both coordinates, sorted by x ascending."""
     front: list[tuple[float, float]] = []
@@ -213,7 +259,7 @@ def null_reasons(row: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def latency_samples(cell: Cell, metric: str, limit: int = 200) -> dict[int, list[float]] | None:
+def latency_samples(cell: PublishedCell, metric: str, limit: int = 200) -> dict[int, list[float]] | None:
     """Per load point, up to ``limit`` quantiles of ``metric`` over ok requests (requests.parquet), or None."""
     if cell.results_dir is None or not (cell.results_dir / "requests.parquet").is_file():
         return None

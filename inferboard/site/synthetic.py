@@ -13,7 +13,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-RUNTIMES = ("vllm", "sglang", "trtllm", "tgi", "llamacpp", "ollama", "lmdeploy")
+#: made-up runtime names like the made-up SKUs, models and workloads: no synthetic row carries a real runtime's name
+RUNTIMES = tuple(f"runtime-{i:02d}" for i in range(7))
 #: numeric columns scaled together (throughputs up, latencies down) so that rows stay self-consistent
 _SPEED_UP = ("output_tokens_per_s", "requests_per_s", "goodput_requests_per_s", "total_tokens_per_s",
              "input_tokens_per_s", "interactivity_tokens_per_s_per_user")

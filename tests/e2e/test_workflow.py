@@ -1,9 +1,11 @@
-"""The Snakemake workflow: lint, cluster profiles (dry runs), bad config, and a real one-cell run."""
+"""The Snakemake workflow: lint, cluster profiles (dry runs), bad config, what an edit reruns (dry runs on a
+throwaway copy of the checkout), and a real one-cell run."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -62,6 +64,163 @@ def test_bad_config_stops_before_any_job(tmp_path: Path) -> None:
     assert proc.returncode != 0
     assert "matrix[0].runtimes" in out and "'tensorrt'" in out
     assert "Job stats" not in out
+
+
+# ------------------------------------------------------------------ what an edit reruns
+# A throwaway copy of the checkout (package included: its catalogues are found beside it, and `python -m
+# snakemake` imports the copy's), whose every output exists as a fake and is marked up to date by
+# `snakemake --touch --forceall` (which runs no job; it orders the mtimes and records each job's metadata,
+# the params included). Each test edits one file of its own copy and reads what a dry run plans.
+COPIED = ("Snakefile", "workflows", "runners", "hardware", "inferboard", "site", "requirements")
+CELLS = [f"cpu-host/{rt}/tiny-llama-2l/{wl}" for rt in ("llamacpp", "vllm") for wl in ("smoke", "cpu-fixed")] + [
+    "cpu-host/llamacpp/tiny-llama-2l/cpu-chat"]
+CONTAINER_CELL = "cpu-host/vllm/tiny-llama-2l/cpu-chat"  # container mode: runs the image built here
+RERUN_CONFIG = {
+    "results_dir": "results", "publish_dir": "published", "leaderboard": "leaderboard.parquet",
+    "site_dir": "site-out",
+    "matrix": [{"runtimes": ["vllm", "llamacpp"], "models": ["tiny-llama-2l"], "workloads": ["smoke", "cpu-fixed"],
+                "skus": ["cpu-host"]},
+               {"runtimes": ["llamacpp"], "models": ["tiny-llama-2l"], "workloads": ["cpu-chat"],
+                "skus": ["cpu-host"], "overrides": {"trials": 1}},
+               {"runtimes": ["vllm"], "models": ["tiny-llama-2l"], "workloads": ["cpu-chat"], "skus": ["cpu-host"],
+                "mode": "container"}]}
+IMAGE_LOCK = ".inferboard/images/vllm-cpu/image.lock"
+JOB = re.compile(r"^(?:local)?rule (\w+):\n((?:    .*\n)*)", re.M)
+
+
+def smk_in(checkout: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+           "INFERBOARD_HOME": str(checkout / ".inferboard"), "PYTHONPATH": str(checkout)}
+    env.pop("INFERBOARD_WORKLOADS_DIR", None)
+    return subprocess.run([*SNAKEMAKE, "--configfile", "config.yaml", *args], cwd=checkout, capture_output=True,
+                          text=True, timeout=300, env=env)
+
+
+def planned(checkout: Path, *args: str) -> dict[str, dict[str, str]]:
+    """rule → {output: input line} of the jobs a dry run plans."""
+    proc = smk_in(checkout, "--dry-run", *args)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    jobs: dict[str, dict[str, str]] = {}
+    for rule, body in JOB.findall(out + "\n"):
+        fields = dict(line.strip().split(": ", 1) for line in body.splitlines() if ": " in line)
+        jobs.setdefault(rule, {})[fields.get("output", "")] = fields.get("input", "")
+    assert jobs or "Nothing to be done" in out, out[-3000:]
+    return jobs
+
+
+def cells_of(jobs: dict[str, dict[str, str]], rule: str = "run_cell") -> set[str]:
+    return {o.split("/", 1)[1].rsplit("/", 1)[0] for o in jobs.get(rule, {})}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the checkout whose whole default-target DAG is finished and up to date."""
+    root = tmp_path_factory.mktemp("checkout") / "repo"
+    root.mkdir()
+    for name in COPIED:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, root / name)
+    (root / "config.yaml").write_text(yaml.safe_dump(RERUN_CONFIG))
+    fakes = [".inferboard/envs/vllm/env.json", ".inferboard/envs/llamacpp/env.json", IMAGE_LOCK,
+             ".inferboard/models/tiny-llama-2l/manifest.json", "leaderboard.parquet", "site-out/index.html",
+             *(f"{d}/{c}/cell.json" for d in ("results", "published") for c in [*CELLS, CONTAINER_CELL])]
+    for f in fakes:
+        (root / f).parent.mkdir(parents=True, exist_ok=True)
+        (root / f).write_text("{}\n")
+    jobs = planned(root, "--forceall")
+    assert set(jobs) == {"env", "image", "tiny_model", "run_cell", "publish_cell", "aggregate", "site", "all"}
+    assert cells_of(jobs) == {*CELLS, CONTAINER_CELL}  # and no fingerprint job: each cell fingerprints its host
+    touch = smk_in(root, "--touch", "--forceall", "--cores", "1")  # runs no job: marks the fakes up to date
+    assert touch.returncode == 0, (touch.stdout + touch.stderr)[-3000:]
+    return root
+
+
+@pytest.fixture
+def checkout(finished: Path, tmp_path: Path) -> Path:
+    """This test's own copy of the finished checkout (mtimes and Snakemake metadata kept)."""
+    return Path(shutil.copytree(finished, tmp_path / "repo", symlinks=True))
+
+
+def edit(path: Path, text: str) -> None:
+    """Append to a file and make it newer than every output."""
+    path.write_text(path.read_text() + text)
+    later = time.time() + 10
+    os.utime(path, (later, later))
+
+
+def test_each_cell_depends_on_its_workload_runner_env_and_model(finished: Path) -> None:
+    jobs = planned(finished, "--forceall")
+    inputs = jobs["run_cell"]["results/cpu-host/vllm/tiny-llama-2l/cpu-fixed/cell.json"].split(", ")
+    assert inputs == ["workflows/workloads/cpu-fixed.yaml", "runners/vllm/runner.yaml", "requirements/vllm-cpu.lock",
+                      ".inferboard/envs/vllm/env.json", ".inferboard/models/tiny-llama-2l/manifest.json"]
+    inputs = jobs["run_cell"]["results/cpu-host/llamacpp/tiny-llama-2l/smoke/cell.json"].split(", ")
+    assert "runners/llamacpp/runner.yaml" in inputs and "runners/llamacpp/unity.cmake" in inputs
+    assert "requirements/vllm-cpu.lock" in jobs["env"][".inferboard/envs/vllm/env.json"]
+    assert jobs["run_cell"][f"results/{CONTAINER_CELL}/cell.json"].split(", ") == [
+        "workflows/workloads/cpu-chat.yaml", "runners/vllm/runner.yaml", IMAGE_LOCK,
+        ".inferboard/models/tiny-llama-2l/manifest.json"]
+    assert "runners/vllm/Containerfile.cpu" in jobs["image"][IMAGE_LOCK]
+
+
+def test_nothing_edited_plans_nothing(finished: Path) -> None:
+    assert planned(finished) == {}
+
+
+def test_edited_workload_plans_exactly_its_cells(checkout: Path) -> None:
+    edit(checkout / "workflows" / "workloads" / "cpu-fixed.yaml", "# edited\n")
+    jobs = planned(checkout)
+    want = {"cpu-host/llamacpp/tiny-llama-2l/cpu-fixed", "cpu-host/vllm/tiny-llama-2l/cpu-fixed"}
+    assert cells_of(jobs) == want and cells_of(jobs, "publish_cell") == want
+    assert set(jobs) == {"run_cell", "publish_cell", "aggregate", "site", "all"}
+
+
+def test_edited_runner_plans_that_runtimes_cells_and_rebuilds_nothing(checkout: Path) -> None:
+    runner = checkout / "runners" / "llamacpp" / "runner.yaml"
+    edit(runner, "# edited: a launch template or a comment changes no pin\n")
+    jobs = planned(checkout)
+    assert cells_of(jobs) == {c for c in CELLS if "/llamacpp/" in c}
+    assert set(jobs) == {"run_cell", "publish_cell", "aggregate", "site", "all"}
+
+
+@pytest.mark.parametrize(("pinned", "runtime"), [("requirements/vllm-cpu.lock", "vllm"),
+                                                   ("runners/llamacpp/unity.cmake", "llamacpp")])
+def test_changed_pin_rebuilds_the_env_and_reruns_its_cells(checkout: Path, pinned: str, runtime: str) -> None:
+    edit(checkout / pinned, "# edited\n")
+    jobs = planned(checkout)
+    assert set(jobs["env"]) == {f".inferboard/envs/{runtime}/env.json"}
+    if runtime == "vllm":  # the lock is in the image's recipe too: the image is rebuilt, its cell rerun
+        assert set(jobs["image"]) == {IMAGE_LOCK}
+        assert cells_of(jobs) == {c for c in CELLS if "/vllm/" in c} | {CONTAINER_CELL}
+    else:
+        assert "image" not in jobs and cells_of(jobs) == {c for c in CELLS if f"/{runtime}/" in c}
+
+
+def test_changed_containerfile_rebuilds_the_image_and_reruns_its_cells(checkout: Path) -> None:
+    edit(checkout / "runners" / "vllm" / "Containerfile.cpu", "# edited\n")
+    jobs = planned(checkout)
+    assert set(jobs["image"]) == {IMAGE_LOCK} and "env" not in jobs
+    assert cells_of(jobs) == {CONTAINER_CELL}
+
+
+def test_changed_build_pin_in_the_runner_rebuilds_the_env(checkout: Path) -> None:
+    runner = checkout / "runners" / "llamacpp" / "runner.yaml"
+    runner.write_text(runner.read_text().replace("-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_TESTS=OFF, -DX=1"))
+    jobs = planned(checkout)
+    assert set(jobs["env"]) == {".inferboard/envs/llamacpp/env.json"}  # the params trigger (its pins' hash)
+    assert cells_of(jobs) == {c for c in CELLS if "/llamacpp/" in c}
+
+
+def test_changed_matrix_entry_plans_that_cell(checkout: Path) -> None:
+    cfg = yaml.safe_load((checkout / "config.yaml").read_text())
+    cfg["matrix"][1]["overrides"] = {"trials": 2}
+    (checkout / "config.yaml").write_text(yaml.safe_dump(cfg))
+    jobs = planned(checkout)
+    assert cells_of(jobs) == {"cpu-host/llamacpp/tiny-llama-2l/cpu-chat"}
+    assert set(jobs) == {"run_cell", "publish_cell", "aggregate", "site", "all"}
 
 
 @pytest.mark.integration

@@ -9,9 +9,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from inferboard.cell.run import CellSpec, run_cell
+from inferboard.cell.api import run_cell
+from inferboard.cell.system import PreparedSystem
 from inferboard.runtimes.prepare import prepare_local
 from inferboard.scenario.prompts import load_tokenizer
+from inferboard.scenario.scenario import Scenario
 from tests.helpers import kill_when_serving, workload
 from tests.integration.conftest import Cell
 
@@ -96,10 +98,9 @@ def test_killing_llama_server_mid_run_is_recorded(tiny_model: Path, tmp_path: Pa
     kill_when_serving(server, after_s=2.0)
     w = workload(requests=2000, load={"kind": "concurrency", "concurrency": [4]},
                  dataset={"kind": "fixed", "input_tokens": 16, "output_tokens": 32})
-    spec = CellSpec(endpoint=server.url, model=local.served_model_name, workload=w, out=tmp_path,
-                    tokenizer=load_tokenizer(tiny_model), progress=False, server=server,
-                    runtime=local.runtime_provenance, model_info=local.model_info)
-    rows = run_cell(spec)
+    system = PreparedSystem(url=server.url, model=local.served_model_name, tokenizer=load_tokenizer(tiny_model),
+                            server=server, runtime=local.runtime_provenance, model_info=local.model_info)
+    rows = run_cell(system, Scenario(w), tmp_path).rows
     trial = next(r for r in rows if r["row_kind"] == "trial")
     assert trial["server_exit_code"] == -signal.SIGKILL and "server exited" in trial["invalid_reason"]
     assert trial["server_log_tail"]

@@ -3,10 +3,13 @@
 
 
 rule run_cell:
+    # Everything a cell's measurement depends on; an edit to any of them reruns exactly the cells using it.
+    # The host's fingerprint is taken by the cell itself, into its provenance.
     input:
+        workload=workload_input,
+        runner=runner_input,
         env=env_input,
         model=model_input,
-        fingerprint=f"{RESULTS}/fingerprint.json",
     output:
         status=f"{RESULTS}/{{sku}}/{{runtime}}/{{model}}/{{workload}}/cell.json",
     log:

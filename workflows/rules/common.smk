@@ -4,7 +4,10 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from inferboard.runtimes.envs import home
+from inferboard.runtimes.envs import build_files, home, source_hash
+from inferboard.runtimes.images import recipe_files, recipe_pins
+from inferboard.runtimes.runner import LocalCmake, LocalVenv, load_runner, runner_file
+from inferboard.scenario.workload import standard_workloads
 from inferboard.core.errors import InferboardError
 from inferboard.pipeline.matrix import expand, parse_config
 from inferboard.pipeline.matrix import ClusterSku
@@ -60,16 +63,62 @@ def result_cells():
     return [f"{RESULTS}/{cid}/cell.json" for cid in CELLS]
 
 
+def _source(path):
+    """A checked-in file of the checkout (workload, runner, lock), relative to the working directory where it
+    lies below it; local: it is part of the workflow's sources, never looked for in a storage provider
+    (the kubernetes profile's shared volume holds only what the rules write)."""
+    path = Path(path).resolve()
+    return local(str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path))
+
+
 def env_input(wc):
     """The pinned environment a cell runs in: the local env record or the image lock (GPU variants run
-    the upstream image by digest, pulled on the node)."""
+    the upstream image by digest, pulled on the node; a `system` runner runs the host's own Python,
+    checked when the cell starts)."""
     cell = cell_of(wc)
     if cell.mode == "container":
         variant = sku_variant(cell.sku)
         return f"{IB_HOME}/images/{cell.runtime}-cpu/image.lock" if variant == "cpu" else []
-    if cell.runtime == "transformers":
-        return []  # the host's own Python (checked when the cell starts)
+    if not isinstance(load_runner(cell.runtime).local, LocalVenv | LocalCmake):
+        return []
     return f"{IB_HOME}/envs/{cell.runtime}/env.json"
+
+
+def workload_input(wc):
+    """The workload's definition (workflows/workloads/<name>.yaml, or INFERBOARD_WORKLOADS_DIR's)."""
+    return _source(standard_workloads()[cell_of(wc).workload])
+
+
+def runner_input(wc):
+    """The runner definition and, in local mode, the files it names that the environment is built from
+    (lock, cmake include script): an edit reruns the runtime's cells, whether or not it rebuilds anything."""
+    cell = cell_of(wc)
+    runner = load_runner(cell.runtime)
+    files = [runner_file(cell.runtime)] + (build_files(runner) if cell.mode == "local" else [])
+    return [_source(f) for f in files]
+
+
+def env_pins(wc):
+    """The environment's rerun trigger: the hash of its pins (the lock, or the cmake source, arguments and
+    include script), not the files' mtimes: the env record lives in a store shared by checkouts and is not
+    rewritten when its build is reused, so an mtime trigger would rerun the rule (and every cell) forever."""
+    return source_hash(load_runner(wc.runtime))
+
+
+def env_files(wc):
+    """What an environment is built from (ancient: only a changed pin, above, reruns the rule)."""
+    runner = load_runner(wc.runtime)
+    return [ancient(_source(f)) for f in [runner_file(wc.runtime), *build_files(runner)]]
+
+
+def image_files(wc):
+    """What a CPU image is built from: the runner, its Containerfile.cpu and the local build's files."""
+    runner = load_runner(wc.runtime)
+    return [ancient(_source(f)) for f in [runner_file(wc.runtime), *recipe_files(runner, "cpu")]]
+
+
+def image_pins(wc):
+    return recipe_pins(load_runner(wc.runtime), "cpu")
 
 
 def model_input(wc):
@@ -113,7 +162,10 @@ def runtime_for(wc):
 
 
 def site_sources():
-    """What the site is made from besides the data: site/ and the code that renders it."""
+    """What the site is made from besides the data: site/, the code that renders it, the metric registry and
+    what its generated reference pages read (schemas, runners, SKUs, the command line)."""
     files = [p for p in sorted(Path("site").rglob("*")) if p.is_file() and "__pycache__" not in p.parts]
-    code = sorted(str(p) for p in Path("inferboard/site").glob("*.py"))
-    return [str(p) for p in files] + code
+    code = [p for d in ("inferboard/site", "inferboard/metrics", "inferboard/cli") for p in sorted(Path(d).glob("*.py"))]
+    catalogues = [*sorted(Path("workflows/schemas").glob("*.json")), *sorted(Path("runners").glob("*/runner.yaml")),
+                  Path("hardware/skus.yaml")]
+    return [str(p) for p in files + code + catalogues]

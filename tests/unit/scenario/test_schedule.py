@@ -5,8 +5,9 @@ from pathlib import Path
 import numpy as np
 
 from inferboard.scenario.prompts import load_tokenizer
+from inferboard.scenario.scenario import with_overrides
 from inferboard.scenario.schedule import build_plan
-from inferboard.scenario.workload import load_workload, with_overrides
+from inferboard.scenario.workload import load_workload
 
 
 def test_same_seed_gives_same_schedule_and_prompts(tokenizer_dir: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 from inferboard.hardware import energy
 from inferboard.hardware import nvidia as gpus
 from inferboard.hardware.sku import match_gpu, resolve_sku
-from tests.unit import fake_nvml
+from tests import fake_nvml
 
 ALL_GETTERS = [n for n in dir(fake_nvml.make()) if n.startswith("nvml") and n not in
                ("nvmlInit", "nvmlShutdown", "nvmlDeviceGetCount", "nvmlDeviceGetHandleByIndex",
@@ -115,3 +115,11 @@ def test_sku_resolution(nv) -> None:
     with pytest.raises(Exception, match="unknown SKU"):
         resolve_sku("h900", fps, local_server=True)
     assert match_gpu({"name": "NVIDIA H100", "pci_device_id": "0xffff"}) == "unknown-nvidia-h100"
+
+
+def test_mean_power_is_per_sweep_even_when_two_sweeps_share_a_timestamp() -> None:
+    # the last sweep of the sampling thread and the closing sweep can fall in the same rounded millisecond
+    w = energy.GpuWindow(gpus=[0, 1])
+    for t in (0.0, 0.1, 0.1):
+        w.samples += [{"t_s": t, "gpu": g, "power_w": 300.0} for g in (0, 1)]
+    assert w.summary()["power_mean_w"] == 600.0

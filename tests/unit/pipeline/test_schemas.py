@@ -7,7 +7,7 @@ import pyarrow as pa
 from inferboard.pipeline.schemas import export_schemas
 from inferboard.results.schema import REQUESTS_SCHEMA, SUMMARY_SCHEMA, RequestRecord
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_exported_json_schemas_are_current() -> None:

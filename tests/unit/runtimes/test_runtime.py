@@ -16,7 +16,7 @@ from inferboard.runtimes.runner import Runner
 from inferboard.runtimes.server import LaunchSpec, ManagedServer, ServerProcess, free_port
 from tests.helpers import kill_when_serving, requests_rows, run, workload
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _spec(argv_tail: list[str] | None = None, timeout_s: float = 20) -> LaunchSpec:
@@ -107,3 +107,11 @@ def test_fresh_dirs_are_empty_at_every_start_and_removed_after(tmp_path: Path) -
         assert not cache.exists()
         assert "entries []" in (tmp_path / f"server-trial{trial}.log").read_text()
     assert seen[0] != seen[1]
+
+
+def test_local_launch_without_local_mode_names_the_runtimes_that_have_one() -> None:
+    from inferboard.runtimes.runner import load_runner, local_runners
+    from inferboard.runtimes.server import local_launch
+
+    with pytest.raises(InferboardError, match=", ".join(local_runners())):
+        local_launch(load_runner("sglang"), env_dir=Path("/e"), model_dir=Path("/m"), served_model_name="m")

@@ -6,9 +6,18 @@ import pytest
 import yaml
 
 from inferboard.core.errors import InferboardError
-from inferboard.runtimes.runner import Image, Runner, all_runners, load_runner, placeholders, render
+from inferboard.runtimes.runner import (
+    Image,
+    Runner,
+    all_runners,
+    buildable_runners,
+    load_runner,
+    local_runners,
+    placeholders,
+    render,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 REFERENCE = ROOT.parent / "shared" / "reference" / "runtime_images.yaml"
 SEVEN = {"vllm", "sglang", "tensorrt-llm", "tgi", "llamacpp", "ollama", "lmdeploy"}
 
@@ -70,3 +79,28 @@ def test_render_fills_every_placeholder() -> None:
 def test_unknown_runtime_lists_the_known() -> None:
     with pytest.raises(InferboardError, match="llamacpp"):
         load_runner("no-such-runtime")
+
+
+def test_every_image_recipe_says_how_to_list_its_packages() -> None:
+    """A runner with a Containerfile.<variant> names, in runner.yaml, the command that lists what its image holds."""
+    for name, r in all_runners().items():
+        if list((ROOT / "runners" / name).glob("Containerfile.*")):
+            assert r.built_image is not None, f"{name}: Containerfile without built_image"
+            assert r.built_image.packages.argv[0].startswith("/"), name  # run as the image's entrypoint
+
+
+def test_local_and_buildable_runners_follow_the_local_section() -> None:
+    runners = all_runners()
+    assert local_runners() == sorted(n for n, r in runners.items() if r.local is not None)
+    assert set(buildable_runners()) == {n for n, r in runners.items() if r.local and r.local.kind in ("venv", "cmake")}
+    assert set(buildable_runners()) < set(local_runners())  # a `system` runner builds nothing
+    assert {"vllm", "llamacpp"} <= set(buildable_runners())
+
+
+def test_built_image_query_is_validated() -> None:
+    data = _raw(built_image={"packages": {"argv": [], "format": "pip-json"}})
+    with pytest.raises(ValueError):
+        Runner.model_validate(data)
+    data = _raw(built_image={"packages": {"argv": ["/x", "--version"], "format": "yaml"}})
+    with pytest.raises(ValueError):
+        Runner.model_validate(data)

@@ -1,4 +1,4 @@
-"""Roofline limits (DESIGN §4) and the plausibility check that rejects rows above them."""
+"""Roofline limits and the plausibility check that rejects rows above them."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from inferboard.hardware.sku import load_skus
 from inferboard.models.catalog import load_models
 from inferboard.results.summarize import validity
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 GPU_CELL = ROOT / "data/results/h200-sxm/transformers/llama-3.1-8b-instruct-random/gpu-check"
 
 

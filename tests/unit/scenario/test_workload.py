@@ -6,12 +6,12 @@ import pytest
 import yaml
 
 from inferboard.core.errors import InferboardError
+from inferboard.scenario.scenario import with_overrides
 from inferboard.scenario.workload import (
     ConcurrencyLoad,
     RateLoad,
     load_workload,
     standard_workloads,
-    with_overrides,
 )
 
 STANDARD = {"smoke", "1k-1k", "8k-1k", "1k-8k", "chat", "prefix-cache", "multi-turn", "long-context"}

@@ -10,7 +10,7 @@ import yaml
 from inferboard.core.errors import InferboardError
 from inferboard.hardware.sku import load_skus, skus_file
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 REFERENCE = ROOT.parent / "shared" / "reference" / "gpu_skus.yaml"
 REQUIRED = ["h100-sxm", "h100-pcie", "h100-nvl", "h200-sxm", "b200", "gb200", "a100-sxm-40gb", "a100-sxm-80gb",
             "a100-pcie-40gb", "a100-pcie-80gb", "l40s", "l4", "a10g", "t4", "rtx-4090", "rtx-5090",

@@ -13,7 +13,7 @@ from inferboard.core.errors import InferboardError
 from inferboard.site import data as sd
 from inferboard.site.build import fmt, rel, script_json, td
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 LEADERBOARD = ROOT / "data" / "leaderboard.parquet"
 
 

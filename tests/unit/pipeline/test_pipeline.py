@@ -10,7 +10,9 @@ import orjson
 import pyarrow.parquet as pq
 
 from inferboard.pipeline import jobs as pipeline
+from inferboard.results.compare import compare
 from inferboard.results.schema import JOURNAL
+from inferboard.results.status import status_from_rows, write_status
 from tests.helpers import run, workload
 
 
@@ -38,8 +40,9 @@ def test_publish_aggregate_compare(server, tmp_path: Path) -> None:
     server.configure(ttft_ms=2, itl_ms=1)
     a, b = tmp_path / "results/cpu-host/fake/m/t", tmp_path / "other"
     rows = run(server.url, a, workload(requests=12, trials=3))
-    status, reason = pipeline.status_from_rows(rows)
-    pipeline.write_status(a, cell_id="cpu-host/fake/m/t", status=status, reason=reason)
+    status, reason = status_from_rows(rows)
+    write_status(a, cell_id="cpu-host/fake/m/t", runtime="fake", model="m", workload="t", sku="cpu-host",
+                 mode="endpoint", started_utc="2026-01-01T00:00:00.000Z", status=status, reason=reason)
     (a / JOURNAL).write_text("")  # scratch files are not published
     dest = tmp_path / "published/cpu-host/fake/m/t"
     pipeline.publish(a, dest)
@@ -49,10 +52,10 @@ def test_publish_aggregate_compare(server, tmp_path: Path) -> None:
     assert info["rows"] == len(board) == 1 and board[0]["row_kind"] == "aggregate"
     assert json.loads(pq.read_metadata(tmp_path / "board.parquet").metadata[b"inferboard.cells"])[0]["status"] == status
     shutil.copytree(dest, b)
-    cmp = pipeline.compare(b, dest)
+    cmp = compare(b, dest)
     tput = next(r for r in cmp if r["metric"] == "output_tokens_per_s")
     assert tput["delta"] == 0 and tput["within_ci"] is True
 
 
 def test_failed_status_without_rows() -> None:
-    assert pipeline.status_from_rows([]) == ("failed", "no load point was measured")
+    assert status_from_rows([]) == ("failed", "no load point was measured")

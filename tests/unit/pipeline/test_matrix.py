@@ -8,9 +8,10 @@ import pytest
 import yaml
 
 from inferboard.core.errors import InferboardError
-from inferboard.pipeline.matrix import Cell, expand, load_config, parse_config
+from inferboard.pipeline.matrix import MatrixCell, expand, load_config, parse_config
+from inferboard.scenario.scenario import WorkloadOverrides
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _cfg(**block):
@@ -57,10 +58,10 @@ def test_schema_file_matches_the_model() -> None:
 def test_a_cell_travels_to_its_job_as_json() -> None:
     _, cells = load_config(Path("workflows/config/config.yaml"))
     for c in cells:
-        assert Cell.from_json(c.to_json()) == c
-    odd = Cell("vllm", "m", "w", "cpu-host", "local", (("threads", "2"),), (("trials", 3), ("concurrency", [1, 2])),
-               ("0", "1"))
-    assert Cell.from_json(odd.to_json()) == odd
+        assert MatrixCell.from_json(c.to_json()) == c
+    odd = MatrixCell("vllm", "m", "w", "cpu-host", "local", (("threads", "2"),),
+                     WorkloadOverrides(trials=3, concurrency=[1, 2], slo={"ttft_ms": 50}), ("0", "1"))
+    assert MatrixCell.from_json(odd.to_json()) == odd
 
 
 def test_run_cell_refuses_a_spec_of_another_cell(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from inferboard.runtimes.containers import ContainerRun, is_digest_ref, run_argv
 from inferboard.runtimes.runner import all_runners, load_runner
 from inferboard.runtimes.server import container_launch
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DIGEST = "sha256:" + "a" * 64
 
 

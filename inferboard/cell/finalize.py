@@ -1,0 +1,129 @@
+"""Finalize a cell: its journal (and any earlier requests.parquet) → requests.parquet and summary.parquet.
+
+A function of the cell folder alone: the workload, the SKU figures, the model shape and the runner definition
+come from the snapshot in ``provenance.json`` taken when the cell started, so finalizing the same folder again
+gives the same bytes whatever the catalogues say today. Idempotent; safe on a folder left by a crash.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from inferboard.core.clock import utc_now
+from inferboard.core.hashing import content_hash
+from inferboard.hardware.sku import Sku
+from inferboard.models.catalog import ModelEntry
+from inferboard.results.provenance import read_provenance, write_provenance
+from inferboard.results.schema import (
+    GPU_JOURNAL,
+    GPU_SAMPLES,
+    JOURNAL,
+    PROVENANCE,
+    REQUESTS,
+    SUMMARY,
+    read_journal,
+    write_rows,
+)
+from inferboard.results.summarize import PointInfo, aggregate_trials, summarize_point
+from inferboard.scenario.workload import Workload
+
+
+def _kv_samples(out: Path, catalogue: dict[str, Any]) -> dict[int, list[tuple[int, float]]]:
+    """The runtime's KV-cache usage gauge per trial, from metrics.parquet (empty when it has none); the
+    gauge's name comes from the runner definition snapshotted in provenance."""
+    import pyarrow.parquet as pq
+
+    path = out / "metrics.parquet"
+    runner = catalogue.get("runner") or {}
+    name = ((runner.get("metrics") or {}).get("names") or {}).get("kv_cache_usage")
+    if not path.exists() or not name:
+        return {}
+    by_trial: dict[int, list[tuple[int, float]]] = defaultdict(list)
+    for m in pq.read_table(path).to_pylist():
+        if m["name"] == name:
+            by_trial[m["trial"]].append((m["t_ns"], m["value"]))
+    return by_trial
+
+
+def _hardware_columns(prov: dict[str, Any]) -> dict[str, Any]:
+    hw = prov.get("hardware") or {}
+    gpus = hw.get("gpus") or []
+    volatile = {"index", "temperature_c", "clock_sm_mhz", "clock_memory_mhz", "throttle_reasons"}
+    stable = {"host": {k: v for k, v in (hw.get("host") or {}).items() if k != "hostname_sha256"},
+              "gpus": [{k: v for k, v in g.items() if k not in volatile} for g in gpus]}
+    return {
+        "sku_verified": prov.get("sku_verified"), "hardware_fingerprint": content_hash(stable),
+        "gpu_name": ", ".join(sorted({str(g.get("name")) for g in gpus})) or None,
+        "gpu_driver": gpus[0].get("driver") if gpus else None,
+        "host_cpu_model": (hw.get("host") or {}).get("cpu_model"),
+    }
+
+
+
+def finalize(out: Path, *, complete: bool = True) -> list[dict[str, Any]]:
+    """Turn the journal (and any earlier requests.parquet) into the cell's Parquet files; idempotent."""
+    import pyarrow.parquet as pq
+
+    prov = read_provenance(out / PROVENANCE)
+    records: list[dict[str, Any]] = []
+    if (out / REQUESTS).exists():
+        records.extend(pq.read_table(out / REQUESTS).to_pylist())
+    if (out / JOURNAL).exists():
+        seen = {r["request_id"] for r in records}
+        records.extend(r for r in read_journal(out / JOURNAL) if r["request_id"] not in seen)
+    records.sort(key=lambda r: (r["trial"], r["load_point"], r["request_id"]))
+    wdef = Workload.model_validate(prov["workload"]["definition"])
+    groups: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        groups[(r["trial"], r["load_point"])].append(r)
+    values = wdef.load.points()
+    servers = prov.get("servers") or []
+    windows = {(w["trial"], w["load_point"]): w for w in prov.get("gpu_windows") or []}
+    hardware = _hardware_columns(prov)
+    catalogue = prov.get("catalogue") or {}  # as the cell saw it when it started: never today's files
+    model_entry = ModelEntry.model_validate(catalogue["model"]) if catalogue.get("model") else None
+    sku_entry = Sku.model_validate(catalogue["sku"]) if catalogue.get("sku") else None
+    kv = _kv_samples(out, catalogue)
+
+    def server_for(trial: int) -> dict[str, Any]:
+        """The server record that served ``trial`` (the last one started at or before it)."""
+        return next((s for s in reversed(servers) if s["trial"] <= trial), {})
+
+    rows = []
+    for (trial, lp), recs in sorted(groups.items()):
+        srv = server_for(trial)
+        crashed = bool(srv.get("crashed"))
+        info = PointInfo(
+            cell_id=prov["cell_id"], workload=wdef.name, workload_hash=prov["workload"]["workload_hash"],
+            schedule_hash=prov["load_point_schedule_hashes"][lp], runtime=prov["runtime"]["name"],
+            model=prov["model"]["name"], sku=prov["sku"], trials=wdef.trials, trial=trial, load_point=lp,
+            load_kind=wdef.load.kind, load_value=values[lp], slo=wdef.slo.model_dump(),
+            requests_planned=wdef.warmup_requests + wdef.requests, warmup_requests=wdef.warmup_requests,
+            gpu_count=prov.get("gpu_count", 0), server_exit_code=srv.get("exit_code") if crashed else None,
+            server_log_tail=srv.get("log_tail") if crashed else None, cold_start_s=srv.get("cold_start_s"),
+            hardware=hardware, gpu_window=windows.get((trial, lp)), model_entry=model_entry, sku_entry=sku_entry,
+            kv_cache_samples=kv.get(trial, []),
+        )
+        rows.append(summarize_point(recs, info))
+    by_point: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_point[row["load_point"]].append(row)
+    rows.extend(aggregate_trials(rs) for _, rs in sorted(by_point.items()))
+    if prov.get("end_utc") is None:  # kept when finalized again, so that the same folder gives the same files
+        prov["end_utc"] = utc_now()
+    prov["complete"] = complete and len(groups) == wdef.trials * len(values)
+    prov["requests_recorded"] = len(records)
+    meta = {"inferboard.provenance": orjson.dumps(prov).decode()}
+    write_rows(out / REQUESTS, records, "requests", meta)
+    write_rows(out / SUMMARY, rows, "summary", meta)
+    if (out / GPU_JOURNAL).exists():
+        samples = [orjson.loads(line) for line in (out / GPU_JOURNAL).read_bytes().splitlines() if line.strip()]
+        write_rows(out / GPU_SAMPLES, samples, "gpu_samples", meta)
+        (out / GPU_JOURNAL).unlink()
+    write_provenance(out / PROVENANCE, prov)
+    (out / JOURNAL).unlink(missing_ok=True)
+    return rows

@@ -1,0 +1,136 @@
+"""The system under test of a cell: a running endpoint, or a runtime this process starts (local env or image).
+
+``prepare`` turns a declarative ``SystemUnderTest`` into a ``PreparedSystem``: the server to manage (if any),
+the URL and model name to send requests to, the tokenizer, the SKU (verified against this host's fingerprint
+when the server runs here) and the catalogue entries the cell used, snapshotted so that ``finalize`` needs
+nothing but the cell folder.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from inferboard.core.errors import InferboardError
+from inferboard.hardware.sku import load_skus, resolve_sku
+from inferboard.models.catalog import load_models
+from inferboard.scenario.prompts import PromptTokenizer, load_tokenizer
+
+
+class ServerControl(Protocol):
+    """A server the cell starts (per trial when the workload asks for a fresh one) and stops."""
+
+    def start(self, trial: int) -> dict[str, Any]: ...  # blocks until ready; returns its record
+    def exit_code(self) -> int | None: ...
+    def stop(self) -> dict[str, Any]: ...  # returns exit code, crash flag and log tail
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """An OpenAI-compatible server that is already running (its hardware is declared, never verified)."""
+
+    url: str
+    model: str  # the served model name requests carry
+    api_key: str | None = None
+    sku: str | None = None  # declared SKU id (hardware/skus.yaml); recorded as unverified
+    tokenizer: Path | None = None  # folder or tokenizer.json for exact prompt token counts
+
+
+@dataclass(frozen=True)
+class LocalRuntime:
+    """A runtime of runners/ started by the cell: its locked local environment, or its image by digest."""
+
+    runtime: str
+    model_dir: Path
+    params: dict[str, str] = field(default_factory=dict)
+    mode: Literal["local", "container"] = "local"
+    variant: str = "cpu"  # container variant: cpu, cuda or rocm
+    image_source: str = "built"  # container image: built here (image.lock) or upstream (runner digest)
+    engine: str | None = None  # container engine (default: detected)
+    server_cpus: tuple[int, ...] = ()
+    sku: str | None = None  # must match this host's fingerprint when given
+    tokenizer: Path | None = None  # default: the model folder's tokenizer.json
+
+
+SystemUnderTest = Endpoint | LocalRuntime
+
+
+@dataclass
+class PreparedSystem:
+    """Everything a cell needs to know about the server it measures, ready to run."""
+
+    url: str
+    model: str
+    tokenizer: PromptTokenizer
+    runtime: dict[str, Any] = field(default_factory=lambda: {"name": "endpoint", "mode": "endpoint",
+                                                               "verified": False})
+    model_info: dict[str, Any] = field(default_factory=dict)
+    sku: str = "unknown"
+    sku_verified: bool = False
+    gpu_fingerprints: list[dict[str, Any]] | None = None  # taken already (None: taken when the cell starts)
+    gpus: list[int] = field(default_factory=list)  # NVML indices monitored for energy (local GPU cells)
+    gpu_count: int = 0
+    api_key: str | None = None
+    server: ServerControl | None = None  # started and stopped by the cell
+    model_label: str | None = None  # the model's name in the cell id when ``model`` is a path
+    length_control: str = "ignore_eos"  # how the runtime is asked to force output lengths (runner api)
+    runner: dict[str, Any] | None = None  # the runner definition (runners/<rt>/runner.yaml) as loaded
+
+
+def visible_gpus(gpus: list[dict[str, Any]]) -> list[int]:
+    """NVML indices of the GPUs a local server may use (CUDA_VISIBLE_DEVICES as indices, else all)."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    indices = [g["index"] for g in gpus if g.get("vendor") != "amd"]  # NVML-monitored GPUs only
+    if env is None or not env.strip():
+        return indices if env is None else []
+    try:
+        return [i for i in (int(x) for x in env.split(",")) if i in indices]
+    except ValueError:  # UUIDs: cannot be mapped without NVML UUIDs; monitor all
+        return indices
+
+
+def prepare(system: SystemUnderTest, output: Path) -> PreparedSystem:
+    """Resolve the SKU, build or find the runtime's environment or image, and describe its server."""
+    from inferboard.hardware.amd import host_gpus
+
+    gpus = host_gpus()  # this host's; the server's only when this host starts it
+    if isinstance(system, Endpoint):
+        sku, verified = resolve_sku(system.sku, [], local_server=False)
+        return PreparedSystem(url=system.url, model=system.model, tokenizer=load_tokenizer(system.tokenizer),
+                              sku=sku, sku_verified=verified, gpu_fingerprints=gpus, api_key=system.api_key)
+    from inferboard.runtimes.prepare import prepare_container, prepare_local
+    from inferboard.runtimes.runner import load_runner
+
+    if system.mode not in ("local", "container"):
+        raise InferboardError(f"unknown mode {system.mode!r}", field="--mode", fix="local or container")
+    visible = visible_gpus(gpus)
+    if system.mode == "container":
+        local = prepare_container(system.runtime, system.model_dir, output, dict(system.params),
+                                  variant=system.variant, source=system.image_source, engine=system.engine,
+                                  gpus=tuple(visible) if system.variant == "cuda" else (), cpus=system.server_cpus)
+    else:
+        local = prepare_local(system.runtime, system.model_dir, output, dict(system.params), cpus=system.server_cpus)
+    sku, verified = resolve_sku(system.sku, gpus, local_server=True)
+    tokenizer = system.tokenizer
+    if tokenizer is None and (system.model_dir / "tokenizer.json").is_file():
+        tokenizer = system.model_dir
+    return PreparedSystem(
+        url=local.server.url, model=local.served_model_name, tokenizer=load_tokenizer(tokenizer),
+        runtime=local.runtime_provenance, model_info=local.model_info, sku=sku, sku_verified=verified,
+        gpu_fingerprints=gpus, gpus=visible, gpu_count=len(visible), server=local.server,
+        model_label=local.model_info["id"], length_control=local.runtime_provenance["length_control"],
+        runner=load_runner(system.runtime).model_dump(mode="json"),
+    )
+
+
+def catalogue_snapshot(system: PreparedSystem) -> dict[str, Any]:
+    """The catalogue entries a cell uses, as they are now: its SKU's figures with their sources, the model's
+    shape and the runner definition. ``finalize`` reads these, never today's catalogue files."""
+    model_key = system.model_info.get("catalogue_id") or system.model_label or system.model
+    model = load_models().get(model_key)
+    sku = load_skus().get(system.sku)
+    return {"sku": sku.model_dump(mode="json") if sku else None,
+            "model": model.model_dump(mode="json") if model else None,
+            "runner": system.runner}

@@ -1,0 +1,49 @@
+"""Metrics computed outside the metric classes, declared here so that the registry lists every shown metric.
+
+Energy, roofline and KV-cache columns come from the hardware monitors (``results.summarize``,
+``hardware.roofline``); tokens per joule and requests per dollar are derived by the site from stored columns.
+"""
+
+from __future__ import annotations
+
+from inferboard.metrics.base import ColumnMetric
+
+
+class JoulesPerOutputToken(ColumnMetric):
+    """joules_per_output_token = GPU energy over the window / output tokens generated in it (warm-up included)."""
+
+    name, unit, label, display_unit = "joules_per_output_token", "J/token", "J / token", ""
+    better, group, headline = "lower", "energy", True
+    computed_in = "results.summarize.hardware_columns"
+
+
+class TokensPerJoule(ColumnMetric):
+    """tokens_per_joule = 1 / joules_per_output_token (null where energy is unknown)."""
+
+    name, unit, label, display_unit = "tokens_per_joule", "tok/J", "tok / J", ""
+    better, group, leaderboard = "higher", "energy", True
+    computed_in, stored = "site.data.tokens_per_joule", False
+
+
+class GoodputPerDollar(ColumnMetric):
+    """goodput_per_dollar = goodput per GPU × 3600 / the SKU's price per GPU-hour (good requests per US dollar)."""
+
+    name, unit, label, display_unit = "goodput_per_dollar", "req/USD", "req / $", ""
+    better, group, leaderboard = "higher", "cost", True
+    computed_in, stored = "site.data.goodput_per_dollar", False
+
+
+class RooflineEfficiency(ColumnMetric):
+    """roofline_efficiency_pct = 100 × output_tokens_per_s / the decode roofline limit of the model on the SKU."""
+
+    name, unit, label, display_unit = "roofline_efficiency_pct", "%", "roofline %", ""
+    better, group, shown = "higher", "hardware", True
+    computed_in = "hardware.roofline.row_limits"
+
+
+class KvCacheUsageMax(ColumnMetric):
+    """kv_cache_usage_max = max of the runtime's KV-cache usage gauge (0–1) while the point's requests ran."""
+
+    name, unit, label, display_unit = "kv_cache_usage_max", "fraction", "KV cache max", ""
+    better, group, shown = None, "hardware", True
+    computed_in = "results.summarize.kv_cache_columns"
