@@ -15,13 +15,13 @@ from typing import Any, Literal
 
 import orjson
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
 from inferboard.core.atomic import atomic_write_table
 from inferboard.core.errors import from_validation_error
 from inferboard.core.stats import PERCENTILES, pname
 from inferboard.measure.exchange import Status
-from inferboard.metrics import AGGREGATE_METRICS, ALIAS_STATS, ALIASES, CENSORED, RECORD_METRICS, ci_metrics
+from inferboard.metrics import AGGREGATE_METRICS, ALIAS_STATS, ALIASES, CENSORED, RECORD_METRICS, ci_metrics, column
 
 SCHEMA_VERSION = 1
 JOURNAL = "requests.partial.jsonl"
@@ -129,10 +129,25 @@ HARDWARE_FIELDS: dict[str, Any] = {
 }
 
 
+def _describe(key: str) -> str | None:
+    """A summary column's description for the data dictionary: its metric's label, unit and formula."""
+    for suffix, what in (("_ci95_low", "bootstrap 95% CI low of "), ("_ci95_high", "bootstrap 95% CI high of "),
+                         ("_cv", "coefficient of variation across trials of ")):
+        if key.endswith(suffix):
+            inner = _describe(key.removesuffix(suffix))
+            return what + (inner or key.removesuffix(suffix))
+    try:
+        c = column(key)
+    except KeyError:
+        return None
+    return f"{c.heading}: {c.doc}" if c.doc else c.heading
+
+
 #: One row per (trial, load point), plus one ``aggregate`` row per load point across trials.
 SummaryRow: type[BaseModel] = create_model(  # type: ignore[call-overload]
     "SummaryRow", __config__=ConfigDict(extra="forbid"),
-    **{k: (ann, ...) for k, (ann, _) in _summary_fields().items()},  # every key required (null where n/a)
+    # every key required (null where it does not apply); a metric's column is described by its registry entry
+    **{k: (ann, Field(description=_describe(k))) for k, (ann, _) in _summary_fields().items()},
 )
 
 
