@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from inferboard.cell.run import CellSpec, execute
+from inferboard.cell.run import CellSpec, check_output, execute
 from inferboard.cell.system import PreparedSystem, SystemUnderTest, prepare
 from inferboard.scenario.scenario import Scenario
 
@@ -41,6 +41,7 @@ def run_cell(system: SystemUnderTest | PreparedSystem, scenario: Scenario, outpu
     (the load generator) to those cores.
     """
     workload, source = scenario.resolve()
+    check_output(output)
     prepared = system if isinstance(system, PreparedSystem) else prepare(system, output)
     if client_cpus:
         os.sched_setaffinity(0, set(client_cpus))

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
+from pydantic import BaseModel, ValidationError
 
 from inferboard.core.clock import utc_now
+from inferboard.core.errors import InferboardError, from_validation_error
 from inferboard.core.hashing import content_hash
 from inferboard.hardware.sku import Sku
 from inferboard.models.catalog import ModelEntry
@@ -30,6 +32,8 @@ from inferboard.results.schema import (
 )
 from inferboard.results.summarize import PointInfo, aggregate_trials, summarize_point
 from inferboard.scenario.workload import Workload
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def _kv_samples(out: Path, catalogue: dict[str, Any]) -> dict[int, list[tuple[int, float]]]:
@@ -63,9 +67,20 @@ def _hardware_columns(prov: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _snapshot(model: type[M], data: Any, out: Path, where: str) -> M:
+    """A snapshotted entry read back with today's model; a one-line error names it when the model has moved on."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise from_validation_error(err, source=f"{out / PROVENANCE}: {where}") from None
+
 
 def finalize(out: Path, *, complete: bool = True) -> list[dict[str, Any]]:
-    """Turn the journal (and any earlier requests.parquet) into the cell's Parquet files; idempotent."""
+    """Turn the journal (and any earlier requests.parquet) into the cell's Parquet files; idempotent.
+
+    The first finalize records the end time and ``complete`` (``complete`` and every planned trial × load point
+    measured); finalizing the folder again keeps both, so it rewrites the same bytes.
+    """
     import pyarrow.parquet as pq
 
     prov = read_provenance(out / PROVENANCE)
@@ -76,7 +91,11 @@ def finalize(out: Path, *, complete: bool = True) -> list[dict[str, Any]]:
         seen = {r["request_id"] for r in records}
         records.extend(r for r in read_journal(out / JOURNAL) if r["request_id"] not in seen)
     records.sort(key=lambda r: (r["trial"], r["load_point"], r["request_id"]))
-    wdef = Workload.model_validate(prov["workload"]["definition"])
+    if "catalogue" not in prov:  # measured before snapshots: finalizing now would need today's catalogues
+        raise InferboardError("this cell was measured before provenance recorded its catalogue entries",
+                              field=f"{out / PROVENANCE}: catalogue",
+                              fix="keep its published files as they are, or measure the cell again")
+    wdef = _snapshot(Workload, prov["workload"]["definition"], out, "workload.definition")
     groups: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
     for r in records:
         groups[(r["trial"], r["load_point"])].append(r)
@@ -84,9 +103,9 @@ def finalize(out: Path, *, complete: bool = True) -> list[dict[str, Any]]:
     servers = prov.get("servers") or []
     windows = {(w["trial"], w["load_point"]): w for w in prov.get("gpu_windows") or []}
     hardware = _hardware_columns(prov)
-    catalogue = prov.get("catalogue") or {}  # as the cell saw it when it started: never today's files
-    model_entry = ModelEntry.model_validate(catalogue["model"]) if catalogue.get("model") else None
-    sku_entry = Sku.model_validate(catalogue["sku"]) if catalogue.get("sku") else None
+    catalogue = prov["catalogue"] or {}  # as the cell saw it when it started: never today's files
+    model_entry = _snapshot(ModelEntry, catalogue["model"], out, "catalogue.model") if catalogue.get("model") else None
+    sku_entry = _snapshot(Sku, catalogue["sku"], out, "catalogue.sku") if catalogue.get("sku") else None
     kv = _kv_samples(out, catalogue)
 
     def server_for(trial: int) -> dict[str, Any]:
@@ -113,9 +132,10 @@ def finalize(out: Path, *, complete: bool = True) -> list[dict[str, Any]]:
     for row in rows:
         by_point[row["load_point"]].append(row)
     rows.extend(aggregate_trials(rs) for _, rs in sorted(by_point.items()))
-    if prov.get("end_utc") is None:  # kept when finalized again, so that the same folder gives the same files
+    if prov.get("end_utc") is None:  # the first finalize ends the cell: its end time and whether it is complete
         prov["end_utc"] = utc_now()
-    prov["complete"] = complete and len(groups) == wdef.trials * len(values)
+        prov["complete"] = complete and len(groups) == wdef.trials * len(values)
+    # else: finalized before; its verdict stands, so finalizing the same folder again gives the same bytes
     prov["requests_recorded"] = len(records)
     meta = {"inferboard.provenance": orjson.dumps(prov).decode()}
     write_rows(out / REQUESTS, records, "requests", meta)

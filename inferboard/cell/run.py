@@ -70,12 +70,17 @@ def _runner() -> asyncio.Runner:
     return asyncio.Runner()
 
 
-def execute(spec: CellSpec) -> list[dict[str, Any]]:
-    """Plan, run and finalize a cell; returns the summary rows. Partial results survive interruption."""
-    out = spec.out
+def check_output(out: Path) -> None:
+    """Refuse an output folder that holds the journal of an unfinished run (a new run would replace it)."""
     if (out / JOURNAL).exists():
         raise InferboardError(f"{out / JOURNAL} holds records of an unfinished run", field="--out",
                               fix=f"run `inferboard finalize {out}` to keep them, or choose another --out")
+
+
+def execute(spec: CellSpec) -> list[dict[str, Any]]:
+    """Plan, run and finalize a cell; returns the summary rows. Partial results survive interruption."""
+    out = spec.out
+    check_output(out)
     try:
         probe = StreamingClient(spec.system.url, spec.system.model)
     except ValueError as err:

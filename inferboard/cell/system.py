@@ -2,8 +2,9 @@
 
 ``prepare`` turns a declarative ``SystemUnderTest`` into a ``PreparedSystem``: the server to manage (if any),
 the URL and model name to send requests to, the tokenizer, the SKU (verified against this host's fingerprint
-when the server runs here) and the catalogue entries the cell used, snapshotted so that ``finalize`` needs
-nothing but the cell folder.
+when the server runs here) and the runner definition it was launched from. ``catalogue_snapshot`` gives the
+catalogue entries the cell uses, which the cell writes into its provenance so that ``finalize`` needs nothing
+but the cell folder.
 """
 
 from __future__ import annotations
@@ -101,10 +102,10 @@ def prepare(system: SystemUnderTest, output: Path) -> PreparedSystem:
         return PreparedSystem(url=system.url, model=system.model, tokenizer=load_tokenizer(system.tokenizer),
                               sku=sku, sku_verified=verified, gpu_fingerprints=gpus, api_key=system.api_key)
     from inferboard.runtimes.prepare import prepare_container, prepare_local
-    from inferboard.runtimes.runner import load_runner
 
     if system.mode not in ("local", "container"):
         raise InferboardError(f"unknown mode {system.mode!r}", field="--mode", fix="local or container")
+    sku, verified = resolve_sku(system.sku, gpus, local_server=True)  # checked before anything is built
     visible = visible_gpus(gpus)
     if system.mode == "container":
         local = prepare_container(system.runtime, system.model_dir, output, dict(system.params),
@@ -112,7 +113,6 @@ def prepare(system: SystemUnderTest, output: Path) -> PreparedSystem:
                                   gpus=tuple(visible) if system.variant == "cuda" else (), cpus=system.server_cpus)
     else:
         local = prepare_local(system.runtime, system.model_dir, output, dict(system.params), cpus=system.server_cpus)
-    sku, verified = resolve_sku(system.sku, gpus, local_server=True)
     tokenizer = system.tokenizer
     if tokenizer is None and (system.model_dir / "tokenizer.json").is_file():
         tokenizer = system.model_dir
@@ -121,16 +121,21 @@ def prepare(system: SystemUnderTest, output: Path) -> PreparedSystem:
         runtime=local.runtime_provenance, model_info=local.model_info, sku=sku, sku_verified=verified,
         gpu_fingerprints=gpus, gpus=visible, gpu_count=len(visible), server=local.server,
         model_label=local.model_info["id"], length_control=local.runtime_provenance["length_control"],
-        runner=load_runner(system.runtime).model_dump(mode="json"),
+        runner=local.runner.model_dump(mode="json"),
     )
 
 
 def catalogue_snapshot(system: PreparedSystem) -> dict[str, Any]:
     """The catalogue entries a cell uses, as they are now: its SKU's figures with their sources, the model's
     shape and the runner definition. ``finalize`` reads these, never today's catalogue files."""
+    runner = system.runner
+    if runner is None and system.runtime.get("mode") in ("local", "container"):  # prepared by hand (tests)
+        from inferboard.runtimes.runner import load_runner
+
+        runner = load_runner(system.runtime["name"]).model_dump(mode="json")
     model_key = system.model_info.get("catalogue_id") or system.model_label or system.model
     model = load_models().get(model_key)
     sku = load_skus().get(system.sku)
     return {"sku": sku.model_dump(mode="json") if sku else None,
             "model": model.model_dump(mode="json") if model else None,
-            "runner": system.runner}
+            "runner": runner}

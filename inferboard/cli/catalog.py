@@ -31,7 +31,6 @@ def schema(out: Annotated[Path, typer.Option(help="Folder for the exported JSON 
     console.print(f"schemas {'checked' if check else 'written'} in {out}")
 
 
-
 @env_app.command("build")
 def env_build(runtime: str, force: Annotated[bool, typer.Option(help="Rebuild even if up to date")] = False) -> None:
     """Build (or reuse) the locked local environment of RUNTIME."""
@@ -59,7 +58,6 @@ def model_tiny(out: Annotated[Path, typer.Option(help="Output folder")],
 
     manifest = write_tiny_model(out, size)
     typer.echo(f"{manifest['name']}  revision {manifest['revision']}  {manifest['parameters']:,} parameters → {out}")
-
 
 
 @image_app.command("build")
@@ -92,7 +90,6 @@ def model_random(out: Annotated[Path, typer.Option(help="Output folder")],
     m = write_random_model(out, like, device=device, seed=seed)
     typer.echo(f"{m['name']}  revision {m['revision']}  {m['parameters']:,} parameters  "
                f"{m['weights']['seconds']} s → {out}")
-
 
 
 @app.command()

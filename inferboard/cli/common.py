@@ -46,8 +46,6 @@ def _params(items: list[str] | None) -> dict[str, str]:
     return out
 
 
-
-
 env_app = typer.Typer(no_args_is_help=True, help="Locked local environments of the runtimes.")
 app.add_typer(env_app, name="env")
 model_app = typer.Typer(no_args_is_help=True, help="Models generated locally.")

@@ -109,7 +109,6 @@ def serve(
         proc.stop()
 
 
-
 @app.command()
 def finalize(out: Annotated[Path, typer.Argument(help="Cell folder left by an interrupted run")]) -> None:
     """Recover an interrupted cell: write its Parquet files from the request journal."""

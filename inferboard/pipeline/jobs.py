@@ -7,6 +7,7 @@ before the cell runs again, so nothing measured is lost.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import traceback
@@ -20,6 +21,7 @@ from inferboard.core.clock import utc_now
 from inferboard.core.cpus import parse_cores
 from inferboard.core.errors import InferboardError
 from inferboard.pipeline.matrix import MatrixCell
+from inferboard.results.provenance import read_provenance
 from inferboard.results.schema import JOURNAL, PROVENANCE, SUMMARY, write_rows
 from inferboard.results.status import CELL_STATUS, read_status, status_from_rows, write_status
 from inferboard.scenario.scenario import Scenario
@@ -51,13 +53,18 @@ def sku_variant(sku: str) -> str:
 
 def set_aside_interrupted(out: Path) -> Path | None:
     """Finalize and move away a folder an interrupted run left: a journal (killed) or a provenance
-    that says the run did not complete (stopped by a signal after finalizing what it had)."""
+    that says the run did not complete (stopped by a signal after finalizing what it had). A folder that
+    cannot be finalized (an unreadable provenance) is moved away as it is: its journal stays in it."""
     prov = out / PROVENANCE
-    incomplete = prov.exists() and not json.loads(prov.read_text()).get("complete", False)
+    try:
+        incomplete = prov.exists() and not read_provenance(prov)["complete"]
+    except InferboardError:
+        incomplete = True
     if not (out / JOURNAL).exists() and not incomplete:
         return None
-    if (out / PROVENANCE).exists():
-        finalize(out, complete=False)
+    if prov.exists():
+        with contextlib.suppress(InferboardError):
+            finalize(out, complete=False)
     aside = out.with_name(f"{out.name}.interrupted-{utc_now().replace(':', '')}")
     out.rename(aside)
     return aside
@@ -80,10 +87,11 @@ def run_matrix_cell(c: MatrixCell, results_dir: Path, system: SystemUnderTest | 
     defaults to the cell's runtime started here (``matrix_system``).
     """
     out = results_dir / c.id
-    aside = set_aside_interrupted(out)
     base = {"cell_id": c.id, "runtime": c.runtime, "model": c.model, "workload": c.workload, "sku": c.sku,
-            "mode": c.mode, "started_utc": utc_now(), "interrupted_run_kept_in": str(aside) if aside else None}
+            "mode": c.mode, "started_utc": utc_now(), "interrupted_run_kept_in": None}
     try:
+        aside = set_aside_interrupted(out)
+        base["interrupted_run_kept_in"] = str(aside) if aside else None
         (out / CELL_STATUS).unlink(missing_ok=True)
         client = parse_cores(c.cpus[1], "client_cpus") if c.cpus else ()
         sut = system if system is not None else matrix_system(c)

@@ -244,4 +244,3 @@ def image_lock(runtime: str, variant: str = "cpu") -> dict[str, Any] | None:
     return json.loads(p.read_text()) if p.is_file() else None
 
 
-

@@ -15,11 +15,14 @@ from inferboard.runtimes.server import ManagedServer, local_launch
 
 
 @dataclass
-class LocalCell:
+class PreparedServer:
+    """A server a cell will start here (local env or image): how to reach it and what it records."""
+
     server: ManagedServer
     served_model_name: str
     runtime_provenance: dict[str, Any]
     model_info: dict[str, Any]
+    runner: Runner  # the definition the launch was rendered from (snapshotted into the cell's provenance)
 
 
 def model_info(model_dir: Path) -> dict[str, Any]:
@@ -58,7 +61,7 @@ def _runtime_provenance(runner: Runner, mode: str, params: dict[str, str], cpus:
 
 
 def prepare_local(runtime: str, model_dir: Path, out: Path, params: dict[str, str],
-                  port: int | None = None, cpus: tuple[int, ...] = ()) -> LocalCell:
+                  port: int | None = None, cpus: tuple[int, ...] = ()) -> PreparedServer:
     """Build (or reuse) the runtime's environment and describe the server a cell will manage."""
     runner = _checked_runner(runtime, model_dir, params)
     info = build_env(runtime)
@@ -67,13 +70,13 @@ def prepare_local(runtime: str, model_dir: Path, out: Path, params: dict[str, st
     spec = local_launch(runner, env_dir=env_dir(runtime), model_dir=model_dir.resolve(), served_model_name=served,
                         port=port, params=params, python=info["python"] if info.get("kind") == "system" else None,
                         cpus=cpus)
-    return LocalCell(ManagedServer(spec, out), served, _runtime_provenance(runner, "local", params, cpus, env=info),
-                     info_model)
+    prov = _runtime_provenance(runner, "local", params, cpus, env=info)
+    return PreparedServer(ManagedServer(spec, out), served, prov, info_model, runner)
 
 
 def prepare_container(runtime: str, model_dir: Path, out: Path, params: dict[str, str], *, variant: str = "cpu",
                       source: str = "built", engine: str | None = None, gpus: tuple[int, ...] = (),
-                      port: int | None = None, cpus: tuple[int, ...] = ()) -> LocalCell:
+                      port: int | None = None, cpus: tuple[int, ...] = ()) -> PreparedServer:
     """Describe a container-mode server: the image built here (image.lock) or the upstream one, by digest."""
     from inferboard.runtimes.containers import detect_engine, engine_version, inspect_image
     from inferboard.runtimes.images import image_lock
@@ -111,4 +114,4 @@ def prepare_container(runtime: str, model_dir: Path, out: Path, params: dict[str
     prov = _runtime_provenance(runner, "container", params, cpus, engine=eng, engine_version=engine_version(eng),
                                variant=variant, image=image, resolved_image_id=meta["id"],
                                resolved_repo_digests=meta["repo_digests"])
-    return LocalCell(ManagedServer(spec, out), served, prov, info_model)
+    return PreparedServer(ManagedServer(spec, out), served, prov, info_model, runner)

@@ -26,6 +26,7 @@ from inferboard.scenario.workload import (
     Slo,
     Timeouts,
     Workload,
+    as_list,
     load_workload,
     parse_workload,
     resolve_workload_path,
@@ -35,10 +36,6 @@ from inferboard.scenario.workload import (
 IDENTITY_FIELDS = frozenset({"schema_version", "name", "version", "description"})
 #: nested models merged field by field (only the fields an override sets change)
 _MERGED = ("slo", "timeouts", "sampling")
-
-
-def _as_list(v: Any) -> Any:
-    return [v] if isinstance(v, int | float) and not isinstance(v, bool) else v
 
 
 class WorkloadOverrides(Strict):
@@ -63,11 +60,12 @@ class WorkloadOverrides(Strict):
     timeouts: Timeouts | None = Field(None, description="merged: only the timeouts given change")
     sampling: Sampling | None = Field(None, description="merged: only the settings given change")
 
-    _coerce = field_validator("concurrency", "rate", mode="before")(_as_list)
+    _coerce = field_validator("concurrency", "rate", mode="before")(as_list)
 
     def given(self) -> dict[str, Any]:
-        """The overrides that are set, as JSON values (recorded in provenance)."""
-        return self.model_dump(mode="json", exclude_none=True, exclude_unset=True)
+        """The overrides that are set, as JSON values (recorded in provenance, sent to pipeline jobs). A null
+        inside slo/timeouts/sampling is kept: it clears that bound (a top-level null keeps the workload's)."""
+        return {k: v for k, v in self.model_dump(mode="json", exclude_unset=True).items() if v is not None}
 
     def apply(self, w: Workload, *, source: str = "overrides") -> Workload:
         """``w`` with these overrides; the result is validated again (errors name ``source``)."""
@@ -76,8 +74,10 @@ class WorkloadOverrides(Strict):
         if "concurrency" in over and "rate" in over:
             raise InferboardError("give concurrency or rate, not both", field=f"{source}: concurrency/rate",
                                   fix="one load pattern per cell")
-        if "load" in over and ({"concurrency", "rate"} & over.keys()):
-            raise InferboardError("give load or a concurrency/rate shortcut, not both", field=f"{source}: load")
+        shortcuts = {"concurrency", "rate", "burstiness", "max_concurrency"} & over.keys()
+        if "load" in over and shortcuts:
+            raise InferboardError(f"give load or {', '.join(sorted(shortcuts))}, not both", field=f"{source}: load",
+                                  fix="put every load setting into load")
         for key in _MERGED:
             if key in over:
                 given = getattr(self, key).model_dump(mode="json", exclude_unset=True)

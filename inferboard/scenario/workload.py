@@ -72,7 +72,8 @@ Dataset = Annotated[
 
 
 # ------------------------------------------------------------ load patterns
-def _as_list(v: Any) -> Any:
+def as_list(v: Any) -> Any:
+    """A single number as a one-element list (a sweep of one); anything else unchanged."""
     return [v] if isinstance(v, int | float) and not isinstance(v, bool) else v
 
 
@@ -82,7 +83,7 @@ class ConcurrencyLoad(Strict):
     kind: Literal["concurrency"]
     concurrency: Annotated[list[PositiveInt], Field(min_length=1)]
 
-    _coerce = field_validator("concurrency", mode="before")(_as_list)
+    _coerce = field_validator("concurrency", mode="before")(as_list)
 
     def points(self) -> list[float]:
         return [float(c) for c in self.concurrency]
@@ -96,7 +97,7 @@ class RateLoad(Strict):
     burstiness: PositiveFloat = 1.0
     max_concurrency: PositiveInt | None = None
 
-    _coerce = field_validator("rate", mode="before")(_as_list)
+    _coerce = field_validator("rate", mode="before")(as_list)
 
     def points(self) -> list[float]:
         return [float(r) for r in self.rate]

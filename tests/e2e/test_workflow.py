@@ -223,6 +223,15 @@ def test_changed_matrix_entry_plans_that_cell(checkout: Path) -> None:
     assert set(jobs) == {"run_cell", "publish_cell", "aggregate", "site", "all"}
 
 
+def test_corrected_catalogue_entry_plans_the_cells_that_snapshot_it(checkout: Path) -> None:
+    skus = checkout / "hardware" / "skus.yaml"
+    text = skus.read_text()
+    skus.write_text(text.replace("name: CPU host (no accelerator)", "name: CPU host (no accelerator, renamed)", 1))
+    jobs = planned(checkout)
+    assert cells_of(jobs) == set(CELLS) | {CONTAINER_CELL}  # every cell of the matrix runs on cpu-host
+    assert "env" not in jobs and "image" not in jobs
+
+
 @pytest.mark.integration
 def test_one_cell_end_to_end_then_nothing_to_do(tmp_path: Path) -> None:
     if env_info("llamacpp") is None:

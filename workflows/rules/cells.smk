@@ -28,6 +28,9 @@ rule run_cell:
         results=lambda wc, output: str(Path(output.status).parents[4]),
         # the cell of this (merged) config, not of the default file; a changed matrix entry reruns its cell
         spec=lambda wc: cell_of(wc).to_json(),
+        # the SKU's figures and the model's entry the cell snapshots into its provenance (roofline, validity):
+        # a corrected figure reruns the cells that use it
+        catalogue=catalogue_of,
     conda:
         "../envs/inferboard.yaml"
     shell:

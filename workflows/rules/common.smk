@@ -13,6 +13,8 @@ from inferboard.pipeline.matrix import expand, parse_config
 from inferboard.pipeline.matrix import ClusterSku
 from inferboard.pipeline.jobs import model_path, sku_variant
 from inferboard.hardware.sku import load_skus
+from inferboard.core.hashing import content_hash
+from inferboard.models.catalog import load_models
 
 try:
     CFG = parse_config(config, source="workflows/config/config.yaml")
@@ -29,6 +31,7 @@ LEADERBOARD = CFG.leaderboard
 SITE_DIR = CFG.site_dir
 IB = f"{sys.executable} -m inferboard.cli"
 SKUS = load_skus()
+MODELS = load_models()
 
 
 wildcard_constraints:
@@ -169,3 +172,10 @@ def site_sources():
     catalogues = [*sorted(Path("workflows/schemas").glob("*.json")), *sorted(Path("runners").glob("*/runner.yaml")),
                   Path("hardware/skus.yaml")]
     return [str(p) for p in files + code + catalogues]
+
+
+def catalogue_of(wc):
+    """Hash of the catalogue entries a cell snapshots: its SKU's figures and its model's entry."""
+    model = MODELS.get(wc.model)
+    return content_hash({"sku": SKUS[wc.sku].model_dump(mode="json"),
+                         "model": model.model_dump(mode="json") if model else None})

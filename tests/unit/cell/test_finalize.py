@@ -11,12 +11,13 @@ import yaml
 
 from inferboard.cell.api import run_cell
 from inferboard.cell.finalize import finalize
-from inferboard.cell.system import PreparedSystem
+from inferboard.cell.system import LocalRuntime, PreparedSystem
+from inferboard.core.errors import InferboardError
 from inferboard.core.paths import REPO_ROOT
 from inferboard.hardware import sku as sku_module
 from inferboard.hardware.sku import load_skus
 from inferboard.models import catalog
-from inferboard.results.provenance import read_provenance
+from inferboard.results.provenance import read_provenance, write_provenance
 from inferboard.runtimes import runner as runner_module
 from inferboard.runtimes.runner import load_runner
 from inferboard.scenario.prompts import load_tokenizer
@@ -65,3 +66,33 @@ def test_finalize_again_after_catalogue_edits_gives_the_same_bytes(server, tmp_p
 
     finalize(out)
     assert {name: (out / name).read_bytes() for name in before} == before
+
+
+def test_finalizing_again_keeps_the_first_verdict(server, tmp_path: Path) -> None:
+    server.configure(ttft_ms=1, itl_ms=0.5)
+    out = tmp_path / "cell"
+    run_cell(PreparedSystem(url=server.url, model="fake", tokenizer=load_tokenizer(None)),
+             Scenario(workload(requests=3)), out)
+    before = (out / "provenance.json").read_bytes(), (out / "summary.parquet").read_bytes()
+    finalize(out, complete=False)  # as `inferboard finalize` calls it: a finished cell stays complete
+    assert ((out / "provenance.json").read_bytes(), (out / "summary.parquet").read_bytes()) == before
+    assert read_provenance(out / "provenance.json")["complete"] is True
+
+
+def test_a_cell_measured_before_snapshots_is_not_finalized_with_todays_catalogues(server, tmp_path: Path) -> None:
+    server.configure(ttft_ms=1, itl_ms=0.5)
+    out = tmp_path / "cell"
+    run_cell(PreparedSystem(url=server.url, model="fake", tokenizer=load_tokenizer(None)),
+             Scenario(workload(requests=2)), out)
+    prov = read_provenance(out / "provenance.json")
+    del prov["catalogue"]
+    write_provenance(out / "provenance.json", prov)
+    with pytest.raises(InferboardError, match=r"provenance.json: catalogue: this cell was measured before"):
+        finalize(out)
+
+
+def test_a_leftover_journal_stops_the_run_before_anything_is_prepared(tmp_path: Path) -> None:
+    (tmp_path / "requests.partial.jsonl").write_text("")
+    system = LocalRuntime(runtime="no-such-runtime", model_dir=tmp_path)  # would fail if it were prepared
+    with pytest.raises(InferboardError, match="unfinished run"):
+        run_cell(system, Scenario("smoke"), tmp_path)

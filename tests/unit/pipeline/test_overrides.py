@@ -104,6 +104,18 @@ def test_overrides_merge_nested_models_and_check_combinations() -> None:
         WorkloadOverrides(burstiness=2).apply(load_workload("smoke"))  # a closed loop has no arrival process
     with pytest.raises(InferboardError, match="not both"):
         WorkloadOverrides(concurrency=[1], rate=[1.0]).apply(w)
+    with pytest.raises(InferboardError, match="give load or burstiness"):
+        WorkloadOverrides(load={"kind": "rate", "rate": [2.0]}, burstiness=0.5).apply(w)
+
+
+def test_a_null_bound_in_the_config_clears_it_in_the_job_too() -> None:
+    over = WorkloadOverrides(slo={"ttft_ms": None}, duration_s=None)
+    cell = MatrixCell("vllm", "m", "chat", "cpu-host", "local", (), over)
+    travelled = MatrixCell.from_json(cell.to_json()).overrides  # as Snakemake hands it to the job
+    assert load_workload("chat").slo.ttft_ms is not None
+    assert travelled.apply(load_workload("chat")).slo.ttft_ms is None
+    assert over.apply(load_workload("chat")).slo.ttft_ms is None
+    assert travelled.given() == {"slo": {"ttft_ms": None}}
 
 
 def test_an_unknown_override_in_the_config_names_it() -> None:
