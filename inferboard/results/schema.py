@@ -32,25 +32,46 @@ GPU_JOURNAL = "gpu-samples.partial.jsonl"
 GPU_SAMPLES = "gpu_samples.parquet"
 
 
+def _metric_descriptions(schema: dict[str, Any]) -> None:
+    """Describe each per-request metric column of the JSON Schema by its registry entry (unit and formula)."""
+    for name, prop in schema.get("properties", {}).items():
+        if "description" not in prop:
+            prop["description"] = _describe(name)
+
+
 class RequestRecord(BaseModel):
     """One issued request: exactly one row of requests.parquet, whatever its outcome."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, json_schema_extra=_metric_descriptions)
 
     request_id: str
+    """t<trial>-p<load point>-<position in the schedule>: unique within the cell"""
     trial: int
+    """trial index (0-based)"""
     load_point: int
+    """index of the load point in the workload's sweep"""
     load_kind: str
+    """concurrency (closed loop) or rate (open loop)"""
     load_value: float
+    """the load point's concurrency or rate (req/s)"""
     session_id: int
+    """the session (conversation) it belongs to; single-turn workloads have one request per session"""
     turn: int
+    """turn within the conversation (0-based)"""
     warmup: bool
+    """a warm-up request: recorded, never summarised"""
     status: Status
+    """ok, or how it failed: http_error, a timeout_*, connection_error, truncated or invalid_response"""
     http_status: int | None
+    """HTTP status code of the response (null when none arrived)"""
     scheduled_ns: int
+    """when the schedule said to send it (monotonic clock, ns)"""
     sent_ns: int
+    """when it was sent (monotonic clock, ns)"""
     first_token_ns: int | None
+    """arrival of the first content chunk (kernel receive time where available, ns)"""
     end_ns: int | None
+    """end of the response (ns)"""
     ttft_ms: float | None
     tpot_ms: float | None
     e2e_ms: float | None
@@ -58,18 +79,30 @@ class RequestRecord(BaseModel):
     send_lag_ms: float | None
     ttft_from_scheduled_ms: float | None
     e2e_from_scheduled_ms: float | None
-    prompt_tokens: int | None  # usage.prompt_tokens
+    prompt_tokens: int | None
+    """usage.prompt_tokens reported by the server"""
     prompt_tokens_target: int
-    output_tokens: int | None  # n_out: usage.completion_tokens, else counted chunks
+    """prompt length the schedule asked for (tokens, by the model's tokenizer)"""
+    output_tokens: int | None
+    """n_out: usage.completion_tokens, else the counted content chunks"""
     output_tokens_usage: int | None
+    """usage.completion_tokens reported by the server"""
     content_chunks: int
+    """content chunks (SSE events carrying text) received"""
     max_tokens: int
+    """max_tokens sent (the output length asked for)"""
     output_forced: bool
+    """the output length was forced (the runtime honours ignore_eos or its equivalent): a short output is truncated"""
     usage_mismatch: bool
+    """usage.completion_tokens differs from the counted content chunks"""
     finish_reason: str | None
+    """the last choice's finish_reason"""
     done_marker: bool
-    chunk_times_ms: list[float]  # each content chunk's arrival, ms after sent
+    """the stream ended with data: [DONE]"""
+    chunk_times_ms: list[float]
+    """each content chunk's arrival, ms after sent"""
     error: str | None
+    """what went wrong (null when ok)"""
 
 
 #: headline metrics that get a bootstrap CI and CV across trials in ``aggregate`` rows: the metric registry's

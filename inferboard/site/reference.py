@@ -71,6 +71,12 @@ def table(header: Iterable[str], rows: Iterable[Iterable[Any]], *, cls: str = ""
                   ).format(attr, head, body)
 
 
+def sectioned_page(title: str, intro: Markup, sections: list[tuple[str, str, Markup]]) -> str:
+    """A page of an intro, a table of contents and its (anchor id, label, body) sections."""
+    return page(title, intro + contents((i, label) for i, label, _ in sections) +
+                Markup("\n").join(body for _, _, body in sections))
+
+
 def contents(items: Iterable[tuple[str, Any]]) -> Markup:
     """A list of links to the page's sections: (id, label)."""
     lis = Markup("").join(Markup('<li><a href="#{}">{}</a></li>').format(i, label) for i, label in items)
@@ -195,8 +201,7 @@ def data_dictionary(schemas: Path = SCHEMAS_DIR) -> str:
         "exported from its pydantic model (<code>inferboard schema</code> writes them to "
         "<code>workflows/schemas/</code>; <code>inferboard schema --check</code> fails when one is stale). This "
         "page is generated from those files when the site is built: {} schemas.</p>").format(len(files))
-    return page("Data dictionary", intro + contents((i, label) for i, label, _ in sections) +
-                Markup("\n").join(body for _, _, body in sections))
+    return sectioned_page("Data dictionary", intro, sections)
 
 
 # ------------------------------------------------------------------ runners
@@ -288,8 +293,7 @@ def runners_page(runners: Mapping[str, Runner] | None = None) -> str:
         "by its digest, copied from a public source named beside it; placeholders in the launch templates are the "
         "built-ins (<code>{{model}}</code>, <code>{{port}}</code>, …) or the declared parameters, set with "
         "<code>--param NAME=VALUE</code>. {} runners.</p>").format(len(sections))
-    return page("Runners", intro + contents((i, label) for i, label, _ in sections) +
-                Markup("\n").join(body for _, _, body in sections))
+    return sectioned_page("Runners", intro, sections)
 
 
 # ------------------------------------------------------------------ hardware
