@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
-from pydantic import BaseModel, ValidationError
 
 from inferboard.core.clock import utc_now
-from inferboard.core.errors import InferboardError, from_validation_error
+from inferboard.core.errors import InferboardError, validated
 from inferboard.core.hashing import content_hash
 from inferboard.hardware.sku import Sku
 from inferboard.models.catalog import ModelEntry
@@ -32,8 +31,6 @@ from inferboard.results.schema import (
 )
 from inferboard.results.summarize import PointInfo, aggregate_trials, summarize_point
 from inferboard.scenario.workload import Workload
-
-M = TypeVar("M", bound=BaseModel)
 
 
 def _kv_samples(out: Path, catalogue: dict[str, Any]) -> dict[int, list[tuple[int, float]]]:
@@ -67,14 +64,6 @@ def _hardware_columns(prov: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _snapshot(model: type[M], data: Any, out: Path, where: str) -> M:
-    """A snapshotted entry read back with today's model; a one-line error names it when the model has moved on."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as err:
-        raise from_validation_error(err, source=f"{out / PROVENANCE}: {where}") from None
-
-
 def finalize(out: Path, *, complete: bool = True) -> list[dict[str, Any]]:
     """Turn the journal (and any earlier requests.parquet) into the cell's Parquet files; idempotent.
 
@@ -95,7 +84,8 @@ def finalize(out: Path, *, complete: bool = True) -> list[dict[str, Any]]:
         raise InferboardError("this cell was measured before provenance recorded its catalogue entries",
                               field=f"{out / PROVENANCE}: catalogue",
                               fix="keep its published files as they are, or measure the cell again")
-    wdef = _snapshot(Workload, prov["workload"]["definition"], out, "workload.definition")
+    # snapshotted entries are read back with today's models: a one-line error names one that has moved on
+    wdef = validated(Workload, prov["workload"]["definition"], source=f"{out / PROVENANCE}: workload.definition")
     groups: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
     for r in records:
         groups[(r["trial"], r["load_point"])].append(r)
@@ -104,8 +94,9 @@ def finalize(out: Path, *, complete: bool = True) -> list[dict[str, Any]]:
     windows = {(w["trial"], w["load_point"]): w for w in prov.get("gpu_windows") or []}
     hardware = _hardware_columns(prov)
     catalogue = prov["catalogue"] or {}  # as the cell saw it when it started: never today's files
-    model_entry = _snapshot(ModelEntry, catalogue["model"], out, "catalogue.model") if catalogue.get("model") else None
-    sku_entry = _snapshot(Sku, catalogue["sku"], out, "catalogue.sku") if catalogue.get("sku") else None
+    where = f"{out / PROVENANCE}: catalogue"
+    model_entry = validated(ModelEntry, catalogue["model"], source=f"{where}.model") if catalogue.get("model") else None
+    sku_entry = validated(Sku, catalogue["sku"], source=f"{where}.sku") if catalogue.get("sku") else None
     kv = _kv_samples(out, catalogue)
 
     def server_for(trial: int) -> dict[str, Any]:

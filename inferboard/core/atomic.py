@@ -1,4 +1,4 @@
-"""Crash-safe writers: a temp file in the same folder, then an atomic rename (never a half-written file)."""
+"""Files: crash-safe writes (a temp file beside the target, then an atomic rename) and JSON reads."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from inferboard.core.errors import InferboardError
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -45,3 +48,11 @@ def atomic_write_table(path: Path, rows: Iterable[dict[str, Any]], schema: pa.Sc
         Path(tmp).unlink(missing_ok=True)
         raise
     return table
+
+
+def read_json(path: Path, fix: str) -> Any:
+    """The JSON document at ``path``; a file that is missing or not JSON raises a one-line InferboardError."""
+    try:
+        return orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as err:
+        raise InferboardError(f"cannot read {path}: {err}", field=str(path), fix=fix) from None

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import ValidationError
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 class InferboardError(Exception):
@@ -36,3 +41,19 @@ def from_validation_error(err: ValidationError, *, source: str) -> InferboardErr
     if more:
         msg += f" (+{more} more error{'s' if more > 1 else ''})"
     return InferboardError(msg, field=f"{source}: {loc}", fix=fix)
+
+
+def validated(model: type[M], data: Any, *, source: str) -> M:
+    """``data`` validated as ``model``; bad input raises a one-line InferboardError naming ``source`` and the field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise from_validation_error(err, source=source) from None
+
+
+def validated_all(adapter: TypeAdapter[T], data: Any, *, source: str) -> T:
+    """``data`` validated by ``adapter`` (e.g. a list of rows), with the same one-line error as ``validated``."""
+    try:
+        return adapter.validate_python(data)
+    except ValidationError as err:
+        raise from_validation_error(err, source=source) from None

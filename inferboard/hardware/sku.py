@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field
 
-from inferboard.core.errors import InferboardError, from_validation_error
+from inferboard.core.errors import InferboardError, validated
 from inferboard.core.paths import REPO_ROOT
 from inferboard.core.strict import Strict
 
@@ -55,10 +55,7 @@ def skus_file() -> Path:
 def load_skus(path: Path | None = None) -> dict[str, Sku]:
     """Every SKU by id (validated; a figure given without a source is an error)."""
     p = path or skus_file()
-    try:
-        cat = SkuCatalogue.model_validate(yaml.safe_load(p.read_text()))
-    except ValidationError as err:
-        raise from_validation_error(err, source=str(p)) from None
+    cat = validated(SkuCatalogue, yaml.safe_load(p.read_text()), source=str(p))
     for s in cat.skus:
         for f in ("memory_gb", "memory_bandwidth_tbps", "bf16_dense_tflops", "fp8_dense_tflops", "tdp_w"):
             if getattr(s, f) is not None and not s.sources.get(f):

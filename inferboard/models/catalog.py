@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field
 
-from inferboard.core.errors import from_validation_error
+from inferboard.core.errors import validated
 from inferboard.core.paths import REPO_ROOT
 from inferboard.core.strict import Strict
 
@@ -58,8 +58,5 @@ def models_file() -> Path:
 def load_models(path: Path | None = None) -> dict[str, ModelEntry]:
     """Every catalogue entry by id (validated)."""
     p = path or models_file()
-    try:
-        cat = Catalogue.model_validate(yaml.safe_load(p.read_text()))
-    except ValidationError as err:
-        raise from_validation_error(err, source=str(p)) from None
+    cat = validated(Catalogue, yaml.safe_load(p.read_text()), source=str(p))
     return {m.id: m for m in cat.models}

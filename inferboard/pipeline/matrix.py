@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
-from inferboard.core.errors import InferboardError, from_validation_error
+from inferboard.core.errors import InferboardError, validated
 from inferboard.core.ids import cell_id
 from inferboard.core.strict import Strict
 from inferboard.scenario.scenario import WorkloadOverrides, parse_overrides
@@ -99,10 +99,7 @@ class MatrixCell:
 
 
 def parse_config(data: dict[str, Any], source: str = "config") -> PipelineConfig:
-    try:
-        return PipelineConfig.model_validate(data)
-    except ValidationError as err:
-        raise from_validation_error(err, source=source) from None
+    return validated(PipelineConfig, data, source=source)
 
 
 def expand(cfg: PipelineConfig) -> list[MatrixCell]:

@@ -19,9 +19,9 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from inferboard import __version__
-from inferboard.core.atomic import atomic_write_bytes
+from inferboard.core.atomic import atomic_write_bytes, read_json
 from inferboard.core.clock import utc_now
-from inferboard.core.errors import InferboardError, from_validation_error
+from inferboard.core.errors import validated
 from inferboard.core.paths import REPO_ROOT
 from inferboard.hardware.host import host_fingerprint
 from inferboard.hardware.nvidia import gpu_fingerprints, nvml_status
@@ -180,25 +180,14 @@ class Provenance(_Closed):
     requests_recorded: int | None = None
 
 
-def check_provenance(doc: Any, *, source: str) -> None:
-    """Validate a provenance document; a one-line error names the first bad field."""
-    try:
-        Provenance.model_validate(doc)
-    except ValidationError as err:
-        raise from_validation_error(err, source=source) from None
-
-
 def write_provenance(path: Path, doc: dict[str, Any]) -> None:
     """Validate, then write provenance.json atomically (the document as given: no defaults are added)."""
-    check_provenance(doc, source=str(path))
+    validated(Provenance, doc, source=str(path))
     atomic_write_bytes(path, orjson.dumps(doc, option=orjson.OPT_INDENT_2))
 
 
 def read_provenance(path: Path) -> dict[str, Any]:
     """A cell's provenance.json, validated."""
-    try:
-        doc = orjson.loads(path.read_bytes())
-    except (OSError, orjson.JSONDecodeError) as err:
-        raise InferboardError(f"cannot read {path}: {err}", field=str(path), fix="give a cell folder") from None
-    check_provenance(doc, source=str(path))
+    doc = read_json(path, fix="give a cell folder")
+    validated(Provenance, doc, source=str(path))
     return doc

@@ -18,7 +18,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
 from inferboard.core.atomic import atomic_write_table
-from inferboard.core.errors import from_validation_error
+from inferboard.core.errors import validated_all
 from inferboard.core.stats import PERCENTILES, pname
 from inferboard.measure.exchange import Status
 from inferboard.metrics import AGGREGATE_METRICS, ALIAS_STATS, ALIASES, CENSORED, RECORD_METRICS, ci_metrics, column
@@ -283,11 +283,7 @@ def _adapter(model: type[BaseModel]) -> TypeAdapter[list[Any]]:
 def validate_rows(rows: list[dict[str, Any]], table: str) -> None:
     """Check every row against its pydantic model: an unknown, missing or mistyped key stops with an
     error naming the row and the key (pyarrow alone would drop the unknown key and null the missing one)."""
-    model, _ = TABLES[table]
-    try:
-        _adapter(model).validate_python(rows)
-    except ValidationError as err:
-        raise from_validation_error(err, source=f"{table} row") from None
+    validated_all(_adapter(TABLES[table][0]), rows, source=f"{table} row")
 
 
 def write_rows(path: Path, rows: list[dict[str, Any]], table: str, metadata: dict[str, str] | None = None) -> pa.Table:

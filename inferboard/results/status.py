@@ -8,9 +8,9 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from inferboard.core.atomic import atomic_write_bytes
+from inferboard.core.atomic import atomic_write_bytes, read_json
 from inferboard.core.clock import utc_now
-from inferboard.core.errors import InferboardError, from_validation_error
+from inferboard.core.errors import validated
 
 CELL_STATUS = "cell.json"
 
@@ -47,21 +47,13 @@ def write_status(out: Path, **fields: Any) -> dict[str, Any]:
     """Validate and write ``out/cell.json`` (ended now); returns the document."""
     out.mkdir(parents=True, exist_ok=True)
     doc = {"ended_utc": utc_now(), **fields}
-    try:
-        CellStatus.model_validate(doc)
-    except ValidationError as err:
-        raise from_validation_error(err, source=str(out / CELL_STATUS)) from None
+    validated(CellStatus, doc, source=str(out / CELL_STATUS))
     atomic_write_bytes(out / CELL_STATUS, orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
     return doc
 
 
 def read_status(path: Path) -> dict[str, Any]:
     """A cell.json, validated."""
-    try:
-        doc = orjson.loads(path.read_bytes())
-        CellStatus.model_validate(doc)
-    except (OSError, orjson.JSONDecodeError) as err:
-        raise InferboardError(f"cannot read {path}: {err}", field=str(path)) from None
-    except ValidationError as err:
-        raise from_validation_error(err, source=str(path)) from None
+    doc = read_json(path, fix="give the cell.json of a pipeline cell")
+    validated(CellStatus, doc, source=str(path))
     return doc

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from inferboard.core.errors import InferboardError, from_validation_error
+from inferboard.core.errors import InferboardError, validated
 from inferboard.core.paths import REPO_ROOT
 from inferboard.core.strict import Strict
 
@@ -210,10 +210,7 @@ def load_runner(name_or_path: str) -> Runner:
         known = sorted(d.name for d in runners_dir().iterdir() if (d / "runner.yaml").is_file())
         raise InferboardError(f"unknown runtime {name_or_path!r}", field="--runtime",
                               fix=f"one of: {', '.join(known)}")
-    try:
-        return Runner.model_validate(yaml.safe_load(path.read_text()))
-    except ValidationError as err:
-        raise from_validation_error(err, source=str(path)) from None
+    return validated(Runner, yaml.safe_load(path.read_text()), source=str(path))
 
 
 def all_runners() -> dict[str, Runner]:

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt, ValidationError, field_validator
+from pydantic import Field, PositiveFloat, PositiveInt, field_validator
 
-from inferboard.core.errors import InferboardError, from_validation_error
+from inferboard.core.errors import InferboardError, validated
 from inferboard.core.hashing import file_sha256
 from inferboard.core.strict import Strict
 from inferboard.scenario.workload import (
@@ -101,10 +101,7 @@ class WorkloadOverrides(Strict):
 
 def parse_overrides(data: Any, *, source: str) -> WorkloadOverrides:
     """Validate a mapping as WorkloadOverrides, raising a one-line InferboardError."""
-    try:
-        return WorkloadOverrides.model_validate(data or {})
-    except ValidationError as err:
-        raise from_validation_error(err, source=source) from None
+    return validated(WorkloadOverrides, data or {}, source=source)
 
 
 def with_overrides(w: Workload, **overrides: Any) -> Workload:

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, PositiveFloat, PositiveInt, ValidationError, field_validator
+from pydantic import Field, PositiveFloat, PositiveInt, field_validator
 
-from inferboard.core.errors import InferboardError, from_validation_error
+from inferboard.core.errors import InferboardError, validated
 from inferboard.core.hashing import content_hash
 from inferboard.core.paths import REPO_ROOT
 from inferboard.core.strict import Strict
@@ -192,10 +192,7 @@ def parse_workload(data: Any, *, source: str) -> Workload:
     """Validate a mapping as a Workload, raising a one-line InferboardError."""
     if not isinstance(data, dict):
         raise InferboardError("a workload must be a YAML mapping", field=source)
-    try:
-        return Workload.model_validate(data)
-    except ValidationError as err:
-        raise from_validation_error(err, source=source) from None
+    return validated(Workload, data, source=source)
 
 
 def load_workload(name_or_path: str) -> Workload:
