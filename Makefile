@@ -36,6 +36,8 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	$(IB) schema --check
+	$(VENV)/bin/actionlint -shellcheck=$(VENV)/bin/shellcheck
+	$(VENV)/bin/zizmor --offline --no-progress --persona=pedantic .github/
 
 # Debian's Chromium for the site's browser tests (tests/site, driven by playwright; no browser download).
 browser:
@@ -55,12 +57,14 @@ test-containers: $(STAMP)
 	  rc=$$?; .ci/container-engine.sh stop; exit $$rc
 
 # The main job: the default CPU matrix through Snakemake (workflows/config/config.yaml): builds what is
-# missing (envs, tiny model), runs every cell, publishes them under data/results/ and writes
-# data/leaderboard.parquet, and builds the site (build/site/). Running it again does nothing; an interrupted
-# run resumes.
+# missing (envs, tiny model), runs every cell into results/, builds the leaderboard from the accepted bundles of
+# data/submissions/ plus these local cells (shown as "local, not submitted") into build/leaderboard.parquet, and
+# the site into build/site/. It writes only git-ignored places. Running it again does nothing; an interrupted
+# run resumes. To publish your cells: inferboard submit results/<cell>... --submitter NAME (see the submit page).
 main: envs
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/snakemake --profile workflows/profiles/local
 
-# Only the site, from the committed leaderboard (build/site/index.html); `make main` builds it too.
+# Only the site of the published bundles (build/site/index.html), as .github/workflows/publish.yml builds it.
 site: $(STAMP)
-	$(IB) site build --data data/leaderboard.parquet --out build/site
+	$(IB) leaderboard --submissions data/submissions --out build/leaderboard.parquet
+	$(IB) site build --data build/leaderboard.parquet --out build/site

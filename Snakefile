@@ -23,6 +23,6 @@ include: "workflows/rules/site.smk"
 rule all:
     input:
         leaderboard=LEADERBOARD,
-        published=published_cells(),
+        cells=result_cells(),
         site=[f"{SITE_DIR}/index.html"] if SITE_DIR else [],
     default_target: True

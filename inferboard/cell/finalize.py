@@ -33,18 +33,15 @@ from inferboard.results.summarize import PointInfo, aggregate_trials, summarize_
 from inferboard.scenario.workload import Workload
 
 
-def _kv_samples(out: Path, catalogue: dict[str, Any]) -> dict[int, list[tuple[int, float]]]:
-    """The runtime's KV-cache usage gauge per trial, from metrics.parquet (empty when it has none); the
+def _kv_samples(metrics_rows: list[dict[str, Any]], catalogue: dict[str, Any]) -> dict[int, list[tuple[int, float]]]:
+    """The runtime's KV-cache usage gauge per trial, from metrics.parquet's rows (empty when it has none); the
     gauge's name comes from the runner definition snapshotted in provenance."""
-    import pyarrow.parquet as pq
-
-    path = out / "metrics.parquet"
     runner = catalogue.get("runner") or {}
     name = ((runner.get("metrics") or {}).get("names") or {}).get("kv_cache_usage")
-    if not path.exists() or not name:
-        return {}
     by_trial: dict[int, list[tuple[int, float]]] = defaultdict(list)
-    for m in pq.read_table(path).to_pylist():
+    if not name:
+        return by_trial
+    for m in metrics_rows:
         if m["name"] == name:
             by_trial[m["trial"]].append((m["t_ns"], m["value"]))
     return by_trial
@@ -64,28 +61,15 @@ def _hardware_columns(prov: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def finalize(out: Path, *, complete: bool = True) -> list[dict[str, Any]]:
-    """Turn the journal (and any earlier requests.parquet) into the cell's Parquet files; idempotent.
-
-    The first finalize records the end time and ``complete`` (``complete`` and every planned trial × load point
-    measured); finalizing the folder again keeps both, so it rewrites the same bytes.
+def summary_rows(prov: dict[str, Any], records: list[dict[str, Any]], metrics_rows: list[dict[str, Any]], *,
+                 source: str) -> list[dict[str, Any]]:
+    """The summary rows of a cell: its request records summarised per (trial, load point), then one aggregate
+    row per load point; a function of the provenance (with its catalogue snapshot), the records and the
+    runtime's scraped metrics only, so a checker can recompute a published summary from the published files.
     """
-    import pyarrow.parquet as pq
-
-    prov = read_provenance(out / PROVENANCE)
-    records: list[dict[str, Any]] = []
-    if (out / REQUESTS).exists():
-        records.extend(pq.read_table(out / REQUESTS).to_pylist())
-    if (out / JOURNAL).exists():
-        seen = {r["request_id"] for r in records}
-        records.extend(r for r in read_journal(out / JOURNAL) if r["request_id"] not in seen)
-    records.sort(key=lambda r: (r["trial"], r["load_point"], r["request_id"]))
-    if "catalogue" not in prov:  # measured before snapshots: finalizing now would need today's catalogues
-        raise InferboardError("this cell was measured before provenance recorded its catalogue entries",
-                              field=f"{out / PROVENANCE}: catalogue",
-                              fix="keep its published files as they are, or measure the cell again")
+    records = sorted(records, key=lambda r: (r["trial"], r["load_point"], r["request_id"]))
     # snapshotted entries are read back with today's models: a one-line error names one that has moved on
-    wdef = validated(Workload, prov["workload"]["definition"], source=f"{out / PROVENANCE}: workload.definition")
+    wdef = validated(Workload, prov["workload"]["definition"], source=f"{source}: workload.definition")
     groups: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
     for r in records:
         groups[(r["trial"], r["load_point"])].append(r)
@@ -94,10 +78,10 @@ def finalize(out: Path, *, complete: bool = True) -> list[dict[str, Any]]:
     windows = {(w["trial"], w["load_point"]): w for w in prov.get("gpu_windows") or []}
     hardware = _hardware_columns(prov)
     catalogue = prov["catalogue"] or {}  # as the cell saw it when it started: never today's files
-    where = f"{out / PROVENANCE}: catalogue"
+    where = f"{source}: catalogue"
     model_entry = validated(ModelEntry, catalogue["model"], source=f"{where}.model") if catalogue.get("model") else None
     sku_entry = validated(Sku, catalogue["sku"], source=f"{where}.sku") if catalogue.get("sku") else None
-    kv = _kv_samples(out, catalogue)
+    kv = _kv_samples(metrics_rows, catalogue)
 
     def server_for(trial: int) -> dict[str, Any]:
         """The server record that served ``trial`` (the last one started at or before it)."""
@@ -123,6 +107,34 @@ def finalize(out: Path, *, complete: bool = True) -> list[dict[str, Any]]:
     for row in rows:
         by_point[row["load_point"]].append(row)
     rows.extend(aggregate_trials(rs) for _, rs in sorted(by_point.items()))
+    return rows
+
+
+def finalize(out: Path, *, complete: bool = True) -> list[dict[str, Any]]:
+    """Turn the journal (and any earlier requests.parquet) into the cell's Parquet files; idempotent.
+
+    The first finalize records the end time and ``complete`` (``complete`` and every planned trial × load point
+    measured); finalizing the folder again keeps both, so it rewrites the same bytes.
+    """
+    import pyarrow.parquet as pq
+
+    prov = read_provenance(out / PROVENANCE)
+    records: list[dict[str, Any]] = []
+    if (out / REQUESTS).exists():
+        records.extend(pq.read_table(out / REQUESTS).to_pylist())
+    if (out / JOURNAL).exists():
+        seen = {r["request_id"] for r in records}
+        records.extend(r for r in read_journal(out / JOURNAL) if r["request_id"] not in seen)
+    records.sort(key=lambda r: (r["trial"], r["load_point"], r["request_id"]))
+    if "catalogue" not in prov:  # measured before snapshots: finalizing now would need today's catalogues
+        raise InferboardError("this cell was measured before provenance recorded its catalogue entries",
+                              field=f"{out / PROVENANCE}: catalogue",
+                              fix="keep its published files as they are, or measure the cell again")
+    metrics_rows = pq.read_table(out / "metrics.parquet").to_pylist() if (out / "metrics.parquet").exists() else []
+    rows = summary_rows(prov, records, metrics_rows, source=str(out / PROVENANCE))
+    groups = {(r["trial"], r["load_point"]) for r in rows if r["row_kind"] == "trial"}
+    wdef = validated(Workload, prov["workload"]["definition"], source=f"{out / PROVENANCE}: workload.definition")
+    values = wdef.load.points()
     if prov.get("end_utc") is None:  # the first finalize ends the cell: its end time and whether it is complete
         prov["end_utc"] = utc_now()
         prov["complete"] = complete and len(groups) == wdef.trials * len(values)

@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from inferboard.cli import catalog, pipeline, run, site  # noqa: F401 - registers the commands
+from inferboard.cli import catalog, pipeline, run, site, submission  # noqa: F401 - registers the commands
 from inferboard.cli.common import app, console
 from inferboard.core.errors import InferboardError
 

@@ -24,8 +24,10 @@ def schema(out: Annotated[Path, typer.Option(help="Folder for the exported JSON 
            check: Annotated[bool, typer.Option(help="Fail if the files on disk are stale")] = False) -> None:
     """Export the JSON Schemas generated from the pydantic models (one source of truth)."""
     from inferboard.pipeline.schemas import export_schemas
+    from inferboard.submission.manifest import Manifest
+    from inferboard.submission.record import ReproductionRecord
 
-    stale = export_schemas(out, check=check)
+    stale = export_schemas(out, check=check, extra={"manifest": Manifest, "reproduction": ReproductionRecord})
     if check and stale:
         raise InferboardError(f"stale: {', '.join(stale)}", field="schemas", fix="run `inferboard schema`")
     console.print(f"schemas {'checked' if check else 'written'} in {out}")

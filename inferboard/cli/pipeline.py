@@ -1,4 +1,4 @@
-"""Commands of the pipeline: publish, aggregate, compare, rerun."""
+"""Commands of the pipeline: compare, rerun."""
 
 from __future__ import annotations
 
@@ -17,31 +17,6 @@ from inferboard.core.errors import InferboardError
 
 
 @app.command()
-def publish(src: Annotated[Path, typer.Argument(help="Finished cell folder (results/<cell>)")],
-            dest: Annotated[Path, typer.Argument(help="Published folder (data/results/<cell>)")]) -> None:
-    """Copy a finished cell's outputs into the published tree (atomic)."""
-    from inferboard.pipeline.jobs import publish as do_publish
-
-    if not (src / "cell.json").is_file():
-        raise InferboardError(f"{src} has no cell.json", field="SRC", fix="run the cell first (inferboard run-cell)")
-    do_publish(src, dest)
-
-
-@app.command()
-def aggregate(cells: Annotated[list[Path] | None, typer.Argument(help="cell.json files (default: all under --root)")]
-              = None,
-              out: Annotated[Path, typer.Option(help="Leaderboard Parquet")] = Path("data/leaderboard.parquet"),
-              root: Annotated[Path, typer.Option(help="Published cells")] = Path("data/results")) -> None:
-    """Collect every published cell's aggregate rows into one leaderboard (plausibility re-checked)."""
-    from inferboard.pipeline.jobs import aggregate as do_aggregate
-
-    info = do_aggregate(sorted(cells) if cells else sorted(root.glob("**/cell.json")), out)
-    failed = [c for c in info["cells"] if c["status"] == "failed"]
-    console.print(f"{info['rows']} rows from {len(info['cells'])} cells → {out}"
-                  + (f"; failed: {', '.join(c['cell_id'] for c in failed)}" if failed else ""), highlight=False)
-
-
-@app.command()
 def compare(new: Annotated[Path, typer.Argument(help="Rerun cell folder (results/<cell>)")],
             published: Annotated[Path, typer.Argument(help="Published cell folder (data/results/<cell>)")],
             as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
@@ -57,19 +32,25 @@ def compare(new: Annotated[Path, typer.Argument(help="Rerun cell folder (results
 
 
 @app.command()
-def rerun(cell: Annotated[str, typer.Argument(help="Cell id SKU/RUNTIME/MODEL/WORKLOAD")],
-          cores: Annotated[str, typer.Option(help="Snakemake --cores")] = "all") -> None:
-    """Rerun exactly one cell through Snakemake (same pinned env/image and workload) into results/."""
+def rerun(cell: Annotated[str, typer.Argument(help="Cell id SKU/RUNTIME/MODEL/WORKLOAD of the default matrix")],
+          config: Annotated[Path, typer.Option(help="Pipeline config")] = Path("workflows/config/config.yaml")) -> int:
+    """Rerun exactly one cell of the matrix (same pinned environment or image, same workload) into results/,
+    through Snakemake with the local profile's resources; nothing else of the matrix runs."""
     import subprocess
+    import sys
 
     from inferboard.pipeline.matrix import load_config
 
-    cfg, _ = load_config(Path("workflows/config/config.yaml"))
+    cfg, cells = load_config(config)
+    if cell not in {c.id for c in cells}:
+        raise InferboardError(f"{cell!r} is not a cell of the matrix of {config}", field="CELL",
+                              fix="give SKU/RUNTIME/MODEL/WORKLOAD of `inferboard matrix`, or add it to the config")
     target = f"{cfg.results_dir}/{cell}/cell.json"
-    cmd = ["snakemake", "--cores", cores, "--force", target, f"{cfg.results_dir}/leaderboard.parquet"]
+    cmd = [sys.executable, "-m", "snakemake", "--profile", "workflows/profiles/local", "--configfile", str(config),
+           "--force", target]
     console.print("$ " + " ".join(cmd), highlight=False)
     rc = subprocess.run(cmd).returncode
-    if rc == 0 and cfg.publish_dir and (Path(cfg.publish_dir) / cell).is_dir():
-        console.print(f"compare: inferboard compare {cfg.results_dir}/{cell} {cfg.publish_dir}/{cell}", highlight=False)
-    raise SystemExit(rc)
-
+    if rc == 0:
+        console.print(f"compare with a published cell: inferboard reproduce data/submissions/<id> "
+                      f"{cfg.results_dir}/{cell}", highlight=False)
+    return rc

@@ -1,4 +1,4 @@
-"""What the Snakemake rules call: run one matrix cell (always leaving cell.json), publish, aggregate.
+"""What the Snakemake rules call: run one matrix cell, always leaving cell.json.
 
 A cell that fails is recorded as failed (``cell.json`` with the reason) and the workflow goes on. A
 cell folder left by an interrupted run is finalized and moved aside (``<cell>.interrupted-<utc>``)
@@ -8,8 +8,6 @@ before the cell runs again, so nothing measured is lost.
 from __future__ import annotations
 
 import contextlib
-import json
-import shutil
 import traceback
 from pathlib import Path
 from typing import Any
@@ -22,12 +20,9 @@ from inferboard.core.cpus import parse_cores
 from inferboard.core.errors import InferboardError
 from inferboard.pipeline.matrix import MatrixCell
 from inferboard.results.provenance import read_provenance
-from inferboard.results.schema import JOURNAL, PROVENANCE, SUMMARY, write_rows
-from inferboard.results.status import CELL_STATUS, read_status, status_from_rows, write_status
+from inferboard.results.schema import JOURNAL, PROVENANCE
+from inferboard.results.status import CELL_STATUS, status_from_rows, write_status
 from inferboard.scenario.scenario import Scenario
-
-PUBLISHED_FILES = ("cell.json", "provenance.json", "summary.parquet", "requests.parquet", "metrics.parquet",
-                   "gpu_samples.parquet")
 
 
 def model_path(model: str) -> Path:
@@ -102,47 +97,6 @@ def run_matrix_cell(c: MatrixCell, results_dir: Path, system: SystemUnderTest | 
     except Exception as err:  # recorded, and the workflow goes on with the other cells
         status, reason = "failed", failure_reason(err)
     return write_status(out, **base, status=status, reason=reason)
-
-
-def publish(src: Path, dest: Path) -> None:
-    """Copy a finished cell's outputs (not its journal or scratch) to the published tree, atomically."""
-    tmp = dest.with_name(dest.name + ".publishing")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    for p in sorted(src.iterdir()):
-        if p.is_file() and (p.name in PUBLISHED_FILES or p.name.startswith("server-trial")):
-            shutil.copy2(p, tmp / p.name)
-    if dest.exists():
-        shutil.rmtree(dest)
-    tmp.rename(dest)
-
-
-def aggregate(cells: list[Path], out: Path) -> dict[str, Any]:
-    """The leaderboard: every published cell's aggregate rows, re-checked for plausibility, sorted."""
-    import pyarrow.parquet as pq
-
-    from inferboard.results.summarize import plausibility
-
-    rows: list[dict[str, Any]] = []
-    statuses = []
-    for status_file in sorted(cells):
-        folder = status_file.parent
-        st = read_status(status_file)
-        statuses.append({k: st.get(k) for k in ("cell_id", "status", "reason")})
-        if not (folder / SUMMARY).exists():
-            continue
-        for r in pq.read_table(folder / SUMMARY).to_pylist():
-            if r["row_kind"] != "aggregate":
-                continue
-            reasons = plausibility(r)
-            if reasons and r["valid"]:
-                r["valid"], r["invalid_reason"] = False, "; ".join(reasons)
-            rows.append(r)
-    rows.sort(key=lambda r: (r["workload"], r["sku"], r["runtime"], r["model"], r["load_point"]))
-    meta = {"inferboard.cells": json.dumps(statuses, sort_keys=True)}
-    write_rows(out, rows, "leaderboard", meta)
-    return {"rows": len(rows), "cells": statuses}
 
 
 def failure_reason(err: BaseException) -> str:

@@ -54,8 +54,9 @@ class PipelineConfig(Strict):
 
     schema_version: Literal[1] = 1
     results_dir: str = "results"
-    publish_dir: str | None = Field("data/results", description="copy finished cells here (null: do not)")
-    leaderboard: str = "data/leaderboard.parquet"
+    submissions_dir: str | None = Field("data/submissions", description="accepted submission bundles, published "
+                                        "on the leaderboard beside the local cells (null: none)")
+    leaderboard: str = "build/leaderboard.parquet"
     site_dir: str | None = Field("build/site", description="build the static site here (null: no site)")
     matrix: Annotated[list[MatrixBlock], Field(min_length=1)]
     cluster: dict[Name, ClusterSku] = Field(default_factory=dict, description="SKU id → scheduler settings")

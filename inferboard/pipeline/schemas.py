@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from inferboard.pipeline.matrix import PipelineConfig
 from inferboard.results.provenance import Provenance
 from inferboard.results.schema import RequestRecord, SummaryRow
@@ -17,19 +19,20 @@ MODELS = {"workload": Workload, "request_record": RequestRecord, "summary_row": 
           "workload_overrides": WorkloadOverrides}
 
 
-def render(name: str) -> str:
+def render(model: type[BaseModel]) -> str:
     """The JSON Schema text of one model (stable formatting)."""
-    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **MODELS[name].model_json_schema()}
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **model.model_json_schema()}
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"
 
 
-def export_schemas(out: Path, *, check: bool = False) -> list[str]:
-    """Write every schema to ``out/<name>.schema.json``; with check, return the stale ones instead."""
+def export_schemas(out: Path, *, check: bool = False, extra: dict[str, type[BaseModel]] | None = None) -> list[str]:
+    """Write every schema (``MODELS`` and the ``extra`` models of the layers above) to ``out/<name>.schema.json``;
+    with check, return the stale ones instead."""
     stale = []
     out.mkdir(parents=True, exist_ok=True)
-    for name in MODELS:
+    for name, model in {**MODELS, **(extra or {})}.items():
         path = out / f"{name}.schema.json"
-        text = render(name)
+        text = render(model)
         if check:
             if not path.is_file() or path.read_text() != text:
                 stale.append(str(path))

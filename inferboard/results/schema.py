@@ -218,6 +218,32 @@ REQUESTS_SCHEMA = arrow_schema(RequestRecord, "requests")
 SUMMARY_SCHEMA = arrow_schema(SummaryRow, "summary")
 
 
+class LeaderboardRow(SummaryRow):  # type: ignore[misc, valid-type]
+    """One aggregate row of the leaderboard: a summary row and where it comes from (a submission or local)."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    entry_id: str
+    """<submission id>/<cell id>, or local/<cell id> for a cell of results/ not submitted"""
+    origin: Literal["submitted", "local"]
+    """submitted: from an accepted bundle under data/submissions/; local: this machine's results/, not submitted"""
+    submission_id: str | None
+    """the bundle the row comes from (null for local cells)"""
+    submitter: str | None
+    """who submitted the bundle (null for local cells)"""
+    org: str | None
+    """the submitter's organisation, when given"""
+    custom_workload: bool
+    """measured with a workload that is not a standard one (shown apart, never ranked with standard ones)"""
+    reproduced: bool
+    """a reproduction record from a different host fingerprint agrees on every headline metric"""
+    cell_path: str
+    """the folder holding the cell's files, relative to the folder the leaderboard was built in"""
+
+
+LEADERBOARD_SCHEMA = arrow_schema(LeaderboardRow, "leaderboard")
+
+
 class GpuSample(BaseModel):
     """One NVML reading of one GPU during a measurement window (gpu_samples.parquet)."""
 
@@ -270,7 +296,7 @@ def read_journal(path: Path) -> list[dict[str, Any]]:
 TABLES: dict[str, tuple[type[BaseModel], pa.Schema]] = {
     "requests": (RequestRecord, REQUESTS_SCHEMA),
     "summary": (SummaryRow, SUMMARY_SCHEMA),
-    "leaderboard": (SummaryRow, SUMMARY_SCHEMA),
+    "leaderboard": (LeaderboardRow, LEADERBOARD_SCHEMA),
     "gpu_samples": (GpuSample, GPU_SAMPLES_SCHEMA),
 }
 

@@ -2,13 +2,16 @@
 
 Generated pages carry their body as HTML produced by the templates in ``site/templates/`` (autoescaped),
 handed to mkdocs by ``site/hooks.py`` without passing through Markdown, so a name can never turn into markup.
-Cell pages use a lean template (``site/overrides/cell.html``) so that 10,000 cells build in seconds.
+Cell pages are static HTML files (``site/templates/cell.html.j2``) so that 10,000 cells build in seconds.
+The leaderboard's rows and its ``inferboard.bundles`` metadata come from submitters: untrusted text, escaped
+everywhere; the cell folders are read only under ``root``, the folder the leaderboard was built in.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -23,8 +26,10 @@ from markupsafe import Markup
 
 from inferboard.core.errors import InferboardError
 from inferboard.core.paths import REPO_ROOT
-from inferboard.metrics import column_heading, column_label, headline_columns
+from inferboard.metrics import column_label, headline_columns
 from inferboard.site import data as sd
+from inferboard.site.bundles import cell_files, copy_file, read_bundles
+from inferboard.site.charts import cdf_chart, pareto_chart, sweep_chart
 from inferboard.site.html import (
     board_rows,
     cell_badges,
@@ -32,14 +37,37 @@ from inferboard.site.html import (
     latency_rows,
     metric_cells,
     metric_headers,
+    origin_html,
     rel,
     script_json,
     td,
 )
 from inferboard.site.reference import add_pages as add_reference_pages
+from inferboard.site.reference import anchor, inline
+from inferboard.submission.registry import Check, all_checks
 
 SITE_SRC = REPO_ROOT / "site"
 SENTINEL = "<!-- inferboard:html -->"  # the same marker as in site/hooks.py (copied into the project)
+#: the tables of a leaderboard page, in this order: group (data.RANK_GROUPS) → (heading id, heading, one-line
+#: explanation); only "ranked" is ranked, the others are shown apart
+GROUPS: dict[str, tuple[str, str, str]] = {
+    "ranked": ("ranking", "Ranking: goodput at SLO per GPU",
+               "Submitted entries on a standard workload with a valid load point on fingerprinted hardware, "
+               "best first."),
+    "unverified": ("unverified", "Unverified hardware (not ranked)",
+                   "These entries ran against an endpoint whose hardware was declared, not fingerprinted."),
+    "invalid": ("invalid", "Invalid entries (kept, not ranked)",
+                "No load point of these entries is valid (client saturation, error rate, roofline or power, "
+                "as checked when the bundle came in); each row says why."),
+    "custom": ("custom", "Custom workloads (not ranked)",
+               "Measured with a workload that is not the standard one of this name: shown apart, never ranked "
+               "with standard results."),
+    "local": ("local", "Local, not submitted (not ranked)",
+              "Cells of the results/ folder of the machine that built this site: in no accepted submission, "
+              "so never checked or ranked."),
+}
+#: what a failed check of each severity does (submit page, cell pages)
+ON_FAILURE = {"error": "rejects the bundle", "invalid": "row kept, marked invalid"}
 
 
 def _environment(templates: Path) -> jinja2.Environment:
@@ -52,25 +80,33 @@ def _environment(templates: Path) -> jinja2.Environment:
         keep_trailing_newline=True,
         extensions=["jinja2.ext.do"],
     )
-    env.filters.update(fmt=fmt, json=script_json, seg=sd.segment, label=sd.label)
+    env.filters.update(fmt=fmt, json=script_json, seg=sd.segment, label=sd.label, sh=shlex.quote, inline=inline,
+                       check_anchor=lambda cid: anchor("check", cid))
     env.globals.update(td=td, latency_rows=latency_rows, cell_badges=cell_badges, PCTS=sd.PERCENTILES,
                        metric_headers=metric_headers, metric_cells=metric_cells, metric_label=column_label,
-                       points_columns=sd.points_columns, board_columns=sd.board_columns)
+                       points_columns=sd.points_columns, board_columns=sd.board_columns, origin_html=origin_html,
+                       sweep_chart=sweep_chart, cdf_chart=cdf_chart, GROUPS=GROUPS, ON_FAILURE=ON_FAILURE)
     return env
 
 
 class SiteBuilder:
-    """Writes the mkdocs project (docs/, mkdocs.yml, hooks.py) and the cell pages for one leaderboard file."""
+    """Writes the mkdocs project (docs/, mkdocs.yml, hooks.py) and the cell pages for one leaderboard file.
 
-    def __init__(self, data: Path, project: Path, results: Path | None = None,
-                 site_src: Path = SITE_SRC) -> None:
+    ``root`` is the folder the leaderboard was built in: each entry's ``cell_path`` (provenance, requests,
+    downloads) is read under it, and only there.
+    """
+
+    def __init__(self, data: Path, project: Path, root: Path | None = None, site_src: Path = SITE_SRC) -> None:
         self.data = data
         self.project = project
-        self.results = results if results is not None and results.is_dir() else None
+        self.root = (root if root is not None else Path.cwd()).resolve()
         self.site_src = site_src
         self.env = _environment(site_src / "templates")
         self.rows = sd.load_rows(data)
-        self.cells = sd.group_cells(self.rows, self.results)
+        self.bundles = read_bundles(data)
+        self.cells = sd.group_cells(self.rows, self.root, self.bundles)
+        self.checks: list[Check] = all_checks()
+        self.check_ids = {c.id for c in self.checks}
         self.skus = _sku_catalogue()
         self.workloads = _workload_catalogue()
         self.matrix_cells = _default_matrix()
@@ -104,84 +140,8 @@ class SiteBuilder:
         return dict(sorted(groups.items()))
 
     def ranked(self, cells: list[sd.PublishedCell]) -> dict[str, list[sd.PublishedCell]]:
-        """Cells split into 'ranked' (valid, verified; best first), 'unverified' and 'invalid'."""
-        out: dict[str, list[sd.PublishedCell]] = {"ranked": [], "unverified": [], "invalid": []}
-        for c in cells:
-            if c.best is None:
-                out["invalid"].append(c)
-            elif not c.verified:
-                out["unverified"].append(c)
-            else:
-                out["ranked"].append(c)
-        key = lambda c: (-(sd.rank_value(c.best) or 0.0), c.id) if c.best else (0.0, c.id)  # noqa: E731
-        for k in out:
-            out[k].sort(key=key)
-        return out
-
-    # -------------------------------------------------------------- charts
-    def pareto_chart(self, cells: list[sd.PublishedCell]) -> dict[str, Any]:
-        """Throughput per GPU vs tokens/s per user, one trace per runtime on SKU, plus the Pareto front."""
-        series: dict[str, dict[str, list[Any]]] = {}
-        pts = []
-        for c in cells:
-            if not c.verified:
-                continue
-            for r in c.rows:
-                x, y = sd.finite(r.get("interactivity_tokens_per_s_per_user")), sd.throughput_per_gpu(r)
-                if not r.get("valid") or x is None or y is None:
-                    continue
-                s = series.setdefault(f"{c.runtime} · {c.sku} · {c.model}", {"x": [], "y": [], "text": []})
-                s["x"].append(x)
-                s["y"].append(y)
-                s["text"].append(f"{c.id} @ {r['load_kind']} {fmt(r['load_value'])}")
-                pts.append((x, y))
-        data: list[dict[str, Any]] = [
-            {"type": "scatter", "mode": "markers", "name": n, "hoverinfo": "text+x+y", **s}
-            for n, s in sorted(series.items())
-        ]
-        front = sd.pareto_front(pts)
-        if front:
-            data.append({"type": "scatter", "mode": "lines", "name": "Pareto front", "line": {"dash": "dot"},
-                         "x": [p[0] for p in front], "y": [p[1] for p in front], "hoverinfo": "skip"})
-        return _figure(data, "tokens/s per user (1000 / TPOT p50)", "output tokens/s per GPU (per host on CPU)")
-
-    def sweep_chart(self, cell: sd.PublishedCell, metrics: tuple[str, ...], title: str) -> dict[str, Any]:
-        """One line per metric over the cell's load points (an x marks an invalid point; nulls are gaps)."""
-        pts = sorted((float(r["load_value"]), r) for r in cell.rows if sd.finite(r.get("load_value")) is not None)
-        kind = cell.rows[0]["load_kind"]
-        data = []
-        for metric in metrics:
-            ys = [(sd.throughput_per_gpu(r) if metric == "throughput" else sd.finite(r.get(metric))) for _, r in pts]
-            if all(y is None for y in ys):
-                continue
-            data.append({"type": "scatter", "mode": "lines+markers", "x": [p[0] for p in pts], "y": ys,
-                         "name": title if metric == "throughput" else column_label(metric),
-                         "marker": {"symbol": ["circle" if r.get("valid") else "x" for _, r in pts], "size": 9}})
-        return _figure(data, "concurrency" if kind == "concurrency" else "target rate (requests/s)", title)
-
-    def cdf_chart(self, cell: sd.PublishedCell, metric: str) -> tuple[dict[str, Any], str]:
-        """Latency CDF per load point: from requests.parquet where published, else from the percentiles."""
-        samples = sd.latency_samples(cell, metric)
-        data = []
-        if samples:
-            source = "every ok request (all trials pooled), from requests.parquet"
-            for p, vals in samples.items():
-                n = len(vals)
-                data.append({"type": "scatter", "mode": "lines", "line": {"shape": "hv"}, "name": f"load point {p}",
-                             "x": vals, "y": [(i + 1) / n for i in range(n)]})
-        else:
-            source = "the published percentiles (requests.parquet not available)"
-            for r in cell.rows:
-                xs, ys = [], []
-                for pct, q in zip(sd.PERCENTILES, (0.5, 0.9, 0.95, 0.99, 0.999), strict=True):
-                    v = sd.finite(r.get(f"{metric}_{pct}"))
-                    if v is not None:
-                        xs.append(v)
-                        ys.append(q)
-                if xs:
-                    data.append({"type": "scatter", "mode": "lines+markers", "name": f"load point {r['load_point']}",
-                                 "x": xs, "y": ys})
-        return _figure(data, column_heading(metric), "fraction of requests"), source
+        """Entries split into the GROUPS (see data.rank_groups); only 'ranked' is ranked."""
+        return sd.rank_groups(cells)
 
     # -------------------------------------------------------------- pages
     def build(self) -> None:
@@ -201,9 +161,10 @@ class SiteBuilder:
         # the navigation lists every one of them
         hidden = {"search": {"exclude": True}}
         for w, cells in workloads.items():
+            groups = self.ranked(cells)
             self._write(f"workloads/{sd.segment(w)}.md", "workload.md.j2", title=f"Workload {w}", name=w,
-                        cells=cells, groups=self.ranked(cells), spec=self.workloads.get(w),
-                        chart=self.pareto_chart(cells), meta=hidden)
+                        cells=cells, groups=groups, spec=self.workloads.get(w),
+                        chart=pareto_chart(groups["ranked"]), meta=hidden)
         for s, cells in skus.items():
             self._write(f"skus/{sd.segment(s)}.md", "sku.md.j2", title=f"SKU {s}", name=s, cells=cells,
                         spec=self.skus.get(s), meta=hidden)
@@ -212,6 +173,7 @@ class SiteBuilder:
                         meta=hidden)
         self._write("methodology.md", "methodology.md.j2", title="Methodology", metrics=sd.metric_docs(),
                     headline=headline_columns(), workloads=self.workloads)
+        self._write("submit.md", "submit.md.j2", title="Submit results", checks=self.checks)
         self._config(workloads, skus, runtimes)
 
     def cell_page(self, cell: sd.PublishedCell, root: Path) -> None:
@@ -246,19 +208,16 @@ class SiteBuilder:
         shutil.copy2(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", vendor / "plotly.min.js")
 
     def _downloads(self) -> None:
+        """The leaderboard file, and every plain file of each cell folder under data/submissions/<id>/cells/…
+        (data/local/… for local entries), listed on the cell page."""
         d = self.project / "docs" / "data"
         d.mkdir(parents=True, exist_ok=True)
         shutil.copy2(self.data, d / "leaderboard.parquet")
+        docs = self.project / "docs"
         for c in self.cells:
-            if c.results_dir is None:
+            if c.dir is None:
                 continue
-            rel_dir = f"data/results/{c.path.removesuffix('.html')}"
-            dest = self.project / "docs" / rel_dir
-            dest.mkdir(parents=True, exist_ok=True)
-            for name in ("summary.parquet", "requests.parquet", "provenance.json"):
-                if (c.results_dir / name).is_file():
-                    shutil.copy2(c.results_dir / name, dest / name)
-                    c.extra.setdefault("downloads", []).append(f"{rel_dir}/{name}")
+            c.files = [f for f in cell_files(c.dir, c.data_dir) if copy_file(f.source, docs / f.dest)]
 
     def _config(self, workloads: dict[str, Any], skus: dict[str, Any], runtimes: dict[str, Any]) -> None:
         cfg = {**self.mkdocs, "nav": [
@@ -280,12 +239,6 @@ def _cell_pages_slice(part: tuple[int, int, Path]) -> None:
     assert _BUILDER is not None
     for c in _BUILDER.cells[i::n]:
         _BUILDER.cell_page(c, root)
-
-
-def _figure(data: list[dict[str, Any]], xtitle: str, ytitle: str) -> dict[str, Any]:
-    return {"data": data, "layout": {"xaxis": {"title": {"text": xtitle}}, "yaxis": {"title": {"text": ytitle}},
-                                     "margin": {"t": 20, "r": 10}, "legend": {"orientation": "h"},
-                                     "hovermode": "closest"}}
 
 
 def _material_css() -> list[str]:
@@ -323,9 +276,10 @@ def _workload_catalogue() -> dict[str, dict[str, Any]]:
     return out
 
 
-def build_site(data: Path, out: Path, *, project: Path, results: Path | None = None,
+def build_site(data: Path, out: Path, *, project: Path, root: Path | None = None,
                html: bool = True, extra_pages: dict[str, str] | None = None) -> dict[str, Any]:
-    """Generate the site of the leaderboard file ``data``.
+    """Generate the site of the leaderboard file ``data``, built in the folder ``root`` (default: the current
+    directory), under which each entry's ``cell_path`` is read.
 
     ``extra_pages`` (path under docs/ → page text, e.g. the CLI reference from ``inferboard site build``) are
     added to the generated reference pages (``inferboard.site.reference``) and the navigation.
@@ -335,7 +289,7 @@ def build_site(data: Path, out: Path, *, project: Path, results: Path | None = N
     Without ``html`` the cell pages go into the project's docs/ (``mkdocs build`` there gives the same site).
     """
     t0 = time.perf_counter()
-    builder = SiteBuilder(data, project, results)
+    builder = SiteBuilder(data, project, root)
     builder.build()
     add_reference_pages(project, extra_pages)  # data dictionary, runners, SKU catalogue, guide + extra pages, nav
     figures: dict[str, Any] = {"cells": len(builder.cells), "rows": len(builder.rows), "project": str(project)}

@@ -26,11 +26,13 @@ from inferboard.metrics import (
     record_metrics,
     result_columns,
 )
+from inferboard.site.bundles import BundleInfo, CellFile, cell_dir, read_provenance, requests_file
 
 #: columns a leaderboard file must have for the site to be built from it
 REQUIRED_COLUMNS: tuple[str, ...] = (
     "cell_id", "row_kind", "load_point", "load_kind", "load_value", "workload", "runtime", "model", "sku",
-    "gpu_count", "valid", "invalid_reason",
+    "gpu_count", "valid", "invalid_reason", "entry_id", "origin", "submission_id", "submitter", "org",
+    "custom_workload", "reproduced", "cell_path",
 )
 #: the ranking's columns (see rank_value): first in every table that shows them
 RANK_COLUMNS: tuple[str, ...] = ("goodput_requests_per_s_per_gpu", "goodput_requests_per_s")
@@ -65,7 +67,11 @@ def finite(v: Any) -> float | None:
 
 @dataclass
 class PublishedCell:
-    """One published cell (sku/runtime/model/workload) and its aggregate rows, one per load point."""
+    """One leaderboard entry (a cell of one submission, or a local cell) and its aggregate rows, one per load point.
+
+    The same cell (sku/runtime/model/workload, ``id``) can be an entry of several submissions and a local one;
+    ``entry_id`` tells them apart.
+    """
 
     id: str
     sku: str
@@ -73,11 +79,25 @@ class PublishedCell:
     model: str
     workload: str
     rows: list[dict[str, Any]]
+    entry_id: str = ""
+    origin: str = "submitted"  # submitted | local
+    submission_id: str | None = None
+    submitter: str | None = None
+    org: str | None = None
+    custom_workload: bool = False
+    reproduced: bool = False
+    cell_path: str = ""  # folder of the cell's files, relative to the root the leaderboard was built in
+    bundle: BundleInfo | None = None
     provenance: dict[str, Any] | None = None
-    results_dir: Path | None = None
-    path: str = ""  # page path inside docs/, e.g. cells/cpu-host/vllm/tiny/smoke.html
+    provenance_note: str | None = None  # why the provenance is not shown
+    dir: Path | None = None  # the cell folder, when it is inside the root
+    path: str = ""  # page path inside docs/, e.g. cells/<submission>/cpu-host/vllm/tiny/smoke.html
     best: dict[str, Any] | None = None  # the valid load point ranked for this cell
-    extra: dict[str, Any] = field(default_factory=dict)
+    files: list[CellFile] = field(default_factory=list)  # the cell folder's files published with the site
+
+    @property
+    def local(self) -> bool:
+        return self.origin == "local"
 
     @functools.cached_property
     def valid(self) -> bool:
@@ -91,21 +111,29 @@ class PublishedCell:
     def invalid_reasons(self) -> list[str]:
         return sorted({str(r["invalid_reason"]) for r in self.rows if not r.get("valid") and r.get("invalid_reason")})
 
+    @property
+    def data_dir(self) -> str:
+        """Folder of the cell's files in the built site: data/submissions/<id>/cells/… or data/local/…"""
+        parts = self.path.removesuffix(".html").split("/")[1:]  # <submission or local>/<sku>/<rt>/<model>/<wl>
+        if self.local:
+            return "data/local/" + "/".join(parts[1:] if parts[0] == "local" else parts)
+        return f"data/submissions/{parts[0]}/cells/" + "/".join(parts[1:])
+
 
 def load_rows(path: Path) -> list[dict[str, Any]]:
     """Aggregate rows of a leaderboard Parquet file, in canonical order; a clear error when it is unusable."""
     if not path.is_file():
         raise InferboardError(f"no leaderboard file at {path}", field="--data",
-                              fix="run the main job (make main) or pass a leaderboard.parquet")
+                              fix="build one with `inferboard leaderboard` or pass a leaderboard.parquet")
     try:
         table = pq.read_table(path)
     except Exception as err:  # pyarrow raises several types for a file that is not Parquet
         raise InferboardError(f"cannot read {path} as Parquet: {err}", field="--data",
-                              fix="pass a leaderboard.parquet written by `inferboard aggregate`") from None
+                              fix="pass a leaderboard.parquet written by `inferboard leaderboard`") from None
     missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
     if missing:
         raise InferboardError(f"{path} lacks the column(s) {', '.join(missing)}", field="--data",
-                              fix="rebuild it with `inferboard aggregate` of this suite version")
+                              fix="rebuild it with `inferboard leaderboard` of this suite version")
     table = table.filter(pc.equal(table["row_kind"], "aggregate"))
     for i, name in enumerate(table.column_names):  # NaN and ±inf → null, once, so pages test only for None
         col = table.column(i)
@@ -115,34 +143,84 @@ def load_rows(path: Path) -> list[dict[str, Any]]:
     columns = [table.column(n).to_pylist() for n in names]  # column-wise: twice as fast as to_pylist()
     rows = [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
     for i, r in enumerate(rows):
-        for col in ("cell_id", "sku", "runtime", "model", "workload"):
+        for col in ("cell_id", "sku", "runtime", "model", "workload", "entry_id", "cell_path"):
             if not isinstance(r[col], str) or not r[col]:
                 raise InferboardError(f"row {i} has no {col}", field=f"--data: {col}",
-                                      fix="every aggregate row needs sku, runtime, model, workload and cell_id")
-    rows.sort(key=lambda r: (r["cell_id"], r["load_point"]))
+                                      fix="every aggregate row needs sku, runtime, model, workload, cell_id, "
+                                          "entry_id and cell_path")
+        if r["origin"] not in ("submitted", "local") or (r["origin"] == "submitted" and not r["submission_id"]):
+            raise InferboardError(f"row {i} ({r['entry_id']}) has origin {r['origin']!r} without a submission",
+                                  field="--data: origin", fix="origin is 'local', or 'submitted' with a submission_id")
+    rows.sort(key=lambda r: (r["entry_id"], r["load_point"]))
     return rows
 
 
-def group_cells(rows: list[dict[str, Any]], results: Path | None = None) -> list[PublishedCell]:
-    """Rows grouped into cells (sorted by id); provenance read from ``results/<cell>/`` where present."""
+def group_cells(rows: list[dict[str, Any]], root: Path | None = None,
+                bundles: dict[str, BundleInfo] | None = None) -> list[PublishedCell]:
+    """Rows grouped into entries by ``entry_id`` (sorted); the cell folder, its provenance and files are read
+    under ``root`` (the folder the leaderboard was built in) where ``cell_path`` leads safely inside it."""
     by_id: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
-        by_id.setdefault(r["cell_id"], []).append(r)
+        by_id.setdefault(r["entry_id"], []).append(r)
+    bundles = bundles or {}
     cells = []
-    for cid in sorted(by_id):
-        first = by_id[cid][0]
-        cell = PublishedCell(id=cid, sku=first["sku"], runtime=first["runtime"], model=first["model"],
-                    workload=first["workload"], rows=by_id[cid])
-        cell.path = "cells/" + "/".join(segment(p) for p in (cell.sku, cell.runtime, cell.model)) + \
-            f"/{segment(cell.workload)}.html"
-        if results is not None:
-            d = results / cid
-            if (d / "provenance.json").is_file() and d.resolve().is_relative_to(results.resolve()):
-                cell.results_dir = d
-                cell.provenance = json.loads((d / "provenance.json").read_text())
+    used: set[str] = set()
+    for eid in sorted(by_id):
+        first = by_id[eid][0]
+        cell = PublishedCell(
+            id=first["cell_id"], sku=first["sku"], runtime=first["runtime"], model=first["model"],
+            workload=first["workload"], rows=by_id[eid], entry_id=eid, origin=first["origin"],
+            submission_id=first["submission_id"], submitter=first["submitter"], org=first["org"],
+            custom_workload=bool(first["custom_workload"]), reproduced=bool(first["reproduced"]),
+            cell_path=first["cell_path"])
+        if not cell.local and cell.submission_id is not None:
+            cell.bundle = bundles.get(cell.submission_id)
+        cell.path = _page_path(cell, used)
+        cell.dir = cell_dir(root, cell.cell_path, cell.id, None if cell.local else cell.submission_id)
+        if cell.dir is not None:
+            cell.provenance, cell.provenance_note = read_provenance(cell.dir)
+        else:
+            cell.provenance_note = "the cell's folder (cell_path) is not under the folder this site was built from"
         cell.best = best_point(cell.rows)
         cells.append(cell)
     return cells
+
+
+def _page_path(cell: PublishedCell, used: set[str]) -> str:
+    """cells/<submission or local>/<sku>/<runtime>/<model>/<workload>.html, unique among the entries."""
+    top = segment("local" if cell.local else str(cell.submission_id))
+    if not cell.local and top == "local":
+        top = f"local-{hashlib.sha256(cell.entry_id.encode()).hexdigest()[:10]}"
+    rest = "/".join(segment(p) for p in (cell.sku, cell.runtime, cell.model)) + f"/{segment(cell.workload)}.html"
+    path = f"cells/{top}/{rest}"
+    if path in used:  # two names sharing a segment (a hostile slug): keep both pages apart
+        path = f"cells/{top}-{hashlib.sha256(cell.entry_id.encode()).hexdigest()[:10]}/{rest}"
+    used.add(path)
+    return path
+
+
+#: the groups of a leaderboard table (see rank_groups): only "ranked" is ranked, the others are shown apart
+RANK_GROUPS: tuple[str, ...] = ("ranked", "unverified", "invalid", "custom", "local")
+
+
+def rank_groups(cells: list[PublishedCell]) -> dict[str, list[PublishedCell]]:
+    """Entries split into RANK_GROUPS: 'ranked' (submitted, standard workload, a valid load point, verified SKU;
+    best first), 'unverified', 'invalid', 'custom' (custom workload) and 'local' (not submitted)."""
+    out: dict[str, list[PublishedCell]] = {k: [] for k in RANK_GROUPS}
+    for c in cells:
+        if c.local:
+            out["local"].append(c)
+        elif c.custom_workload:
+            out["custom"].append(c)
+        elif c.best is None:
+            out["invalid"].append(c)
+        elif not c.verified:
+            out["unverified"].append(c)
+        else:
+            out["ranked"].append(c)
+    for k in out:
+        out[k].sort(key=lambda c: (-(rank_value(c.best) or 0.0), c.entry_id) if c.best else (0.0, c.entry_id))
+    return out
 
 
 def rank_value(row: dict[str, Any]) -> float | None:
@@ -261,18 +339,23 @@ def null_reasons(row: dict[str, Any]) -> dict[str, str]:
 
 def latency_samples(cell: PublishedCell, metric: str, limit: int = 200) -> dict[int, list[float]] | None:
     """Per load point, up to ``limit`` quantiles of ``metric`` over ok requests (requests.parquet), or None."""
-    if cell.results_dir is None or not (cell.results_dir / "requests.parquet").is_file():
+    f = requests_file(cell.dir)
+    if f is None:
         return None
-    t = pq.read_table(cell.results_dir / "requests.parquet")
-    if metric not in t.column_names or "load_point" not in t.column_names:
+    try:
+        names = pq.read_schema(f).names
+        if metric not in names or "load_point" not in names:
+            return None
+        cols = pq.read_table(f, columns=[c for c in ("load_point", "status", "warmup", metric) if c in names]
+                             ).to_pylist()
+    except Exception:  # a damaged or odd file: the CDF falls back to the percentiles
         return None
-    cols = t.select([c for c in ("load_point", "status", "warmup", metric) if c in t.column_names]).to_pylist()
     by_point: dict[int, list[float]] = {}
     for r in cols:
         v = finite(r.get(metric))
-        if v is None or r.get("status", "ok") != "ok" or r.get("warmup"):
+        if v is None or r.get("status", "ok") != "ok" or r.get("warmup") or not isinstance(r["load_point"], int):
             continue
-        by_point.setdefault(int(r["load_point"]), []).append(v)
+        by_point.setdefault(r["load_point"], []).append(v)
     out = {}
     for p, vals in sorted(by_point.items()):
         vals.sort()

@@ -59,7 +59,8 @@ def td(row: dict[str, Any], col: str, value: Any = None, digits: int = 3) -> Mar
 
 
 def cell_badges(cell: sd.PublishedCell) -> Markup:
-    """INVALID (no valid load point) or PARTLY INVALID, and UNVERIFIED (declared hardware) badges of a cell."""
+    """INVALID (no valid load point) or PARTLY INVALID, UNVERIFIED (declared hardware) and CUSTOM WORKLOAD
+    badges of an entry."""
     out = []
     if cell.best is None:
         out.append('<span class="ib-badge ib-badge--invalid" title="no valid load point">INVALID</span>')
@@ -69,7 +70,26 @@ def cell_badges(cell: sd.PublishedCell) -> Markup:
     if not cell.verified:
         out.append('<span class="ib-badge ib-badge--unverified" title="hardware declared, not fingerprinted">'
                    "UNVERIFIED</span>")
+    if cell.custom_workload:
+        out.append('<span class="ib-badge ib-badge--custom" title="not a standard workload: never ranked">'
+                   "CUSTOM WORKLOAD</span>")
     return Markup(" ".join(out))
+
+
+LOCAL_BADGE = ('<span class="ib-badge ib-badge--local" title="a cell of results/ on the machine that built this '
+               'site, in no accepted submission">local, not submitted</span>')
+REPRODUCED_BADGE = ('<span class="ib-badge ib-badge--reproduced" title="a reproduction from a different host '
+                    'agrees on every headline metric">reproduced</span>')
+
+
+def origin_html(cell: sd.PublishedCell) -> Markup:
+    """Who submitted an entry (and their organisation) and the submission id, a reproduced badge where it was
+    reproduced; the "local, not submitted" badge for a local entry."""
+    if cell.local:
+        return Markup(LOCAL_BADGE)
+    who = escape(cell.submitter or "—") + (Markup(" ({})").format(cell.org) if cell.org else "")
+    rep = Markup(" " + REPRODUCED_BADGE) if cell.reproduced else ""
+    return Markup('{}{}<small class="ib-sub">{}</small>').format(who, rep, cell.submission_id or "")
 
 
 def latency_rows(rows: list[dict[str, Any]]) -> Markup:
@@ -115,11 +135,13 @@ def _usd(row: dict[str, Any], sku: str, price: float | None) -> str:
 
 def board_rows(cells: list[sd.PublishedCell], cols: list[Column], url: Callable[[str], str], rank: bool,
                price: Callable[[str], float | None]) -> Markup:
-    """Rows of a leaderboard table, one per cell at its ranked load point: identity, then ``cols``, then status."""
+    """Rows of a leaderboard table, one per entry at its ranked load point: identity and origin (submitter or
+    local), then ``cols``, then status."""
     out = []
     for i, c in enumerate(cells, 1):
         r = c.best if c.best is not None else c.rows[0]
         cls = "ib-invalid" if c.best is None else ("" if c.verified else "ib-unverified")
+        cls += " ib-local" if c.local else ""
         values = []
         for col in cols:
             derive = sd.DERIVED.get(col.key)
@@ -133,13 +155,14 @@ def board_rows(cells: list[sd.PublishedCell], cols: list[Column], url: Callable[
         runtime_url = escape(url(f"runtimes/{sd.segment(c.runtime)}.md"))
         workload_url = escape(url(f"workloads/{sd.segment(c.workload)}.md"))
         out.append("".join((
-            f'<tr class="{cls}">',
+            f'<tr class="{cls.strip()}">',
             f'<td data-sort="{i}">{i}</td>' if rank else "",
             f'<td><a href="{runtime_url}">{escape(c.runtime)}</a></td>',
             f'<td><a href="{escape(url("skus/" + sd.segment(c.sku) + ".md"))}">{escape(c.sku)}</a></td>',
             f"<td>{escape(c.model)}</td>",
             f'<td><a href="{workload_url}">{escape(c.workload)}</a></td>',
             f'<td><a href="{escape(url(c.path))}">{escape(r["load_kind"])} {fmt(r["load_value"])}</a></td>',
+            f"<td>{origin_html(c)}</td>",
             *values,
             f"<td>{status}</td></tr>",
         )))

@@ -36,7 +36,13 @@ GUIDE = ("setup.md", "running.md", "pipeline.md", "containers.md", "hardware.md"
 #: where the rows a schema describes are found, for the schemas this suite exports today
 SCHEMA_WHERE = {
     "summary_row": "one row per (trial, load point) and per load point in <code>summary.parquet</code>; the "
-                   "aggregate rows of every published cell make <code>data/leaderboard.parquet</code>",
+                   "aggregate rows of the accepted bundles' cells make the leaderboard "
+                   "(<code>inferboard leaderboard</code>), each with where it comes from",
+    "leaderboard_row": "one row per load point of each leaderboard entry in the leaderboard Parquet file "
+                       "(<code>inferboard leaderboard</code>), the accepted bundles in its "
+                       "<code>inferboard.bundles</code> metadata",
+    "manifest": "<code>data/submissions/&lt;id&gt;/manifest.json</code> of each submission bundle",
+    "reproduction": "<code>data/submissions/&lt;id&gt;/reproductions/*.json</code>, one per reproduction record",
     "request_record": "one row per issued request in <code>requests.parquet</code>",
     "workload": "the standard workloads (<code>workflows/workloads/*.yaml</code>) and any "
                 "<code>--workload FILE</code>",

@@ -36,6 +36,22 @@ def test_lint_is_clean() -> None:
     assert proc.returncode == 0 and "good condition" in proc.stdout + proc.stderr, proc.stdout[-2000:]
 
 
+def test_main_job_writes_only_git_ignored_places() -> None:
+    """Every output and log of the default matrix's whole DAG (as `make main` runs it) is git-ignored: the main
+    job never modifies a tracked file (published data comes only from bundles, by pull request)."""
+    proc = smk("--dry-run", "--forceall", "--profile", "workflows/profiles/local")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    paths = {p.strip() for line in out.splitlines() if line.strip().startswith(("output:", "log:"))
+             for p in line.split(":", 1)[1].split(",") if p.strip()}
+    assert {"build/leaderboard.parquet", "build/site/index.html"} <= paths and len(paths) > 10
+    # an ignored folder ignores all below it (and .inferboard/envs/<rt> are links git cannot look beyond)
+    tops = {p.split("/")[0] + "/" if "/" in p else p for p in paths}
+    ignored = subprocess.run(["git", "check-ignore", "--no-index", *sorted(tops)], cwd=ROOT, capture_output=True,
+                             text=True).stdout.split()
+    assert sorted(tops - set(ignored)) == [] and tops == {".inferboard/", "build/", "logs/", "results/"}
+
+
 @pytest.mark.parametrize("profile", ["slurm", "kubernetes"])
 def test_cluster_profiles_request_the_right_gpus(profile: str) -> None:
     proc = smk(H100, MI300X, "-n", "--profile", f"workflows/profiles/{profile}", "--configfile",
@@ -76,7 +92,7 @@ CELLS = [f"cpu-host/{rt}/tiny-llama-2l/{wl}" for rt in ("llamacpp", "vllm") for 
     "cpu-host/llamacpp/tiny-llama-2l/cpu-chat"]
 CONTAINER_CELL = "cpu-host/vllm/tiny-llama-2l/cpu-chat"  # container mode: runs the image built here
 RERUN_CONFIG = {
-    "results_dir": "results", "publish_dir": "published", "leaderboard": "leaderboard.parquet",
+    "results_dir": "results", "submissions_dir": "submissions", "leaderboard": "leaderboard.parquet",
     "site_dir": "site-out",
     "matrix": [{"runtimes": ["vllm", "llamacpp"], "models": ["tiny-llama-2l"], "workloads": ["smoke", "cpu-fixed"],
                 "skus": ["cpu-host"]},
@@ -127,12 +143,12 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "config.yaml").write_text(yaml.safe_dump(RERUN_CONFIG))
     fakes = [".inferboard/envs/vllm/env.json", ".inferboard/envs/llamacpp/env.json", IMAGE_LOCK,
              ".inferboard/models/tiny-llama-2l/manifest.json", "leaderboard.parquet", "site-out/index.html",
-             *(f"{d}/{c}/cell.json" for d in ("results", "published") for c in [*CELLS, CONTAINER_CELL])]
+             *(f"results/{c}/cell.json" for c in [*CELLS, CONTAINER_CELL])]
     for f in fakes:
         (root / f).parent.mkdir(parents=True, exist_ok=True)
         (root / f).write_text("{}\n")
     jobs = planned(root, "--forceall")
-    assert set(jobs) == {"env", "image", "tiny_model", "run_cell", "publish_cell", "aggregate", "site", "all"}
+    assert set(jobs) == {"env", "image", "tiny_model", "run_cell", "leaderboard", "site", "all"}
     assert cells_of(jobs) == {*CELLS, CONTAINER_CELL}  # and no fingerprint job: each cell fingerprints its host
     touch = smk_in(root, "--touch", "--forceall", "--cores", "1")  # runs no job: marks the fakes up to date
     assert touch.returncode == 0, (touch.stdout + touch.stderr)[-3000:]
@@ -174,8 +190,8 @@ def test_edited_workload_plans_exactly_its_cells(checkout: Path) -> None:
     edit(checkout / "workflows" / "workloads" / "cpu-fixed.yaml", "# edited\n")
     jobs = planned(checkout)
     want = {"cpu-host/llamacpp/tiny-llama-2l/cpu-fixed", "cpu-host/vllm/tiny-llama-2l/cpu-fixed"}
-    assert cells_of(jobs) == want and cells_of(jobs, "publish_cell") == want
-    assert set(jobs) == {"run_cell", "publish_cell", "aggregate", "site", "all"}
+    assert cells_of(jobs) == want
+    assert set(jobs) == {"run_cell", "leaderboard", "site", "all"}
 
 
 def test_edited_runner_plans_that_runtimes_cells_and_rebuilds_nothing(checkout: Path) -> None:
@@ -183,7 +199,7 @@ def test_edited_runner_plans_that_runtimes_cells_and_rebuilds_nothing(checkout: 
     edit(runner, "# edited: a launch template or a comment changes no pin\n")
     jobs = planned(checkout)
     assert cells_of(jobs) == {c for c in CELLS if "/llamacpp/" in c}
-    assert set(jobs) == {"run_cell", "publish_cell", "aggregate", "site", "all"}
+    assert set(jobs) == {"run_cell", "leaderboard", "site", "all"}
 
 
 @pytest.mark.parametrize(("pinned", "runtime"), [("requirements/vllm-cpu.lock", "vllm"),
@@ -220,7 +236,17 @@ def test_changed_matrix_entry_plans_that_cell(checkout: Path) -> None:
     (checkout / "config.yaml").write_text(yaml.safe_dump(cfg))
     jobs = planned(checkout)
     assert cells_of(jobs) == {"cpu-host/llamacpp/tiny-llama-2l/cpu-chat"}
-    assert set(jobs) == {"run_cell", "publish_cell", "aggregate", "site", "all"}
+    assert set(jobs) == {"run_cell", "leaderboard", "site", "all"}
+
+
+def test_new_bundle_plans_only_the_leaderboard_and_the_site(checkout: Path) -> None:
+    bundle = checkout / "submissions" / "20261129-someone-0123abcd"
+    bundle.mkdir(parents=True)
+    (bundle / "manifest.json").write_text("")
+    edit(bundle / "manifest.json", "{}\n")
+    jobs = planned(checkout)
+    assert set(jobs) == {"leaderboard", "site", "all"}
+    assert "submissions/20261129-someone-0123abcd/manifest.json" in jobs["leaderboard"]["leaderboard.parquet"]
 
 
 def test_corrected_catalogue_entry_plans_the_cells_that_snapshot_it(checkout: Path) -> None:
@@ -238,21 +264,23 @@ def test_one_cell_end_to_end_then_nothing_to_do(tmp_path: Path) -> None:
         pytest.fail("the llamacpp environment is not built (`make test` builds it first)")
     cfg = tmp_path / "config.yaml"
     cfg.write_text(yaml.safe_dump({
-        "results_dir": str(tmp_path / "results"), "publish_dir": str(tmp_path / "published"),
+        "results_dir": str(tmp_path / "results"), "submissions_dir": None,
         "leaderboard": str(tmp_path / "leaderboard.parquet"), "site_dir": str(tmp_path / "site"),
         "matrix": [{"runtimes": ["llamacpp"], "models": ["tiny-llama-2l"], "workloads": ["smoke"],
                     "skus": ["cpu-host"]}]}))
     proc = smk("--cores", "2", "--resources", "bench=1", "--configfile", str(cfg), timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     cell = "cpu-host/llamacpp/tiny-llama-2l/smoke"
-    status = json.loads((tmp_path / "published" / cell / "cell.json").read_text())
+    status = json.loads((tmp_path / "results" / cell / "cell.json").read_text())
     # "invalid" (kept, with its reason) happens when a loaded machine delays the client's sends
     assert (status["status"], status["reason"] is None) in (("ok", True), ("invalid", False))
-    assert (tmp_path / "published" / cell / "summary.parquet").is_file()
+    assert (tmp_path / "results" / cell / "summary.parquet").is_file()
     board = pq.read_table(tmp_path / "leaderboard.parquet").to_pylist()
-    assert {r["cell_id"] for r in board} >= {cell} and all(r["row_kind"] == "aggregate" for r in board)
+    assert {r["cell_id"] for r in board} == {cell} and all(r["row_kind"] == "aggregate" for r in board)
+    assert {r["origin"] for r in board} == {"local"}  # this machine's cell: shown apart, not submitted
     assert (tmp_path / "site" / "index.html").is_file()  # the site rule ran last
-    assert f"inferboard rerun {cell}" in (tmp_path / "site" / "cells" / f"{cell}.html").read_text()
+    page = (tmp_path / "site" / "cells" / "local" / f"{cell}.html").read_text()
+    assert f"inferboard rerun {cell}" in page and "local, not submitted" in page
     again = smk("--cores", "2", "--resources", "bench=1", "--configfile", str(cfg))
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
 
@@ -263,7 +291,7 @@ def test_interrupted_run_resumes_without_redoing_finished_cells(tmp_path: Path) 
     second is measured afresh, and what the interrupted cell had recorded is kept beside it."""
     if env_info("llamacpp") is None:
         pytest.fail("the llamacpp environment is not built (`make test` builds it first)")
-    results, published = tmp_path / "results", tmp_path / "published"
+    results = tmp_path / "results"
     workloads = tmp_path / "workloads"  # two open-loop cells of ~15 s each: a window to interrupt in
     shutil.copytree(ROOT / "workflows" / "workloads", workloads)
     for name in ("slow-a", "slow-b"):
@@ -273,7 +301,7 @@ def test_interrupted_run_resumes_without_redoing_finished_cells(tmp_path: Path) 
             "load": {"kind": "rate", "rate": [2]}, "requests": 30, "warmup_requests": 1, "seed": 0}))
     cfg = tmp_path / "config.yaml"
     cfg.write_text(yaml.safe_dump({
-        "results_dir": str(results), "publish_dir": str(published), "site_dir": None,
+        "results_dir": str(results), "submissions_dir": None, "site_dir": None,
         "leaderboard": str(tmp_path / "leaderboard.parquet"),
         "matrix": [{"runtimes": ["llamacpp"], "models": ["tiny-llama-2l"], "workloads": ["slow-a", "slow-b"],
                     "skus": ["cpu-host"], "server_cpus": "0", "client_cpus": "1"}]}))
@@ -286,7 +314,7 @@ def test_interrupted_run_resumes_without_redoing_finished_cells(tmp_path: Path) 
     deadline = time.monotonic() + 600
     done, running = None, None
     while time.monotonic() < deadline and first.poll() is None:
-        done = next((w for w, c in cells.items() if (published / c / "cell.json").is_file()), None)
+        done = next((w for w, c in cells.items() if (results / c / "cell.json").is_file()), None)
         other = next((w for w in cells if w != done), None)
         if done and (results / cells[other] / "requests.partial.jsonl").exists():
             running = other
@@ -297,15 +325,15 @@ def test_interrupted_run_resumes_without_redoing_finished_cells(tmp_path: Path) 
     os.killpg(first.pid, signal.SIGINT)  # Ctrl-C: the whole process group (snakemake, its jobs, the servers)
     out = first.communicate(timeout=120)[0]
     assert first.returncode != 0, out[-2000:]
-    assert not (published / cells[running] / "cell.json").exists()
-    kept = (published / cells[done] / "cell.json").stat().st_mtime_ns
+    assert not (results / cells[running] / "cell.json").exists()
+    kept = (results / cells[done] / "cell.json").stat().st_mtime_ns
 
     second = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert second.returncode == 0, second.stderr[-3000:]
-    assert (published / cells[done] / "cell.json").stat().st_mtime_ns == kept  # not redone
-    assert (published / cells[running] / "cell.json").is_file()
+    assert (results / cells[done] / "cell.json").stat().st_mtime_ns == kept  # not redone
+    assert (results / cells[running] / "cell.json").is_file()
     aside = list((results / cells[running]).parent.glob(f"{running}.interrupted-*"))
     assert len(aside) == 1 and (aside[0] / "requests.parquet").is_file()  # nothing measured is lost
-    assert json.loads((published / cells[running] / "cell.json").read_text())["interrupted_run_kept_in"]
+    assert json.loads((results / cells[running] / "cell.json").read_text())["interrupted_run_kept_in"]
     board = pq.read_table(tmp_path / "leaderboard.parquet").to_pylist()
     assert {r["cell_id"] for r in board} == set(cells.values())

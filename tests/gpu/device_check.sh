@@ -7,7 +7,8 @@
 #   OUT=/some/dir tests/gpu/device_check.sh
 #
 # Writes into $OUT: fingerprint.json, nvidia-smi.txt, model-manifest.json, cell.tar.gz (the cell folder
-# named by its cell id), device_check.log. Commit the cell under data/results/<cell id>/.
+# named by its cell id), device_check.log. Unpack the cell into results/<cell id>/ here and submit it as a bundle
+# (`inferboard submit results/<cell id> --submitter ...`): published data comes only from accepted bundles.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-artifacts/gpu}

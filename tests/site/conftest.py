@@ -1,4 +1,9 @@
-"""Sites built once per session: from the published leaderboard, and from a leaderboard of hostile names."""
+"""Sites built once per session: from the published leaderboard, one with marked entries, and one of hostile names.
+
+The published leaderboard is, for now, a synthetic one made of the repository's real cells
+(``inferboard.site.synthetic.resubmit``: every cell in a bundle, plus a second bundle, a custom-workload entry
+and a local entry); see the TODO in ``published_leaderboard``.
+"""
 
 from __future__ import annotations
 
@@ -8,41 +13,67 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from sitehelpers import CHROMIUM, CHROMIUM_ARGS, HOSTILE, LEADERBOARD, MARKED, ROOT
+from sitehelpers import CHROMIUM, CHROMIUM_ARGS, FORCED, HOSTILE, TEMPLATE
 
 from inferboard.site.build import build_site
-from inferboard.site.synthetic import synthesize
+from inferboard.site.synthetic import resubmit, synthesize
 
 
 @pytest.fixture(scope="session")
-def published_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The site of data/leaderboard.parquet with the published cells beside it (mkdocs --strict passed)."""
+def published_leaderboard(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(leaderboard file, the root it was built in) of the published data."""
+    tmp = tmp_path_factory.mktemp("leaderboard")
+    # TODO(leaderboard): build the real one once inferboard.submission.leaderboard exists, i.e.
+    #   build_leaderboard(submissions=ROOT / "data/submissions", local=None, out=tmp / "leaderboard.parquet",
+    #                     root=ROOT)
+    #   return tmp / "leaderboard.parquet", ROOT
+    # Until then: a synthetic stand-in made of the repository's real cells, files copied under tmp / "root".
+    resubmit(TEMPLATE, tmp / "leaderboard.parquet", root=tmp / "root")
+    return tmp / "leaderboard.parquet", tmp / "root"
+
+
+@pytest.fixture(scope="session")
+def published_site(tmp_path_factory: pytest.TempPathFactory, published_leaderboard: tuple[Path, Path]) -> Path:
+    """The site of the published leaderboard with the cell folders under its root (mkdocs --strict passed)."""
     tmp = tmp_path_factory.mktemp("site")
-    build_site(LEADERBOARD, tmp / "html", project=tmp / "src", results=ROOT / "data" / "results")
+    data, root = published_leaderboard
+    build_site(data, tmp / "html", project=tmp / "src", root=root)
     return tmp / "html"
 
 
 @pytest.fixture(scope="session")
 def marked_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The published leaderboard with one load point made invalid and one cell unverified (a declared SKU)."""
+    """A synthetic leaderboard of the real cells (always synthetic: it has a local and a custom-workload entry)
+    with one load point made invalid and one entry unverified (a declared SKU), both in the first bundle and
+    neither the cell shared with the other entries (see sitehelpers.marked)."""
     tmp = tmp_path_factory.mktemp("marked")
-    table = pq.read_table(LEADERBOARD)
+    resubmit(TEMPLATE, tmp / "leaderboard.parquet", root=tmp / "root")
+    table = pq.read_table(tmp / "leaderboard.parquet")
     rows = table.to_pylist()
-    first = next(r for r in rows if r["cell_id"] == MARKED["invalid"] and r["row_kind"] == "aggregate")
-    first.update(valid=False, invalid_reason="test: client saturated (forced)")
+    shared = next(r["cell_id"] for r in rows if r["origin"] == "local")
+    first_bundle = min(r["submission_id"] for r in rows if r["origin"] == "submitted")
+    points: dict[str, int] = {}
     for r in rows:
-        if r["cell_id"] == MARKED["unverified"]:
+        if r["submission_id"] == first_bundle and r["cell_id"] != shared:
+            points[r["entry_id"]] = points.get(r["entry_id"], 0) + 1
+    several = sorted(e for e, n in points.items() if n > 1)  # invalid: one of several load points
+    invalid = several[0]
+    unverified = next(e for e in sorted(points) if e != invalid)
+    next(r for r in rows if r["entry_id"] == invalid).update(valid=False, invalid_reason=FORCED)
+    for r in rows:
+        if r["entry_id"] == unverified:
             r["sku_verified"] = False
-    pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), tmp / "leaderboard.parquet")
-    build_site(tmp / "leaderboard.parquet", tmp / "html", project=tmp / "src")
+    pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), tmp / "leaderboard.parquet")  # metadata kept
+    build_site(tmp / "leaderboard.parquet", tmp / "html", project=tmp / "src", root=tmp / "root")
     return tmp / "html"
 
 
 @pytest.fixture(scope="session")
 def hostile_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every name, the submitters' text and the submission ids are HTML, JavaScript or Markdown payloads."""
     tmp = tmp_path_factory.mktemp("hostile")
-    synthesize(LEADERBOARD, tmp / "leaderboard.parquet", 2, names=HOSTILE)
-    build_site(tmp / "leaderboard.parquet", tmp / "html", project=tmp / "src")
+    synthesize(TEMPLATE, tmp / "leaderboard.parquet", 4, names=HOSTILE, root=tmp / "root")
+    build_site(tmp / "leaderboard.parquet", tmp / "html", project=tmp / "src", root=tmp / "root")
     return tmp / "html"
 
 

@@ -7,22 +7,56 @@ import http.server
 import threading
 from pathlib import Path
 
+from inferboard.site import data as sd
+from inferboard.site.bundles import BundleInfo, read_bundles
+
 ROOT = Path(__file__).resolve().parents[2]
-LEADERBOARD = ROOT / "data" / "leaderboard.parquet"
+#: the real cells the synthetic leaderboards are made of (data/submissions/*/cells/ and data/results/)
+TEMPLATE = ROOT / "data"
 ARTIFACTS = ROOT / "artifacts" / "site"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-#: names a submitter could send: HTML, JavaScript and Markdown payloads, one per name field
+#: names a submitter could send: HTML, JavaScript and Markdown payloads, one per name field (the bundle's text
+#: fields included: submitter, org, notes, a check's reason, the submission id)
 HOSTILE = {
     "sku": ['<img src=x onerror="alert(1)">'],
     "runtime": ['<script>alert("runtime")</script>'],
     "model": ["**bold** [click](javascript:alert(1)) `code`"],
     "workload": ["</title><svg onload=alert(1)>", "w-plain"],
+    "submitter": ['<img src=x onerror="alert(\'submitter\')">'],
+    "org": ["<script>alert('org')</script>"],
+    "notes": ["</td></tr></table><svg onload=alert('notes')> **notes** [x](javascript:alert(2))"],
+    "reason": ['"><img src=x onerror="alert(\'reason\')">'],
+    "submission": ['../"><script>alert("id")</script>'],
 }
 
-#: cells the marked_site fixture makes invalid (one load point) and unverified (a declared SKU)
-MARKED = {"invalid": "cpu-host/llamacpp/tiny-llama-2l/cpu-fixed", "unverified": "cpu-host/vllm/tiny-llama-2l/smoke"}
+#: the reason the marked_site fixture gives the load point it makes invalid
+FORCED = "test: client saturated (forced)"
+
+
+def entries(site: Path) -> list[sd.PublishedCell]:
+    """The entries of a built site, read back from its data/leaderboard.parquet (page paths as the builder made)."""
+    data = site / "data" / "leaderboard.parquet"
+    return sd.group_cells(sd.load_rows(data), None, read_bundles(data))
+
+
+def bundles(site: Path) -> dict[str, BundleInfo]:
+    return read_bundles(site / "data" / "leaderboard.parquet")
+
+
+def marked(site: Path) -> dict[str, sd.PublishedCell]:
+    """The entries the marked_site fixture made invalid (one load point) and unverified (a declared SKU)."""
+    cells = entries(site)
+    return {"invalid": next(c for c in cells if FORCED in c.invalid_reasons),
+            "unverified": next(c for c in cells if not c.verified)}
+
+
+def entry(site: Path, cell_id: str, origin: str = "submitted", custom: bool = False) -> sd.PublishedCell:
+    """The first entry (by entry id) of ``cell_id`` of this origin (and custom or not)."""
+    found = [e for e in entries(site) if e.id == cell_id and e.origin == origin and e.custom_workload == custom]
+    assert found, f"no {origin} entry of {cell_id}"
+    return found[0]
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):

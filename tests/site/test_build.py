@@ -1,4 +1,5 @@
-"""The built site: every page type exists, internal links resolve, output is deterministic, names are inert."""
+"""The built site: every page type exists, internal links resolve, output is deterministic, names are inert,
+entries are grouped (ranked, unverified, invalid, custom, local) and each shows its submission."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from sitehelpers import HOSTILE, LEADERBOARD, MARKED, ROOT
+from markupsafe import escape
+from sitehelpers import FORCED, HOSTILE, bundles, entries, marked
 
+from inferboard.site import data as sd
 from inferboard.site.build import build_site
+from inferboard.submission.registry import all_checks
 
 pytestmark = pytest.mark.site
 
@@ -32,32 +36,124 @@ class _Links(html.parser.HTMLParser):
                 self.ids.append(v)
 
 
+def _links(page: Path) -> list[str]:
+    parser = _Links()
+    parser.feed(page.read_text())
+    return parser.links
+
+
 def _tree_hash(root: Path) -> dict[str, str]:
     return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+def _section(text: str, start: str) -> str:
+    """From the element with id ``start`` to the next h2 or h3."""
+    head = text.index(f'id="{start}"')
+    ends = [i for i in (text.find("<h2 ", head + 1), text.find("<h3 ", head + 1)) if i >= 0]
+    return text[head:min(ends)] if ends else text[head:]
+
+
+def _table(text: str, table_id: str) -> str:
+    head = text.index(f'id="{table_id}"')
+    return text[head:text.index("</table>", head)]
+
+
 def test_every_page_type_is_built(published_site: Path) -> None:
-    for page in ("index.html", "methodology.html", "submit.html", "workloads/cpu-fixed.html", "skus/cpu-host.html",
-                 "runtimes/vllm.html", "cells/cpu-host/vllm/tiny-llama-2l/cpu-fixed.html",
-                 "cells/h200-sxm/transformers/llama-3.1-8b-instruct-random/gpu-check.html",
-                 "data/leaderboard.parquet", "assets/vendor/plotly.min.js"):
+    for page in ("index.html", "methodology.html", "submit.html", "data/leaderboard.parquet",
+                 "assets/vendor/plotly.min.js"):
         assert (published_site / page).is_file(), page
-    cell = (published_site / "cells/cpu-host/llamacpp/tiny-llama-2l/cpu-fixed.html").read_text()
-    assert "inferboard rerun cpu-host/llamacpp/tiny-llama-2l/cpu-fixed" in cell
-    assert "samples &lt; 662 needed for p99" in cell  # a null percentile says why
-    assert "provenance.json" in cell and "sha256:" in cell
+    cells = entries(published_site)
+    assert cells and all((published_site / c.path).is_file() for c in cells)
+    for c in cells:
+        for page in (f"workloads/{sd.segment(c.workload)}.html", f"skus/{sd.segment(c.sku)}.html",
+                     f"runtimes/{sd.segment(c.runtime)}.html"):
+            assert (published_site / page).is_file(), page
+    cpu = next(c for c in cells if c.sku == "cpu-host" and not c.local)
+    text = (published_site / cpu.path).read_text()
+    assert f"inferboard rerun {cpu.id}" in text  # the default matrix's cells rerun with one command
+    assert "samples &lt; 662 needed for p99" in text  # a null percentile says why
+    assert "provenance.json" in text and "sha256:" in text
 
 
 def test_invalid_and_unverified_cells_are_marked_and_not_ranked(marked_site: Path) -> None:
-    cell = (marked_site / "cells" / f"{MARKED['invalid']}.html").read_text()
-    assert "test: client saturated (forced)" in cell and "ib-badge--invalid" in cell
-    unverified = (marked_site / "cells" / f"{MARKED['unverified']}.html").read_text()
-    assert "UNVERIFIED" in unverified and "Unverified hardware" in unverified
-    board = (marked_site / "workloads" / "smoke.html").read_text()
-    ranked, _, rest = board.partition('id="unverified"')
-    assert MARKED["unverified"] + ".html" not in ranked.split('id="ranking"')[1]  # shown apart, not ranked
-    assert MARKED["unverified"] + ".html" in rest
+    m = marked(marked_site)
+    invalid, unverified = m["invalid"], m["unverified"]
+    cell = (marked_site / invalid.path).read_text()
+    assert FORCED in cell and "ib-badge--invalid" in cell and "PARTLY INVALID" in cell
+    text = (marked_site / unverified.path).read_text()
+    assert "UNVERIFIED" in text and "Unverified hardware" in text
+    board = (marked_site / "workloads" / f"{sd.segment(unverified.workload)}.html").read_text()
+    link = unverified.path.split("/", 1)[1]  # relative to the workload page: ../cells/…
+    assert link not in _table(board, "t-ranked")  # shown apart, not ranked
+    assert link in _table(board, "t-unverified")
+
+
+def test_local_and_custom_entries_are_shown_apart_never_ranked(marked_site: Path) -> None:
+    cells = entries(marked_site)
+    local = next(c for c in cells if c.local)
+    custom = next(c for c in cells if c.custom_workload)
+    same = [c for c in cells if c.id == local.id]
+    assert len(same) >= 3 and len({c.path for c in same}) == len(same)  # one cell id, one page per entry
+    board = (marked_site / "workloads" / f"{sd.segment(local.workload)}.html").read_text()
+    ranked = _table(board, "t-ranked")
+    for c in (local, custom):
+        assert c.path.split("/", 1)[1] not in ranked
+    local_rows = _table(board, "t-local")
+    assert local.path.split("/", 1)[1] in local_rows and "local, not submitted" in local_rows
+    assert "local, not submitted" not in ranked
+    assert custom.path.split("/", 1)[1] in _table(board, "t-custom")
+    assert "CUSTOM WORKLOAD" in _table(board, "t-custom")
+    page = (marked_site / local.path).read_text()
+    assert "local, not submitted" in page and 'id="checks-table"' not in page
+    assert 'id="local"' in board and 'id="custom"' in board  # each group under its own heading
+
+
+def test_rows_show_the_submitter_and_the_reproduced_badge(marked_site: Path) -> None:
+    cells = entries(marked_site)
+    reproduced = next(c for c in cells if c.reproduced)
+    board = (marked_site / "workloads" / f"{sd.segment(reproduced.workload)}.html").read_text()
+    row = next(r for r in board.split("<tr") if reproduced.path.split("/", 1)[1] in r)
+    assert str(escape(reproduced.submitter)) in row and str(escape(reproduced.submission_id)) in row
+    assert "ib-badge--reproduced" in row
+    others = [r for r in board.split("<tr") if "ib-badge--reproduced" in r]
+    assert len(others) == sum(c.reproduced and c.workload == reproduced.workload for c in cells)
+
+
+def test_submit_page_lists_every_registered_check(published_site: Path) -> None:
+    text = (published_site / "submit.html").read_text()
+    checks = all_checks()
+    assert checks
+    table = _table(text, "checks-table")
+    for c in checks:
+        assert f"<code>{escape(c.id)}</code>" in table, c.id
+    assert table.count("<tr id=") == len(checks)  # every registered check, nothing else
+    assert "rejects the bundle" in table
+    assert "row kept, marked invalid" in table or all(c.severity == "error" for c in checks)
+    for command in ("inferboard submit", "inferboard validate", "inferboard intake", "inferboard reproduce",
+                    ".github/workflows/intake.yml"):
+        assert command in text, command
+
+
+def test_cell_page_lists_the_bundle_checks_and_links_its_files(published_site: Path) -> None:
+    meta = bundles(published_site)
+    submitted = [c for c in entries(published_site) if not c.local]
+    assert submitted
+    for c in submitted:
+        text = (published_site / c.path).read_text()
+        assert str(escape(c.submission_id)) in _section(text, "submission")
+        checks = meta[c.submission_id].checks
+        table = _table(text, "checks-table")
+        assert table.count("<tr class=") == len(checks)
+        for chk in checks:
+            assert f"<code>{escape(chk.id)}</code>" in table
+        files = [link for link in _links(published_site / c.path) if "/data/submissions/" in link]
+        assert {"provenance.json", "requests.parquet", "summary.parquet"} <= {f.rsplit("/", 1)[1] for f in files}
+        for f in files:
+            target = posixpath.normpath(posixpath.join(posixpath.dirname(c.path), unquote(f)))
+            assert (published_site / target).is_file(), f
+    for p in (published_site / "data").rglob("*"):  # a cell's files are never served as pages
+        assert p.suffix not in (".html", ".htm", ".svg", ".md", ".js"), p
 
 
 def test_internal_links_resolve_and_ids_are_unique(published_site: Path) -> None:
@@ -78,22 +174,28 @@ def test_internal_links_resolve_and_ids_are_unique(published_site: Path) -> None
     assert not broken, broken[:10]
 
 
-def test_same_data_gives_identical_files(published_site: Path, tmp_path: Path) -> None:
-    build_site(LEADERBOARD, tmp_path / "again", project=tmp_path / "src", results=ROOT / "data" / "results")
+def test_same_data_gives_identical_files(published_site: Path, published_leaderboard: tuple[Path, Path],
+                                         tmp_path: Path) -> None:
+    data, root = published_leaderboard
+    build_site(data, tmp_path / "again", project=tmp_path / "src", root=root)
     assert _tree_hash(tmp_path / "again") == _tree_hash(published_site)
 
 
 def test_hostile_names_are_escaped_everywhere(hostile_site: Path) -> None:
     pages = list(hostile_site.rglob("*.html"))
     assert len(pages) >= 8
-    for page in pages:
-        text = page.read_text()
+    text = {p: p.read_text() for p in pages}
+    for page, t in text.items():
         for payloads in HOSTILE.values():
             for p in payloads:
                 if "<" in p:
-                    assert p not in text, f"raw HTML payload in {page.relative_to(hostile_site)}"
-        assert "<strong>bold</strong>" not in text and 'href="javascript:' not in text
-        assert "<code>code</code>" not in text
+                    assert p not in t, f"raw HTML payload in {page.relative_to(hostile_site)}"
+        assert "<strong>bold</strong>" not in t and 'href="javascript:' not in t
+        assert "<code>code</code>" not in t and "<strong>notes</strong>" not in t
+    everything = "\n".join(text.values())
+    for key, payloads in HOSTILE.items():  # every field reaches some page, escaped
+        for p in payloads:
+            assert str(escape(p)) in everything, (key, p)
     # the Markdown payload is shown literally, never interpreted
     assert HOSTILE["model"][0] in (hostile_site / "index.html").read_text()
 

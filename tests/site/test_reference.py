@@ -18,7 +18,7 @@ import pytest
 import typer
 import yaml
 from markupsafe import escape
-from sitehelpers import LEADERBOARD, ROOT
+from sitehelpers import ROOT
 
 from inferboard.cli.reference import cli_reference
 from inferboard.hardware.sku import Sku, load_skus
@@ -33,11 +33,12 @@ PAYLOAD = '<img src=x onerror="alert(1)">'
 
 
 @pytest.fixture(scope="module")
-def cli_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def cli_site(tmp_path_factory: pytest.TempPathFactory, published_leaderboard: tuple[Path, Path]) -> Path:
     """The site as `inferboard site build` builds it (the CLI hands in the command-line page)."""
     tmp = tmp_path_factory.mktemp("docs")
-    cmd = [sys.executable, "-m", "inferboard.cli", "site", "build", "--data", str(LEADERBOARD),
-           "--out", str(tmp / "html"), "--project", str(tmp / "src"), "--results", str(ROOT / "data" / "results")]
+    data, root = published_leaderboard
+    cmd = [sys.executable, "-m", "inferboard.cli", "site", "build", "--data", str(data),
+           "--out", str(tmp / "html"), "--project", str(tmp / "src"), "--root", str(root)]
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     assert res.returncode == 0, res.stdout + res.stderr
     return tmp

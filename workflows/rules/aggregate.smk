@@ -1,32 +1,21 @@
-# The leaderboard: every published cell (the CPU matrix and any other committed cells, e.g. GPU cells
-# from the device check), and the local leaderboard of results/ for reruns.
+# The leaderboard: the accepted bundles of data/submissions/ (checked again), and this machine's cells of results/
+# shown apart as "local, not submitted".
 
 
-rule aggregate:
+rule leaderboard:
     input:
-        cells=published_cells() + other_published_cells(),
+        cells=result_cells(),
+        submissions=submission_files(),
     output:
         parquet=LEADERBOARD,
     log:
-        "logs/aggregate.log",
+        "logs/leaderboard.log",
     params:
         ib=IB,
+        submissions=f"--submissions {SUBMISSIONS}" if SUBMISSIONS else "",
+        results=lambda wc: RESULTS,  # the folder the local cells are in (none may be finished yet)
     conda:
         "../envs/inferboard.yaml"
     shell:
-        "{params.ib} aggregate --out {output.parquet} {input.cells} > {log} 2>&1"
-
-
-rule aggregate_results:
-    input:
-        cells=result_cells(),
-    output:
-        parquet=f"{RESULTS}/leaderboard.parquet",
-    log:
-        "logs/aggregate-results.log",
-    params:
-        ib=IB,
-    conda:
-        "../envs/inferboard.yaml"
-    shell:
-        "{params.ib} aggregate --out {output.parquet} {input.cells} > {log} 2>&1"
+        "{params.ib} leaderboard {params.submissions} --local {params.results:q} "
+        "--out {output.parquet} --root . > {log} 2>&1"

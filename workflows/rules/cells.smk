@@ -36,20 +36,3 @@ rule run_cell:
     shell:
         "{params.ib} run-cell {wildcards.sku}/{wildcards.runtime}/{wildcards.model}/{wildcards.workload} "
         "--results {params.results} --cell-spec {params.spec:q} > {log} 2>&1"
-
-
-rule publish_cell:
-    input:
-        status=f"{RESULTS}/{{sku}}/{{runtime}}/{{model}}/{{workload}}/cell.json",
-    output:
-        status=f"{PUBLISH}/{{sku}}/{{runtime}}/{{model}}/{{workload}}/cell.json",
-    log:
-        "logs/publish/{sku}/{runtime}/{model}/{workload}.log",
-    params:
-        ib=IB,
-        src=lambda wc, input: str(Path(input.status).parent),
-        dest=lambda wc, output: str(Path(output.status).parent),
-    conda:
-        "../envs/inferboard.yaml"
-    shell:
-        "{params.ib} publish {params.src} {params.dest} > {log} 2>&1"

@@ -26,7 +26,7 @@ _home = home().resolve()
 # where environments, images and generated models live (INFERBOARD_HOME, default .inferboard/)
 IB_HOME = str(_home.relative_to(Path.cwd())) if _home.is_relative_to(Path.cwd()) else str(_home)
 RESULTS = CFG.results_dir
-PUBLISH = CFG.publish_dir
+SUBMISSIONS = CFG.submissions_dir
 LEADERBOARD = CFG.leaderboard
 SITE_DIR = CFG.site_dir
 IB = f"{sys.executable} -m inferboard.cli"
@@ -48,18 +48,13 @@ def cell_of(wc):
     return CELLS[cid]
 
 
-def published_cells():
-    if not PUBLISH:
+def submission_files():
+    """What the leaderboard reads of the accepted bundles: each manifest (which hashes every cell file) and each
+    reproduction record (which the manifest does not list)."""
+    if not SUBMISSIONS or not Path(SUBMISSIONS).is_dir():
         return []
-    return [f"{PUBLISH}/{cid}/cell.json" for cid in CELLS]
-
-
-def other_published_cells():
-    """Committed cells outside the matrix (e.g. GPU cells): aggregated, never rerun here."""
-    if not PUBLISH:
-        return []
-    mine = set(published_cells())
-    return sorted(str(p) for p in Path(PUBLISH).glob("**/cell.json") if str(p) not in mine)
+    found = [*Path(SUBMISSIONS).glob("*/manifest.json"), *Path(SUBMISSIONS).glob("*/reproductions/*.json")]
+    return sorted(str(p) for p in found if p.is_file() and not p.is_symlink())
 
 
 def result_cells():

@@ -13,10 +13,9 @@ rule site:
     params:
         ib=IB,
         out=lambda wildcards, output: Path(output.index).parent,
-        results=PUBLISH or "data/results",
         project=lambda wildcards, output: f"{Path(output.index).parent}-src",
     conda:
         "../envs/inferboard.yaml"
     shell:
-        "{params.ib} site build --data {input.leaderboard} --out {params.out} --results {params.results}"
+        "{params.ib} site build --data {input.leaderboard} --out {params.out} --root ."
         " --project {params.project} > {log} 2>&1"

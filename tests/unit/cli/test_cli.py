@@ -60,3 +60,26 @@ def test_workload_list_and_show() -> None:
 def test_markup_in_input_is_printed_verbatim(tmp_path: Path) -> None:
     res = _run([*BASE, str(tmp_path / "o"), "--workload", "[bold]x[/nope]"])
     assert res.returncode == 2 and "[bold]x[/nope]" in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (["validate", "/nonexistent/bundle"], "BUNDLE"),
+        (["submit", "/nonexistent/cell", "--submitter", "x", "--out", "{tmp}"], "CELL_DIR"),
+        (["submit", "{tmp}", "--submitter", "x", "--out", "{tmp}"], "CELL_DIR"),
+        (["intake", "--base", "--upload-pack=evil", "--head", "HEAD"], "--base"),
+        (["intake", "--base", "no-such-ref-xyz", "--head", "HEAD"], "--base/--head"),
+        (["reproduce", "/nonexistent/bundle", "{tmp}"], "BUNDLE"),
+        (["leaderboard", "--local", "/nonexistent/results", "--out", "{tmp}/b.parquet"], "--local"),
+        (["leaderboard", "--submissions", "/nonexistent/subs", "--out", "{tmp}/b.parquet"], "--submissions"),
+        (["rerun", "cpu-host/nope/tiny-llama-2l/smoke"], "CELL"),
+    ],
+)
+def test_bad_submission_input(tmp_path: Path, args: list[str], field: str) -> None:
+    """The submission commands and rerun: exit 2, one line naming the field, nothing written."""
+    res = _run([a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert res.returncode == 2, res.stdout + res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and field in lines[0], res.stderr
+    assert "Traceback" not in res.stderr and list(tmp_path.iterdir()) == []

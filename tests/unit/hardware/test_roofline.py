@@ -15,7 +15,7 @@ from inferboard.models.catalog import load_models
 from inferboard.results.summarize import validity
 
 ROOT = Path(__file__).resolve().parents[3]
-GPU_CELL = ROOT / "data/results/h200-sxm/transformers/llama-3.1-8b-instruct-random/gpu-check"
+GPU_CELL = ROOT / "tests/gpu/results/h200-sxm/transformers/llama-3.1-8b-instruct-random/gpu-check"
 
 
 def test_llama8b_h100_batch1_is_about_208_tokens_per_s() -> None:

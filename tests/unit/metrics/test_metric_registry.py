@@ -157,7 +157,10 @@ def test_a_metric_added_in_a_test_appears_in_every_consumer(tmp_path: Path) -> N
         # the site: leaderboard and cell-page columns, headings, values and the methodology page
         assert "prefill_share" in [c.key for c in sd.board_columns()]
         assert "prefill share" in str(metric_headers(sd.points_columns()))
-        b = SiteBuilder(ROOT / "data" / "leaderboard.parquet", tmp_path / "site")
+        from inferboard.site.synthetic import default_template, resubmit
+
+        resubmit(default_template(), tmp_path / "lb.parquet", root=tmp_path)
+        b = SiteBuilder(tmp_path / "lb.parquet", tmp_path / "site", root=tmp_path)
         for r in b.rows:
             r["prefill_share"] = 0.123
         b.build()

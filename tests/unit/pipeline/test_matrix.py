@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from inferboard.core.errors import InferboardError
-from inferboard.pipeline.matrix import MatrixCell, expand, load_config, parse_config
+from inferboard.pipeline.matrix import MatrixCell, PipelineConfig, expand, load_config, parse_config
 from inferboard.scenario.scenario import WorkloadOverrides
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -23,7 +23,7 @@ def test_default_config_is_the_cpu_matrix() -> None:
     cfg, cells = load_config(ROOT / "workflows/config/config.yaml")
     assert {c.runtime for c in cells} == {"vllm", "llamacpp"} and {c.sku for c in cells} == {"cpu-host"}
     assert len(cells) == 6 and len({c.id for c in cells}) == 6
-    assert cfg.publish_dir == "data/results"
+    assert cfg.submissions_dir == "data/submissions" and cfg.leaderboard.startswith("build/")
 
 
 @pytest.mark.parametrize(("field", "value"), [("runtimes", "vlm"), ("models", "llama-9"), ("workloads", "smok"),
@@ -51,7 +51,7 @@ def test_params_for_a_runtime_not_in_the_block() -> None:
 def test_schema_file_matches_the_model() -> None:
     from inferboard.pipeline.schemas import render
 
-    assert (ROOT / "workflows/schemas/config.schema.json").read_text() == render("config")
+    assert (ROOT / "workflows/schemas/config.schema.json").read_text() == render(PipelineConfig)
     assert yaml.safe_load((ROOT / "workflows/config/config.yaml").read_text())["schema_version"] == 1
 
 

@@ -1,4 +1,4 @@
-"""Pipeline helpers: an interrupted cell is kept, statuses, publishing, aggregation and compare."""
+"""Pipeline helpers: an interrupted cell is kept, statuses, the local leaderboard and compare."""
 
 from __future__ import annotations
 
@@ -36,23 +36,25 @@ def test_interrupted_cell_is_finalized_and_set_aside(server, tmp_path: Path) -> 
     assert pipeline.set_aside_interrupted(out) is not None and not out.exists()
 
 
-def test_publish_aggregate_compare(server, tmp_path: Path) -> None:
+def test_local_leaderboard_and_compare(server, tmp_path: Path) -> None:
+    """A finished local cell reaches the leaderboard as "local" (scratch files ignored); compare reads it."""
+    from inferboard.submission.leaderboard import build_leaderboard
+
     server.configure(ttft_ms=2, itl_ms=1)
     a, b = tmp_path / "results/cpu-host/fake/m/t", tmp_path / "other"
     rows = run(server.url, a, workload(requests=12, trials=3))
     status, reason = status_from_rows(rows)
     write_status(a, cell_id="cpu-host/fake/m/t", runtime="fake", model="m", workload="t", sku="cpu-host",
                  mode="endpoint", started_utc="2026-01-01T00:00:00.000Z", status=status, reason=reason)
-    (a / JOURNAL).write_text("")  # scratch files are not published
-    dest = tmp_path / "published/cpu-host/fake/m/t"
-    pipeline.publish(a, dest)
-    assert (dest / "summary.parquet").is_file() and not (dest / JOURNAL).exists()
-    info = pipeline.aggregate([dest / "cell.json"], tmp_path / "board.parquet")
+    (a / JOURNAL).write_text("")
+    info = build_leaderboard(None, tmp_path / "results", tmp_path / "board.parquet", tmp_path)
     board = pq.read_table(tmp_path / "board.parquet").to_pylist()
     assert info["rows"] == len(board) == 1 and board[0]["row_kind"] == "aggregate"
+    assert (board[0]["origin"], board[0]["entry_id"], board[0]["cell_path"]) == (
+        "local", "local/cpu-host/fake/m/t", "results/cpu-host/fake/m/t")
     assert json.loads(pq.read_metadata(tmp_path / "board.parquet").metadata[b"inferboard.cells"])[0]["status"] == status
-    shutil.copytree(dest, b)
-    cmp = compare(b, dest)
+    shutil.copytree(a, b)
+    cmp = compare(b, a)
     tput = next(r for r in cmp if r["metric"] == "output_tokens_per_s")
     assert tput["delta"] == 0 and tput["within_ci"] is True
 

@@ -1,20 +1,24 @@
-"""Site data: rankings, Pareto fronts, null reasons, path/label safety and the leaderboard loader's errors."""
+"""Site data: entries and their groups, rankings, Pareto fronts, null reasons, path/label safety, the bundles
+metadata, the cell folder's files read only inside the root, and the leaderboard loader's errors."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import os
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from inferboard.core.errors import InferboardError
+from inferboard.site import bundles as sb
 from inferboard.site import data as sd
-from inferboard.site.build import fmt, rel, script_json, td
+from inferboard.site.html import board_rows, fmt, rel, script_json, td
+from inferboard.site.synthetic import default_template, resubmit, synthesize
 
-ROOT = Path(__file__).resolve().parents[3]
-LEADERBOARD = ROOT / "data" / "leaderboard.parquet"
+PROVENANCE = next(default_template().rglob("provenance.json"))
 
 
 def test_pareto_front_keeps_only_undominated_points() -> None:
@@ -92,13 +96,144 @@ def test_load_rows_names_what_is_wrong(tmp_path: Path) -> None:
     pq.write_table(pa.table({"cell_id": ["a/b/c/d"]}), tmp_path / "thin.parquet")
     with pytest.raises(InferboardError, match=r"lacks the column.*row_kind"):
         sd.load_rows(tmp_path / "thin.parquet")
+    summary = next(default_template().rglob("summary.parquet"))  # a summary, not a leaderboard: no entry columns
+    with pytest.raises(InferboardError, match=r"lacks the column.*entry_id.*inferboard leaderboard"):
+        sd.load_rows(summary)
 
 
-def test_published_leaderboard_groups_into_cells() -> None:
-    rows = sd.load_rows(LEADERBOARD)
-    cells = sd.group_cells(rows, ROOT / "data" / "results")
-    assert [c.id for c in cells] == sorted(c.id for c in cells)
-    assert all(c.provenance is not None and c.provenance["cell_id"] == c.id for c in cells)
-    assert all(c.path.startswith("cells/") and c.path.endswith(".html") for c in cells)
+def test_entries_are_grouped_by_entry_id_with_their_files(tmp_path: Path) -> None:
+    rows_written = resubmit(default_template(), tmp_path / "lb.parquet", root=tmp_path)
+    rows = sd.load_rows(tmp_path / "lb.parquet")
+    assert len(rows) == rows_written
+    cells = sd.group_cells(rows, tmp_path, sb.read_bundles(tmp_path / "lb.parquet"))
+    assert [c.entry_id for c in cells] == sorted(c.entry_id for c in cells)
+    assert len({c.path for c in cells}) == len(cells)  # the same cell in several bundles and locally: a page each
+    local = next(c for c in cells if c.local)
+    assert {c.origin for c in cells if c.id == local.id} == {"submitted", "local"}
+    for c in cells:
+        assert c.dir is not None and c.provenance is not None and c.provenance["cell_id"] == c.id
+        top = "local" if c.local else sd.segment(str(c.submission_id))
+        assert c.path == f"cells/{top}/{c.id}.html"  # real cell ids are safe slugs
+        assert (c.bundle is None) == c.local
+        assert c.data_dir == (f"data/local/{c.id}" if c.local else f"data/submissions/{top}/cells/{c.id}")
     # NaN never reaches the pages: every float is finite or None
     assert all(v is None or v == v for r in rows for v in r.values() if isinstance(v, float))
+
+
+def _cell(**kw: Any) -> sd.PublishedCell:
+    row = {"load_point": 0, "valid": True, "gpu_count": 1, "goodput_requests_per_s_per_gpu": kw.pop("g", 1.0),
+           "sku_verified": kw.pop("verified", True), "load_kind": "concurrency", "load_value": 1.0}
+    c = sd.PublishedCell(id="s/r/m/w", sku="s", runtime="r", model="m", workload="w", rows=[row], **kw)
+    c.best = sd.best_point(c.rows)
+    return c
+
+
+def test_rank_groups_keep_local_custom_invalid_and_unverified_apart() -> None:
+    cells = {
+        "fast": _cell(entry_id="a/x", g=5.0), "slow": _cell(entry_id="b/x", g=1.0),
+        "local": _cell(entry_id="local/x", origin="local", g=99.0),
+        "custom": _cell(entry_id="c/x", custom_workload=True, g=99.0),
+        "invalid": _cell(entry_id="d/x", g=None), "unverified": _cell(entry_id="e/x", verified=False, g=99.0),
+    }
+    groups = sd.rank_groups(list(cells.values()))
+    assert list(groups) == list(sd.RANK_GROUPS)
+    assert groups["ranked"] == [cells["fast"], cells["slow"]]
+    for g in ("local", "custom", "invalid", "unverified"):
+        assert groups[g] == [cells[g]]
+
+
+def test_board_rows_show_the_submitter_or_local_and_escape_them() -> None:
+    hostile = _cell(entry_id="x/s/r/m/w", submission_id="<i>id</i>", submitter="<b>me</b>", org="<u>org</u>",
+                    reproduced=True)
+    local = _cell(entry_id="local/s/r/m/w", origin="local")
+    hostile.path, local.path = "cells/x/s/r/m/w.html", "cells/local/s/r/m/w.html"
+    html = str(board_rows([hostile, local], [], lambda p: p, True, lambda s: None))
+    assert "&lt;b&gt;me&lt;/b&gt; (&lt;u&gt;org&lt;/u&gt;)" in html and "&lt;i&gt;id&lt;/i&gt;" in html
+    assert "<b>" not in html and "<i>" not in html and "ib-badge--reproduced" in html
+    assert html.count("local, not submitted") == 1
+
+
+def test_bundles_metadata_is_optional_and_normalised(tmp_path: Path) -> None:
+    assert sb.parse_bundles(None) == {} and sb.parse_bundles(b"not json") == {} and sb.parse_bundles("[1]") == {}
+    doc = {"b1": {"submitter": "<x>", "org": 3, "notes": ["list"], "created_utc": "2026", "custom": "yes",
+                  "checks": [{"id": "a.b", "ok": True, "severity": "error", "reason": None}, {"ok": False}, "junk"],
+                  "reproductions": [{"path": "p", "cell_id": "c", "verdict": "agrees", "different_host": 1}]},
+           "b2": "junk"}
+    b = sb.parse_bundles(json.dumps(doc))
+    assert list(b) == ["b1"]
+    assert (b["b1"].submitter, b["b1"].org, b["b1"].notes, b["b1"].custom) == ("<x>", "3", None, False)
+    assert [c.id for c in b["b1"].checks] == ["a.b"] and b["b1"].checks[0].ok
+    assert b["b1"].reproductions_of("c")[0].different_host is False  # only true is true
+    pq.write_table(pa.table({"x": [1]}), tmp_path / "plain.parquet")
+    assert sb.read_bundles(tmp_path / "plain.parquet") == {}
+
+
+def test_cell_folders_are_read_only_inside_the_root(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    cid = "s/r/m/w"
+    good = root / "data" / "submissions" / "b1" / "cells" / cid
+    good.mkdir(parents=True)
+    (root / "results" / cid).mkdir(parents=True)
+    (tmp_path / "outside" / cid).mkdir(parents=True)
+    (root / "data" / "submissions" / "b2").symlink_to(tmp_path / "outside")
+    assert sb.cell_dir(root, f"data/submissions/b1/cells/{cid}", cid, "b1") == good
+    assert sb.cell_dir(root, f"results/{cid}", cid) == root / "results" / cid
+    for bad, sub in [(f"/{cid}", None), (str(tmp_path / "outside" / cid), None), (f"../outside/{cid}", None),
+                     (f"results/../results/{cid}", None), (f"data/submissions/b2/{cid}", None), ("", None),
+                     (None, None), (".", None), ("results", None), ("data/submissions/b1", "b1"),
+                     (f"data/submissions/b1/cells/{cid}", "b2"), (f"results/{cid}", "b1"),  # another bundle
+                     ("results/s/r/m/other", None), (f"missing/{cid}", None), (f"results\\..\\{cid}", None)]:
+        assert sb.cell_dir(root, bad, cid, sub) is None, bad
+    assert sb.cell_dir(None, f"results/{cid}", cid) is None
+
+
+def test_provenance_over_2_mb_or_off_schema_is_not_shown(tmp_path: Path) -> None:
+    good = json.loads(PROVENANCE.read_text())
+    (tmp_path / "provenance.json").write_text(json.dumps(good))
+    assert sb.read_provenance(tmp_path) == (good, None)
+    (tmp_path / "provenance.json").write_text(json.dumps({**good, "suite": "<b>x</b>"}))
+    assert sb.read_provenance(tmp_path)[1] == "provenance.json does not match the provenance schema"
+    (tmp_path / "provenance.json").write_text(json.dumps({**good, "pad": "x" * sb.MAX_PROVENANCE_BYTES}))
+    assert sb.read_provenance(tmp_path) == (None, "provenance.json is not a plain file of at most 2 MB")
+    (tmp_path / "provenance.json").unlink()
+    (tmp_path / "provenance.json").symlink_to(PROVENANCE)
+    assert sb.read_provenance(tmp_path)[0] is None
+
+
+def test_cell_files_skip_links_big_and_hidden_files_and_never_publish_pages(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    d = tmp_path / "cell"
+    (d / "sub").mkdir(parents=True)
+    for name in ("summary.parquet", "provenance.json", "NOTE.md", "x.html", ".hidden", "sub/log.log",
+                 "a b<c>.json"):
+        (d / name).write_text("x")
+    (d / "big.log").write_text("x" * 100)
+    (d / "link.json").symlink_to(d / "summary.parquet")
+    (d / "linkdir").symlink_to(tmp_path)
+    monkeypatch.setattr(sb, "MAX_FILE_BYTES", 50)
+    files = {f.name: f.dest for f in sb.cell_files(d, "data/x")}
+    assert set(files) == {"summary.parquet", "provenance.json", "NOTE.md", "x.html", "sub/log.log", "a b<c>.json"}
+    assert files["summary.parquet"] == "data/x/summary.parquet" and files["sub/log.log"] == "data/x/sub/log.log"
+    assert files["NOTE.md"] == "data/x/NOTE.md.txt" and files["x.html"] == "data/x/x.html.txt"
+    assert "<" not in files["a b<c>.json"] and " " not in files["a b<c>.json"]
+    assert sb.published_name(PurePosixPath("..")) != ".."
+    out = tmp_path / "out" / "f"
+    assert sb.copy_file(d / "summary.parquet", out) and out.read_text() == "x"
+    assert not sb.copy_file(d / "link.json", tmp_path / "out" / "g")  # a link is refused even at copy time
+    assert not sb.copy_file(d / "big.log", tmp_path / "out" / "h")
+    assert os.listdir(tmp_path / "out") == ["f"]
+
+
+def test_synthetic_leaderboard_has_every_kind_of_entry(tmp_path: Path) -> None:
+    names = {"submitter": ["<s>"], "notes": ["<n>"], "reason": ["<r>"]}
+    n = synthesize(default_template(), tmp_path / "lb.parquet", 6, names=names)
+    rows = sd.load_rows(tmp_path / "lb.parquet")
+    assert n == len(rows)
+    cells = sd.group_cells(rows, None, sb.read_bundles(tmp_path / "lb.parquet"))
+    assert len(cells) == 6 and sum(c.local for c in cells) == 1 and sum(c.custom_workload for c in cells) == 1
+    assert any(c.reproduced for c in cells)
+    bundles = sb.read_bundles(tmp_path / "lb.parquet")
+    assert len(bundles) == 3 and {c.submission_id for c in cells if not c.local} == set(bundles)
+    assert {b.submitter for b in bundles.values()} == {"<s>"} and {b.notes for b in bundles.values()} == {"<n>"}
+    assert any(chk.reason == "<r>" and not chk.ok for b in bundles.values() for chk in b.checks)
+    assert any(r["invalid_reason"] and "<r>" in r["invalid_reason"] for r in rows)

@@ -1,0 +1,193 @@
+"""A submission bundle as the checker sees it: untrusted bytes, read without following a link, every read capped.
+
+Nothing in a bundle is executed, imported or unpickled: JSON is parsed by orjson, Parquet by pyarrow after its
+footer has been checked against the caps, and nothing is ever written into the bundle. Paths come from a walk
+that lists links and special files instead of following them.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from inferboard.submission.manifest import CELLS, MANIFEST
+
+# caps: a bundle over any of them is rejected before its contents are parsed
+MAX_FILE_BYTES = 50 * 1024 * 1024
+MAX_BUNDLE_BYTES = 200 * 1024 * 1024
+MAX_ENTRIES = 2000
+MAX_DEPTH = 8
+MAX_NAME = 100
+MAX_JSON_BYTES = 2 * 1024 * 1024
+MAX_MANIFEST_BYTES = 2 * 1024 * 1024
+MAX_JSON_DEPTH = 32
+MAX_PARQUET_ROWS = 500_000
+MAX_ROW_GROUPS = 256
+MAX_PARQUET_UNCOMPRESSED = 512 * 1024 * 1024
+MAX_PARQUET_FOOTER = 4 * 1024 * 1024
+
+
+class Unreadable(Exception):
+    """A file of the bundle cannot be read within the caps; the message says why."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One thing found in the bundle folder (never followed if it is a link)."""
+
+    rel: str  # POSIX path relative to the bundle
+    kind: str  # file, dir, symlink or other
+    size: int
+
+
+def json_depth(value: Any, depth: int = 1) -> int:
+    """Nesting depth of a parsed JSON value (iterative: a deep document cannot exhaust the stack)."""
+    deepest, stack = 0, [(value, depth)]
+    while stack:
+        v, d = stack.pop()
+        deepest = max(deepest, d)
+        if d > MAX_JSON_DEPTH + 1:
+            break
+        if isinstance(v, dict):
+            stack.extend((x, d + 1) for x in v.values())
+        elif isinstance(v, list):
+            stack.extend((x, d + 1) for x in v)
+    return deepest
+
+
+class Bundle:
+    """Read-only, capped access to one bundle folder."""
+
+    def __init__(self, root: Path, *, against: list[Path] | None = None) -> None:
+        self.root = root
+        self.against = against or []  # accepted bundle folders to check duplicates against
+        self.id = root.name
+        self.validated_rows: dict[str, list[dict[str, Any]]] = {}  # table rows that passed their row model
+        self._json: dict[str, Any] = {}  # what was read once, kept for this bundle only
+        self._meta: dict[str, pq.FileMetaData] = {}
+        self._tables: dict[str, pa.Table] = {}
+
+    @functools.cached_property
+    def entries(self) -> list[Entry]:
+        """Everything under the bundle (links and special files listed, never followed), walk capped."""
+        out: list[Entry] = []
+        stack = [("", 0)]
+        while stack and len(out) <= MAX_ENTRIES:
+            rel, depth = stack.pop()
+            with os.scandir(self.root / rel if rel else self.root) as it:
+                for e in sorted(it, key=lambda e: e.name):
+                    path = f"{rel}/{e.name}" if rel else e.name
+                    st = e.stat(follow_symlinks=False)
+                    if stat.S_ISLNK(st.st_mode):
+                        kind = "symlink"
+                    elif stat.S_ISDIR(st.st_mode):
+                        kind = "dir"
+                        if depth < MAX_DEPTH:
+                            stack.append((path, depth + 1))
+                    elif stat.S_ISREG(st.st_mode):
+                        kind = "file"
+                    else:
+                        kind = "other"
+                    out.append(Entry(path, kind, st.st_size if kind == "file" else 0))
+        return out
+
+    @property
+    def files(self) -> list[Entry]:
+        return [e for e in self.entries if e.kind == "file"]
+
+    def read_bytes(self, rel: str, cap: int = MAX_FILE_BYTES) -> bytes:
+        """A regular file's bytes; refuses links (O_NOFOLLOW on every component it opens) and files over ``cap``."""
+        if rel.startswith("/") or ".." in rel.split("/"):
+            raise Unreadable(f"{rel}: not a path inside the bundle")
+        try:
+            fd = os.open(self.root / rel, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+        except OSError as err:
+            raise Unreadable(f"{rel}: cannot open ({err.strerror})") from None
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise Unreadable(f"{rel}: not a regular file")
+            data = f.read(cap + 1)
+        if len(data) > cap:
+            raise Unreadable(f"{rel}: over {cap} bytes")
+        return data
+
+    def json(self, rel: str) -> Any:
+        """A JSON file of the bundle, parsed (orjson: no code, no custom types), size and depth capped."""
+        if rel not in self._json:
+            self._json[rel] = self._parse_json(rel)
+        return self._json[rel]
+
+    def _parse_json(self, rel: str) -> Any:
+        data = self.read_bytes(rel, MAX_MANIFEST_BYTES if rel == MANIFEST else MAX_JSON_BYTES)
+        try:
+            doc = orjson.loads(data)
+        except orjson.JSONDecodeError as err:
+            raise Unreadable(f"{rel}: not JSON ({err})") from None
+        if json_depth(doc) > MAX_JSON_DEPTH:
+            raise Unreadable(f"{rel}: nested deeper than {MAX_JSON_DEPTH} levels")
+        return doc
+
+    def parquet_meta(self, rel: str) -> pq.FileMetaData:
+        """A Parquet file's footer, after the caps on footer size, rows, row groups and decompressed size."""
+        if rel not in self._meta:
+            self._meta[rel] = self._read_meta(rel)
+        return self._meta[rel]
+
+    def _read_meta(self, rel: str) -> pq.FileMetaData:
+        data = self.read_bytes(rel)
+        if len(data) < 12 or data[:4] != b"PAR1" or data[-4:] != b"PAR1":
+            raise Unreadable(f"{rel}: not a Parquet file (magic bytes)")
+        footer = int.from_bytes(data[-8:-4], "little")
+        if footer > min(MAX_PARQUET_FOOTER, len(data) - 12):
+            raise Unreadable(f"{rel}: Parquet footer of {footer} bytes over the cap")
+        try:
+            meta = pq.ParquetFile(pa.BufferReader(data)).metadata
+        except Exception as err:
+            raise Unreadable(f"{rel}: unreadable Parquet footer ({type(err).__name__})") from None
+        if meta.num_rows > MAX_PARQUET_ROWS:
+            raise Unreadable(f"{rel}: {meta.num_rows} rows > {MAX_PARQUET_ROWS}")
+        if meta.num_row_groups > MAX_ROW_GROUPS:
+            raise Unreadable(f"{rel}: {meta.num_row_groups} row groups > {MAX_ROW_GROUPS}")
+        total = 0
+        for i in range(meta.num_row_groups):
+            rg = meta.row_group(i)
+            for j in range(rg.num_columns):
+                total += max(rg.column(j).total_uncompressed_size, 0)
+        if total > MAX_PARQUET_UNCOMPRESSED:
+            raise Unreadable(f"{rel}: {total} bytes once decompressed > {MAX_PARQUET_UNCOMPRESSED}")
+        return meta
+
+    def table(self, rel: str) -> pa.Table:
+        """A Parquet file's table, read only after ``parquet_meta`` accepted its footer."""
+        if rel in self._tables:
+            return self._tables[rel]
+        self.parquet_meta(rel)
+        try:
+            self._tables[rel] = pq.read_table(pa.BufferReader(self.read_bytes(rel)))
+            return self._tables[rel]
+        except Exception as err:
+            raise Unreadable(f"{rel}: unreadable Parquet data ({type(err).__name__}: {str(err)[:120]})") from None
+
+    def rows(self, rel: str) -> list[dict[str, Any]]:
+        return self.table(rel).to_pylist()
+
+    @property
+    def cell_dirs(self) -> list[str]:
+        """Bundle-relative folders of its cells: cells/<sku>/<runtime>/<model>/<workload>."""
+        return sorted(e.rel for e in self.entries if e.kind == "dir" and e.rel.startswith(f"{CELLS}/")
+                      and e.rel.count("/") == 4)
+
+    def cell_id(self, cell_dir: str) -> str:
+        return cell_dir.removeprefix(f"{CELLS}/")
+
+    def has(self, rel: str) -> bool:
+        return any(e.rel == rel and e.kind == "file" for e in self.entries)

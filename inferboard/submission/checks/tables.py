@@ -1,0 +1,69 @@
+"""Checks on the Parquet files: caps read from the footer first, then exact columns and types, then every row."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pyarrow as pa
+
+from inferboard.results.schema import SCHEMA_VERSION, TABLES
+from inferboard.submission.bundle import Bundle, Unreadable
+from inferboard.submission.checks.common import rows
+from inferboard.submission.registry import Finding, check
+
+#: metrics.parquet: the runtime's /metrics samples (written by inferboard.runtimes.server)
+METRICS_SCHEMA = pa.schema([("trial", pa.int64()), ("t_ns", pa.int64()), ("name", pa.string()),
+                            ("labels", pa.string()), ("value", pa.float64())])
+_TABLE_OF = {"requests.parquet": "requests", "summary.parquet": "summary", "gpu_samples.parquet": "gpu_samples"}
+
+
+def _parquet(b: Bundle) -> list[str]:
+    return [e.rel for e in b.files if e.rel.endswith(".parquet")]
+
+
+@check("parquet.caps")
+def parquet_caps(b: Bundle) -> Iterator[Finding]:
+    """Every Parquet file's footer is read before its data and must stay within the caps: footer at most 4 MB,
+    at most 2,000,000 rows and 256 row groups, at most 512 MB once decompressed (a small file that would
+    inflate to gigabytes is refused unread)."""
+    for rel in _parquet(b):
+        try:
+            b.parquet_meta(rel)
+        except Unreadable as err:
+            yield Finding(str(err))
+
+
+@check("parquet.schema")
+def parquet_schema(b: Bundle) -> Iterator[Finding]:
+    """Every Parquet file has exactly the columns and types of its table (requests, summary, gpu_samples,
+    metrics), in order, and the requests/summary/gpu_samples tables carry a known schema version."""
+    for rel in _parquet(b):
+        name = rel.rsplit("/", 1)[-1]
+        try:
+            got = b.parquet_meta(rel).schema.to_arrow_schema()
+        except Unreadable:
+            continue  # parquet.caps says why
+        table = _TABLE_OF.get(name)
+        want = TABLES[table][1] if table else METRICS_SCHEMA
+        if [(f.name, f.type) for f in got] != [(f.name, f.type) for f in want]:
+            missing = [f.name for f in want if f.name not in got.names]
+            extra = [n for n in got.names if n not in want.names]
+            yield Finding(f"{rel}: columns differ from the {table or 'metrics'} table"
+                          f" (missing {missing[:5]}, unknown {extra[:5]}, or types/order changed)")
+        elif table:
+            version = (got.metadata or {}).get(b"inferboard.schema_version", b"").decode(errors="replace")
+            if version != str(SCHEMA_VERSION):
+                yield Finding(f"{rel}: schema version {version!r} is not a known one ({SCHEMA_VERSION})")
+
+
+@check("parquet.rows")
+def parquet_rows(b: Bundle) -> Iterator[Finding]:
+    """Every row of requests.parquet, summary.parquet and gpu_samples.parquet validates against its row model
+    (types, allowed values such as the request status)."""
+    for cd in b.cell_dirs:
+        for table in ("requests", "summary", "gpu_samples"):
+            if b.has(f"{cd}/{table}.parquet"):
+                try:
+                    rows(b, cd, table)
+                except Unreadable as err:
+                    yield Finding(str(err), cell=b.cell_id(cd))

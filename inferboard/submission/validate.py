@@ -1,0 +1,90 @@
+"""Run every registered check on a bundle: the report (accepted or not, each check's result) and the load points
+the ``invalid`` checks mark."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from inferboard.core.errors import InferboardError
+from inferboard.submission.bundle import Bundle, Unreadable
+from inferboard.submission.checks.history import against_dirs
+from inferboard.submission.registry import Check, Finding, all_checks
+
+
+@dataclass
+class CheckResult:
+    """One check's outcome on one bundle."""
+
+    id: str
+    severity: str
+    ok: bool
+    findings: list[Finding] = field(default_factory=list)
+    skipped: str | None = None  # why it did not run
+
+    @property
+    def reason(self) -> str | None:
+        if self.skipped:
+            return self.skipped
+        return "; ".join(f.text() for f in self.findings) or None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "ok": self.ok, "severity": self.severity, "reason": self.reason}
+
+
+@dataclass
+class Report:
+    """What the checker says of one bundle."""
+
+    bundle: str
+    results: list[CheckResult]
+
+    @property
+    def accepted(self) -> bool:
+        return all(r.ok or r.severity != "error" for r in self.results)
+
+    def invalid_points(self) -> dict[tuple[str, int | None], list[str]]:
+        """(cell id, load point or None for every point) → the reasons the ``invalid`` checks give."""
+        out: dict[tuple[str, int | None], list[str]] = {}
+        for r in self.results:
+            if r.severity == "invalid":
+                for f in r.findings:
+                    if f.cell:
+                        out.setdefault((f.cell, f.point), []).append(f"{r.id}: {f.reason}")
+        return out
+
+    def as_json(self) -> dict[str, Any]:
+        return {"bundle": self.bundle, "accepted": self.accepted, "checks": [r.as_json() for r in self.results]}
+
+    def lines(self) -> list[str]:
+        """``CHECK_ID: reason`` for every check that did not pass."""
+        return [f"{r.id}: {r.reason}" for r in self.results if not r.ok]
+
+
+def _run(c: Check, b: Bundle) -> CheckResult:
+    try:
+        findings = list(c.func(b))
+    except Unreadable as err:
+        findings = [Finding(f"cannot check: {err}")]
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, InferboardError) as err:
+        findings = [Finding(f"cannot check: malformed content ({type(err).__name__}: {str(err)[:200]})")]
+    return CheckResult(c.id, c.severity, ok=not findings, findings=findings)
+
+
+def validate(root: Path, *, against: Path | None = None, extra_against: list[Path] | None = None) -> Report:
+    """Check the bundle folder ``root``; ``against``: the folder of accepted bundles (duplicates)."""
+    if not root.is_dir() or root.is_symlink():
+        raise InferboardError(f"{root} is not a bundle folder", field="BUNDLE", fix="give data/submissions/<id>")
+    b = Bundle(root, against=[*against_dirs(against), *(extra_against or [])])
+    results: list[CheckResult] = []
+    files_ok = True
+    for c in all_checks():
+        if c.stage == "content" and not files_ok:
+            results.append(CheckResult(c.id, c.severity, ok=False, skipped="not run: a file check failed"))
+            continue
+        res = _run(c, b)
+        results.append(res)
+        if c.stage == "files" and not res.ok:
+            files_ok = False
+    return Report(root.name, results)
