@@ -65,8 +65,12 @@ def intake(base: Annotated[str, typer.Option(help="Base revision (the target bra
     text = markdown(result, base, head)
     typer.echo(text)
     if report is not None:
-        with open(report, "a", encoding="utf-8") as f:
-            f.write(text)
+        try:
+            with open(report, "a", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as err:
+            raise InferboardError(f"cannot write the report ({err.strerror})", field="--report",
+                                  fix="give a writable file, e.g. $GITHUB_STEP_SUMMARY") from None
     return 0 if result.accepted else 1
 
 
@@ -90,7 +94,10 @@ def leaderboard(submissions: Annotated[Path | None, typer.Option(help="Accepted 
                 local: Annotated[Path | None, typer.Option(help="Local cells to add as 'local, not submitted'")]
                 = None,
                 out: Annotated[Path, typer.Option(help="Leaderboard Parquet")] = Path("build/leaderboard.parquet"),
-                root: Annotated[Path, typer.Option(help="Folder cell paths are relative to")] = Path(".")) -> None:
+                root: Annotated[Path, typer.Option(help="Folder cell paths are relative to")] = Path("."),
+                strict: Annotated[bool, typer.Option(help="Exit 1 when a bundle of --submissions is rejected "
+                                                          "(publishing: an accepted bundle must stay accepted)")]
+                = False) -> int:
     """Build the leaderboard: every bundle checked again (rejected ones left out, invalid load points marked),
     plus local cells shown apart."""
     from inferboard.submission.leaderboard import build_leaderboard
@@ -102,3 +109,6 @@ def leaderboard(submissions: Annotated[Path | None, typer.Option(help="Accepted 
     console.print(f"{info['rows']} rows from {len(info['accepted'])} bundle(s) and {len(info['local_cells'])} local "
                   f"cell(s) → {out}" + (f"; rejected: {', '.join(info['rejected'])}" if info["rejected"] else "")
                   + (f"; failed local cells: {', '.join(failed)}" if failed else ""), highlight=False)
+    for bundle, lines in info["rejected"].items():
+        console.print(f"rejected {bundle}: {'; '.join(lines)[:2000]}", highlight=False, markup=False)
+    return 1 if strict and info["rejected"] else 0

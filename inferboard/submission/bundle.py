@@ -8,6 +8,7 @@ that lists links and special files instead of following them.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import stat
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from inferboard.results.schema import TABLES
 from inferboard.submission.manifest import CELLS, MANIFEST
 
 # caps: a bundle over any of them is rejected before its contents are parsed
@@ -31,8 +33,22 @@ MAX_MANIFEST_BYTES = 2 * 1024 * 1024
 MAX_JSON_DEPTH = 32
 MAX_PARQUET_ROWS = 500_000
 MAX_ROW_GROUPS = 256
-MAX_PARQUET_UNCOMPRESSED = 512 * 1024 * 1024
+MAX_PARQUET_UNCOMPRESSED = 256 * 1024 * 1024
+MAX_DECODED_BYTES = 256 * 1024 * 1024
+BATCH_ROWS = 1024
+#: metrics.parquet: the runtime's /metrics samples (written by inferboard.runtimes.server)
+METRICS_SCHEMA = pa.schema([("trial", pa.int64()), ("t_ns", pa.int64()), ("name", pa.string()),
+                            ("labels", pa.string()), ("value", pa.float64())])
+_TABLE_OF = {"requests.parquet": "requests", "summary.parquet": "summary", "gpu_samples.parquet": "gpu_samples"}
 MAX_PARQUET_FOOTER = 4 * 1024 * 1024
+
+
+def expected_schema(rel: str) -> pa.Schema | None:
+    """The Arrow schema a bundle's Parquet file must have, by its name (None: not a known table)."""
+    name = rel.rsplit("/", 1)[-1]
+    if name == "metrics.parquet":
+        return METRICS_SCHEMA
+    return TABLES[_TABLE_OF[name]][1] if name in _TABLE_OF else None
 
 
 class Unreadable(Exception):
@@ -77,26 +93,31 @@ class Bundle:
 
     @functools.cached_property
     def entries(self) -> list[Entry]:
-        """Everything under the bundle (links and special files listed, never followed), walk capped."""
+        """Everything under the bundle (links and special files listed, never followed), walk capped: it stops
+        after MAX_ENTRIES + 1 entries, whatever one folder holds."""
         out: list[Entry] = []
         stack = [("", 0)]
         while stack and len(out) <= MAX_ENTRIES:
             rel, depth = stack.pop()
-            with os.scandir(self.root / rel if rel else self.root) as it:
-                for e in sorted(it, key=lambda e: e.name):
-                    path = f"{rel}/{e.name}" if rel else e.name
-                    st = e.stat(follow_symlinks=False)
-                    if stat.S_ISLNK(st.st_mode):
-                        kind = "symlink"
-                    elif stat.S_ISDIR(st.st_mode):
-                        kind = "dir"
-                        if depth < MAX_DEPTH:
-                            stack.append((path, depth + 1))
-                    elif stat.S_ISREG(st.st_mode):
-                        kind = "file"
-                    else:
-                        kind = "other"
-                    out.append(Entry(path, kind, st.st_size if kind == "file" else 0))
+            try:
+                with os.scandir(self.root / rel if rel else self.root) as it:
+                    found = list(itertools.islice(it, MAX_ENTRIES + 1 - len(out)))
+            except OSError as err:
+                raise Unreadable(f"{rel or '.'}: cannot list ({err.strerror})") from None
+            for e in sorted(found, key=lambda e: e.name):
+                path = f"{rel}/{e.name}" if rel else e.name
+                st = e.stat(follow_symlinks=False)
+                if stat.S_ISLNK(st.st_mode):
+                    kind = "symlink"
+                elif stat.S_ISDIR(st.st_mode):
+                    kind = "dir"
+                    if depth < MAX_DEPTH:
+                        stack.append((path, depth + 1))
+                elif stat.S_ISREG(st.st_mode):
+                    kind = "file"
+                else:
+                    kind = "other"
+                out.append(Entry(path, kind, st.st_size if kind == "file" else 0))
         return out
 
     @property
@@ -167,18 +188,38 @@ class Bundle:
         return meta
 
     def table(self, rel: str) -> pa.Table:
-        """A Parquet file's table, read only after ``parquet_meta`` accepted its footer."""
+        """A Parquet file's table, read only when its footer passed the caps and its columns are exactly its
+        table's (see parquet.schema), in small batches whose decoded size is capped: dictionary or run-length
+        encoded values that would decode to gigabytes stop the read."""
         if rel in self._tables:
             return self._tables[rel]
-        self.parquet_meta(rel)
+        meta = self.parquet_meta(rel)
+        want = expected_schema(rel)
+        got = meta.schema.to_arrow_schema()
+        if want is None or [(f.name, f.type) for f in got] != [(f.name, f.type) for f in want]:
+            raise Unreadable(f"{rel}: not read: its columns are not its table's (parquet.schema)")
+        batches, decoded = [], 0
         try:
-            self._tables[rel] = pq.read_table(pa.BufferReader(self.read_bytes(rel)))
-            return self._tables[rel]
+            for batch in pq.ParquetFile(pa.BufferReader(self.read_bytes(rel))).iter_batches(batch_size=BATCH_ROWS):
+                decoded += batch.nbytes
+                if decoded > MAX_DECODED_BYTES:
+                    raise Unreadable(f"{rel}: over {MAX_DECODED_BYTES} bytes once decoded")
+                batches.append(batch)
+            self._tables[rel] = pa.Table.from_batches(batches, schema=got)
+        except Unreadable:
+            raise
         except Exception as err:
             raise Unreadable(f"{rel}: unreadable Parquet data ({type(err).__name__}: {str(err)[:120]})") from None
+        return self._tables[rel]
 
     def rows(self, rel: str) -> list[dict[str, Any]]:
-        return self.table(rel).to_pylist()
+        """The rows of a Parquet file as Python values (a value Python cannot hold is a clear reason)."""
+        try:
+            return self.table(rel).to_pylist()
+        except Unreadable:
+            raise
+        except Exception as err:
+            raise Unreadable(f"{rel}: values out of range ({type(err).__name__}: {str(err)[:120]})") from None
 
     @property
     def cell_dirs(self) -> list[str]:

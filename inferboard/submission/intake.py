@@ -17,9 +17,10 @@ from pathlib import Path
 from inferboard.core.errors import InferboardError
 from inferboard.submission.bundle import MAX_BUNDLE_BYTES, MAX_ENTRIES, MAX_FILE_BYTES
 from inferboard.submission.manifest import BUNDLE_ID, MANIFEST, REPRODUCTIONS
-from inferboard.submission.validate import Report, validate
+from inferboard.submission.validate import Report, inert, validate
 
 SUBMISSIONS = "data/submissions"
+MAX_REFUSED = 50
 _SAFE_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -35,8 +36,12 @@ class Intake:
         return not self.refused and bool(self.reports) and all(r.accepted for r in self.reports)
 
 
-def _git(repo: Path, *args: str, binary: bool = False) -> bytes:
-    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, timeout=120)
+def _git(repo: Path, *args: str) -> bytes:
+    try:
+        proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, timeout=120)
+    except (OSError, subprocess.SubprocessError) as err:
+        raise InferboardError(f"git {args[0]} could not run ({type(err).__name__}: {err})", field="--repo",
+                              fix="run in a git clone of the repository, with git installed") from None
     if proc.returncode != 0:
         raise InferboardError(f"git {args[0]} failed: {proc.stderr.decode(errors='replace').strip()[:300]}",
                               field="--base/--head", fix="give commits of this repository (fetch them first)")
@@ -50,16 +55,25 @@ def resolve(repo: Path, ref: str, what: str) -> str:
     return _git(repo, "rev-parse", "--verify", "--end-of-options", f"{ref}^{{commit}}").decode().strip()
 
 
-def _tree(repo: Path, rev: str, path: str) -> list[tuple[str, str, str, int, str]]:
-    """(mode, type, object, size) and path of every entry below ``path`` at ``rev``."""
-    out = []
-    raw = _git(repo, "ls-tree", "-r", "-z", "--long", "--full-tree", rev, "--", path)
-    for item in raw.split(b"\0"):
-        if not item:
-            continue
-        meta, _, name = item.partition(b"\t")
-        mode, kind, obj, size = meta.decode().split()
-        out.append((mode, kind, obj, int(size) if size.isdigit() else -1, name.decode(errors="replace")))
+def _tree(repo: Path, rev: str, path: str, limit: int = MAX_ENTRIES) -> list[tuple[str, str, str, int, str]]:
+    """(mode, type, object, size, path) of every entry below ``path`` at ``rev``; read as a stream and stopped
+    after ``limit`` + 1 entries, so a tree of a million files costs no more than a small one."""
+    out: list[tuple[str, str, str, int, str]] = []
+    args = ["git", "ls-tree", "-r", "-z", "--long", "--full-tree", rev, "--", path]
+    with subprocess.Popen(args, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as proc:
+        assert proc.stdout is not None
+        buf = b""
+        while len(out) <= limit:
+            chunk = proc.stdout.read(1 << 16)
+            if not chunk:
+                break
+            buf += chunk
+            *items, buf = buf.split(b"\0")
+            for item in items:
+                meta, _, name = item.partition(b"\t")
+                mode, kind, obj, size = meta.decode(errors="replace").split()
+                out.append((mode, kind, obj, int(size) if size.isdigit() else -1, name.decode(errors="replace")))
+        proc.kill()
     return out
 
 
@@ -99,11 +113,11 @@ def classify(changes: list[tuple[str, str]], existing: set[str]) -> tuple[set[st
         inside = path.startswith(f"{SUBMISSIONS}/") and len(parts) >= 4
         bundle_id = parts[2] if inside else ""
         if not inside or not re.fullmatch(BUNDLE_ID, bundle_id):
-            refused.append(f"`{path}`: a pull request may change only new folders under {SUBMISSIONS}/")
+            refused.append(f"{path!r}: a pull request may change only new folders under {SUBMISSIONS}/")
         elif status != "A":
-            refused.append(f"`{path}`: changed or removed (status {status}); accepted files are never changed")
+            refused.append(f"{path!r}: changed or removed (status {status}); accepted files are never changed")
         elif bundle_id in existing and not (len(parts) == 5 and parts[3] == REPRODUCTIONS):
-            refused.append(f"`{path}`: bundle {bundle_id} exists; only reproductions/ records may be added to it")
+            refused.append(f"{path!r}: bundle {bundle_id} exists; only reproductions/ records may be added to it")
         else:
             touched.add(bundle_id)
     return touched, refused
@@ -111,6 +125,8 @@ def classify(changes: list[tuple[str, str]], existing: set[str]) -> tuple[set[st
 
 def intake(repo: Path, base: str, head: str) -> Intake:
     """Check the change from ``base`` to ``head`` as CI does for a pull request."""
+    if not repo.is_dir():
+        raise InferboardError(f"{repo} is not a folder", field="--repo", fix="give the repository's clone")
     base_sha, head_sha = resolve(repo, base, "--base"), resolve(repo, head, "--head")
     merge_base = _git(repo, "merge-base", base_sha, head_sha).decode().strip()
     raw = _git(repo, "diff", "--name-status", "-z", "--no-renames", merge_base, head_sha)
@@ -131,7 +147,7 @@ def intake(repo: Path, base: str, head: str) -> Intake:
             dest.mkdir(parents=True)
             why = _export(repo, head_sha, bundle_id, dest)
             if why:
-                result.refused.append(f"`{bundle_id}`: {why}")
+                result.refused.append(f"{bundle_id}: {why}")
                 continue
             others = [p for p in sorted(accepted.iterdir()) if p.name != bundle_id] if accepted.exists() else []
             result.reports.append(validate(dest, extra_against=others))
@@ -141,18 +157,25 @@ def intake(repo: Path, base: str, head: str) -> Intake:
 def markdown(result: Intake, base: str, head: str) -> str:
     """The report for the pull request (GitHub step summary)."""
     verdict = "accepted" if result.accepted else "rejected"
-    lines = [f"## inferboard intake: {verdict}", "", f"base `{base}`, head `{head}`", ""]
-    for r in result.refused:
+    lines = [f"## inferboard intake: {verdict}", "", f"base {_md(base)}, head {_md(head)}", ""]
+    for r in result.refused[:MAX_REFUSED]:
         lines.append(f"- refused: {_md(r)}")
+    if len(result.refused) > MAX_REFUSED:
+        lines.append(f"- … and {len(result.refused) - MAX_REFUSED} more refused changes")
     for rep in result.reports:
-        lines += ["", f"### `{rep.bundle}`: {'accepted' if rep.accepted else 'rejected'}", "",
+        lines += ["", f"### {_md(rep.bundle)}: {'accepted' if rep.accepted else 'rejected'}", "",
                   "| check | result | severity | reason |", "|---|---|---|---|"]
         for c in rep.results:
-            lines.append(f"| `{c.id}` | {'ok' if c.ok else 'FAILED'} | {c.severity} | {_md(c.reason or '')} |")
+            lines.append(f"| {c.id} | {'ok' if c.ok else 'FAILED'} | {c.severity} | {_md(c.reason or '')} |")
     return "\n".join(lines) + "\n"
 
 
 def _md(text: str) -> str:
-    """Text from a submission made inert in Markdown: no HTML, no table breaks, no links."""
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
-            .replace("[", "\\[").replace("]", "\\]").replace("\n", " ")[:2000])
+    """Text from a submission made inert in Markdown: no HTML, no table or line breaks, no code spans, no links
+    (autolinks included), no control characters; at most 2,000 characters."""
+    text = inert(text)[:2000]
+    for a, b in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("|", "\\|"), ("[", "\\["), ("]", "\\]"),
+                 ("`", "\\`"), ("*", "\\*"), ("_", "\\_"), ("#", "\\#"), ("://", "&#58;//"), ("www.", "www&#46;"),
+                 ("@", "&#64;")):
+        text = text.replace(a, b)
+    return text

@@ -62,8 +62,9 @@ def _scrubbed(value: Any) -> Any:
 
 def check_cell(cell: Path, *, custom: bool) -> dict[str, Any]:
     """The cell's provenance when it may be submitted; else a one-line error naming the cell and the fix."""
-    if not (cell / "provenance.json").is_file() or not (cell / "cell.json").is_file():
-        raise InferboardError(f"{cell} is not a finished cell folder (no provenance.json or cell.json)",
+    if not all((cell / f).is_file() for f in ("provenance.json", "cell.json", "requests.parquet", "summary.parquet")):
+        raise InferboardError(f"{cell} is not a finished cell folder (provenance.json, cell.json, requests.parquet "
+                              "and summary.parquet)",
                               field="CELL_DIR", fix="give results/<sku>/<runtime>/<model>/<workload>")
     prov, status = read_provenance(cell / "provenance.json"), read_status(cell / "cell.json")
     refuse = None
@@ -125,6 +126,8 @@ def submit(cells: list[Path], *, submitter: str, org: str | None, notes: str | N
     slug = re.sub(r"[^a-z0-9]+", "-", submitter.lower()).strip("-")[:40] or "anonymous"
     created = utc_now()
     bundle_id = f"{created[:10].replace('-', '')}-{slug}-{digest.hexdigest()[:8]}"
+    if out.exists() and not out.is_dir():
+        raise InferboardError(f"{out} is not a folder", field="--out", fix="give the submissions folder")
     final = out / bundle_id
     if final.exists():
         raise InferboardError(f"{final} exists", field="--out", fix="these cells are submitted already")

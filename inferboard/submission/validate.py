@@ -3,6 +3,7 @@ the ``invalid`` checks mark."""
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,11 +24,15 @@ class CheckResult:
     findings: list[Finding] = field(default_factory=list)
     skipped: str | None = None  # why it did not run
 
+    crashed: bool = False  # it could not run on this bundle: counts as an error whatever its severity
+
     @property
     def reason(self) -> str | None:
+        """Its findings on one line, every control or format character (newline, escape, bidi override) shown
+        escaped: a reason quotes the bundle's own text and reaches terminals, Markdown and HTML."""
         if self.skipped:
             return self.skipped
-        return "; ".join(f.text() for f in self.findings) or None
+        return inert("; ".join(f.text() for f in self.findings)) or None
 
     def as_json(self) -> dict[str, Any]:
         return {"id": self.id, "ok": self.ok, "severity": self.severity, "reason": self.reason}
@@ -42,7 +47,7 @@ class Report:
 
     @property
     def accepted(self) -> bool:
-        return all(r.ok or r.severity != "error" for r in self.results)
+        return all(r.ok or (r.severity != "error" and not r.crashed) for r in self.results)
 
     def invalid_points(self) -> dict[tuple[str, int | None], list[str]]:
         """(cell id, load point or None for every point) → the reasons the ``invalid`` checks give."""
@@ -51,7 +56,7 @@ class Report:
             if r.severity == "invalid":
                 for f in r.findings:
                     if f.cell:
-                        out.setdefault((f.cell, f.point), []).append(f"{r.id}: {f.reason}")
+                        out.setdefault((f.cell, f.point), []).append(f"{r.id}: {inert(f.reason)}")
         return out
 
     def as_json(self) -> dict[str, Any]:
@@ -62,13 +67,19 @@ class Report:
         return [f"{r.id}: {r.reason}" for r in self.results if not r.ok]
 
 
+def inert(text: str) -> str:
+    """``text`` with every control and format character (Unicode Cc, Cf) written as an escape."""
+    return "".join(c if unicodedata.category(c) not in ("Cc", "Cf") else repr(c)[1:-1] for c in text)
+
+
 def _run(c: Check, b: Bundle) -> CheckResult:
     try:
         findings = list(c.func(b))
     except Unreadable as err:
-        findings = [Finding(f"cannot check: {err}")]
-    except (KeyError, IndexError, TypeError, ValueError, AttributeError, InferboardError) as err:
-        findings = [Finding(f"cannot check: malformed content ({type(err).__name__}: {str(err)[:200]})")]
+        return CheckResult(c.id, c.severity, ok=False, findings=[Finding(f"cannot check: {err}")], crashed=True)
+    except Exception as err:  # a bundle must never crash the checker: any failure is a reason
+        why = f"cannot check: malformed content ({type(err).__name__}: {str(err)[:200]})"
+        return CheckResult(c.id, c.severity, ok=False, findings=[Finding(why)], crashed=True)
     return CheckResult(c.id, c.severity, ok=not findings, findings=findings)
 
 

@@ -35,7 +35,8 @@ def published_cell() -> Path:
     bundles = sorted(p for p in SUBMISSIONS.iterdir() if p.is_dir()) if SUBMISSIONS.is_dir() else []
     if not bundles:
         pytest.fail("no bundle under data/submissions/ (the project's default matrix is published as one)")
-    return sorted(p.parent for p in (bundles[0] / "cells").glob("*/*/*/*/provenance.json"))[0]
+    cells = sorted(p.parent for p in (bundles[0] / "cells").glob("*/*/*/*/provenance.json"))
+    return min(cells, key=lambda c: -pq.read_metadata(c / "summary.parquet").num_rows)  # most points × trials
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,7 @@ def test_intake_accepts_a_new_bundle_and_reports_markdown(repo: tuple[Path, str,
     proc = ib("intake", "--base", "main", "--head", head, "--repo", str(root), "--report", str(summary), cwd=ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     text = summary.read_text()
-    assert "intake: accepted" in text and f"`{bundle_id}`: accepted" in text and "| `summary.recomputed` | ok |" in text
+    assert "intake: accepted" in text and f"### {bundle_id}: accepted" in text and "| summary.recomputed | ok |" in text
     assert git(root, "status", "--porcelain") == ""  # nothing written into the repository
 
 
@@ -88,7 +89,7 @@ def test_intake_rejects_a_change_outside_new_bundles(repo: tuple[Path, str, str]
     git(root, "commit", "-q", "-am", "readme")
     proc = ib("intake", "--base", "main", "--head", "pr-readme", "--repo", str(root), cwd=ROOT)
     git(root, "checkout", "-q", "pr")
-    assert proc.returncode == 1 and "refused: `README.md`" in proc.stdout
+    assert proc.returncode == 1 and "refused: 'README.md'" in proc.stdout
 
 
 def test_intake_refuses_links_and_edits_of_accepted_bundles(repo: tuple[Path, str, str]) -> None:
@@ -155,7 +156,7 @@ def test_reproduction_record_by_pull_request_marks_the_cell_reproduced(repo: tup
     git(root, "commit", "-q", "-m", "reproductions")
     proc = ib("intake", "--base", "accepted-2", "--head", "pr-repro", "--repo", str(root), cwd=ROOT)
     assert proc.returncode == 0, proc.stdout
-    assert "| `reproductions.records` | ok |" in proc.stdout
+    assert "| reproductions.records | ok |" in proc.stdout
     assert ib("leaderboard", "--submissions", "data/submissions", "--out", str(board), cwd=root).returncode == 0
     rows = pq.read_table(board).to_pylist()
     assert rows and all(r["reproduced"] for r in rows)

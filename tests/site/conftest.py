@@ -1,35 +1,41 @@
 """Sites built once per session: from the published leaderboard, one with marked entries, and one of hostile names.
 
-The published leaderboard is, for now, a synthetic one made of the repository's real cells
-(``inferboard.site.synthetic.resubmit``: every cell in a bundle, plus a second bundle, a custom-workload entry
-and a local entry); see the TODO in ``published_leaderboard``.
+The published leaderboard is the real one (the committed bundles plus a local cell, as `make main` builds it); the
+marked and hostile ones are synthetic leaderboards made of the repository's real cells
+(``inferboard.site.synthetic``).
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from sitehelpers import CHROMIUM, CHROMIUM_ARGS, FORCED, HOSTILE, TEMPLATE
+from sitehelpers import CHROMIUM, CHROMIUM_ARGS, FORCED, HOSTILE, ROOT, TEMPLATE
 
 from inferboard.site.build import build_site
 from inferboard.site.synthetic import resubmit, synthesize
+from inferboard.submission.leaderboard import build_leaderboard
 
 
 @pytest.fixture(scope="session")
 def published_leaderboard(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(leaderboard file, the root it was built in) of the published data."""
-    tmp = tmp_path_factory.mktemp("leaderboard")
-    # TODO(leaderboard): build the real one once inferboard.submission.leaderboard exists, i.e.
-    #   build_leaderboard(submissions=ROOT / "data/submissions", local=None, out=tmp / "leaderboard.parquet",
-    #                     root=ROOT)
-    #   return tmp / "leaderboard.parquet", ROOT
-    # Until then: a synthetic stand-in made of the repository's real cells, files copied under tmp / "root".
-    resubmit(TEMPLATE, tmp / "leaderboard.parquet", root=tmp / "root")
-    return tmp / "leaderboard.parquet", tmp / "root"
+    """(leaderboard file, the root it was built in) as `make main` builds it: the accepted bundles of
+    data/submissions/ (checked again by `inferboard leaderboard`) plus local cells of results/: a copy of a
+    submitted CPU cell and the H200 cell of the GPU device check (which is not on the published leaderboard)."""
+    root = tmp_path_factory.mktemp("checkout")
+    shutil.copytree(ROOT / "data" / "submissions", root / "data" / "submissions")
+    cell = sorted(p.parent for p in (root / "data" / "submissions").glob("*/cells/*/*/*/*/provenance.json"))[0]
+    local = root / "results" / cell.relative_to(cell.parents[3])  # results/<sku>/<runtime>/<model>/<workload>
+    shutil.copytree(cell, local)
+    gpu = ROOT / "tests/gpu/results/h200-sxm/transformers/llama-3.1-8b-instruct-random/gpu-check"  # device check
+    shutil.copytree(gpu, root / "results" / gpu.relative_to(gpu.parents[3]))  # a local GPU cell, not submitted
+    info = build_leaderboard(root / "data" / "submissions", root / "results", root / "leaderboard.parquet", root)
+    assert info["accepted"] and not info["rejected"], info
+    return root / "leaderboard.parquet", root
 
 
 @pytest.fixture(scope="session")

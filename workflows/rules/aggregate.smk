@@ -6,6 +6,7 @@ rule leaderboard:
     input:
         cells=result_cells(),
         submissions=submission_files(),
+        checker=checker_sources(),
     output:
         parquet=LEADERBOARD,
     log:

@@ -57,6 +57,11 @@ def submission_files():
     return sorted(str(p) for p in found if p.is_file() and not p.is_symlink())
 
 
+def checker_sources():
+    """The code that checks the bundles again and builds the leaderboard rows: a change rebuilds the leaderboard."""
+    return [str(p) for p in sorted(Path("inferboard/submission").rglob("*.py"))]
+
+
 def result_cells():
     return [f"{RESULTS}/{cid}/cell.json" for cid in CELLS]
 
@@ -163,7 +168,8 @@ def site_sources():
     """What the site is made from besides the data: site/, the code that renders it, the metric registry and
     what its generated reference pages read (schemas, runners, SKUs, the command line)."""
     files = [p for p in sorted(Path("site").rglob("*")) if p.is_file() and "__pycache__" not in p.parts]
-    code = [p for d in ("inferboard/site", "inferboard/metrics", "inferboard/cli") for p in sorted(Path(d).glob("*.py"))]
+    code = [p for d in ("inferboard/site", "inferboard/metrics", "inferboard/cli", "inferboard/submission")
+            for p in sorted(Path(d).rglob("*.py"))]
     catalogues = [*sorted(Path("workflows/schemas").glob("*.json")), *sorted(Path("runners").glob("*/runner.yaml")),
                   Path("hardware/skus.yaml")]
     return [str(p) for p in files + code + catalogues]

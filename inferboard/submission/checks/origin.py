@@ -24,20 +24,27 @@ KNOWN_VERSIONS = frozenset({__version__})
 
 @cache
 def commit_known(sha: str) -> bool | None:
-    """Whether ``sha`` is a commit of this checkout's history (None: no git history to look in)."""
+    """Whether ``sha`` is an ancestor of this checkout's HEAD (the base branch in CI): a commit merely present
+    in the object store, e.g. fetched with a pull request, is not (None: no git history to look in)."""
     if not re.fullmatch(GIT_SHA, sha):
         return False
     try:
-        proc = subprocess.run(["git", "cat-file", "-e", f"{sha}^{{commit}}"], cwd=REPO_ROOT, capture_output=True,
-                              timeout=10)
+        proc = subprocess.run(["git", "merge-base", "--is-ancestor", sha, "HEAD"], cwd=REPO_ROOT,
+                              capture_output=True, timeout=20)
     except (OSError, subprocess.SubprocessError):
         return None
-    return proc.returncode == 0
+    if proc.returncode in (0, 1):
+        return proc.returncode == 0
+    missing = b"not a valid commit" in proc.stderr or b"bad object" in proc.stderr or b"Not a valid" in proc.stderr
+    return False if missing else None
 
 
 @cache
 def _workload_at(sha: str, name: str) -> str | None:
-    """The content hash of standard workload ``name`` as the suite commit ``sha`` defined it (our own history)."""
+    """The content hash of standard workload ``name`` as the suite commit ``sha`` defined it: read only from a
+    commit of this checkout's own history (an ancestor of HEAD), never from one a pull request brought."""
+    if commit_known(sha) is not True or not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,99}", name):
+        return None
     try:
         text = subprocess.run(["git", "show", f"{sha}:workflows/workloads/{name}.yaml"], cwd=REPO_ROOT,
                               capture_output=True, text=True, timeout=10, check=True).stdout

@@ -4,17 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import pyarrow as pa
-
-from inferboard.results.schema import SCHEMA_VERSION, TABLES
-from inferboard.submission.bundle import Bundle, Unreadable
+from inferboard.results.schema import SCHEMA_VERSION
+from inferboard.submission.bundle import Bundle, Unreadable, expected_schema
 from inferboard.submission.checks.common import rows
 from inferboard.submission.registry import Finding, check
-
-#: metrics.parquet: the runtime's /metrics samples (written by inferboard.runtimes.server)
-METRICS_SCHEMA = pa.schema([("trial", pa.int64()), ("t_ns", pa.int64()), ("name", pa.string()),
-                            ("labels", pa.string()), ("value", pa.float64())])
-_TABLE_OF = {"requests.parquet": "requests", "summary.parquet": "summary", "gpu_samples.parquet": "gpu_samples"}
 
 
 def _parquet(b: Bundle) -> list[str]:
@@ -24,8 +17,9 @@ def _parquet(b: Bundle) -> list[str]:
 @check("parquet.caps")
 def parquet_caps(b: Bundle) -> Iterator[Finding]:
     """Every Parquet file's footer is read before its data and must stay within the caps: footer at most 4 MB,
-    at most 2,000,000 rows and 256 row groups, at most 512 MB once decompressed (a small file that would
-    inflate to gigabytes is refused unread)."""
+    at most 500,000 rows and 256 row groups, at most 256 MB once decompressed (a small file that would inflate
+    to gigabytes is refused unread); its data is then read in batches of 1,024 rows, at most 256 MB once
+    decoded, and only when its columns are its table's."""
     for rel in _parquet(b):
         try:
             b.parquet_meta(rel)
@@ -43,8 +37,10 @@ def parquet_schema(b: Bundle) -> Iterator[Finding]:
             got = b.parquet_meta(rel).schema.to_arrow_schema()
         except Unreadable:
             continue  # parquet.caps says why
-        table = _TABLE_OF.get(name)
-        want = TABLES[table][1] if table else METRICS_SCHEMA
+        want = expected_schema(rel)
+        table = None if name == "metrics.parquet" else name.removesuffix(".parquet")
+        if want is None:
+            continue  # layout.allowed_files refuses any other name
         if [(f.name, f.type) for f in got] != [(f.name, f.type) for f in want]:
             missing = [f.name for f in want if f.name not in got.names]
             extra = [n for n in got.names if n not in want.names]

@@ -16,6 +16,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from inferboard.results.compare import compare
 from inferboard.submission.manifest import MANIFEST, REPRODUCTIONS
 from inferboard.submission.record import (
     RECORD_SCHEMA_VERSION,
@@ -23,6 +24,7 @@ from inferboard.submission.record import (
     ReproductionRecord,
     RerunRef,
     host_identity,
+    verdict_of,
 )
 from inferboard.submission.registry import all_checks
 from inferboard.submission.validate import CheckResult, Report, validate
@@ -57,7 +59,9 @@ def cell_dirs(bundle: Path) -> list[Path]:
 
 
 def first_cell(bundle: Path) -> Path:
-    return cell_dirs(bundle)[0]
+    """The cell the mutations work on: the one with the most summary rows (load points × trials), first by
+    name among those (in the project's bundle: llama.cpp's cpu-fixed, 3 load points × 3 trials)."""
+    return min(cell_dirs(bundle), key=lambda c: (-pq.read_metadata(c / "summary.parquet").num_rows, c.as_posix()))
 
 
 def cell_id(bundle: Path, cell: Path) -> str:
@@ -130,11 +134,10 @@ def record_doc(bundle: Path, **over: Any) -> dict[str, Any]:
     """A valid reproduction record of the bundle's first cell (built with the record models), then ``over``."""
     cell = first_cell(bundle)
     prov = read_json(cell / "provenance.json")
-    agg = next(r for r in pq.read_table(cell / "summary.parquet").to_pylist() if r["row_kind"] == "aggregate")
-    metric = "output_tokens_per_s"
-    comp = MetricComparison(load_point=agg["load_point"], metric=metric, published=agg[metric],
-                            ci95_low=agg[f"{metric}_ci95_low"], ci95_high=agg[f"{metric}_ci95_high"],
-                            rerun=agg[metric], within_ci=True)
+    # every headline metric at every load point, compared with itself: a rerun that measured the same
+    comps = [MetricComparison(load_point=c["load_point"], metric=c["metric"], published=c["published"],
+                              ci95_low=c["published_ci95"][0], ci95_high=c["published_ci95"][1], rerun=c["new"],
+                              within_ci=c["within_ci"]) for c in compare(cell, cell)]
     rec = ReproductionRecord(
         schema_version=RECORD_SCHEMA_VERSION, submission_id=bundle.name, cell_id=prov["cell_id"],
         manifest_sha256=hashlib.sha256((bundle / MANIFEST).read_bytes()).hexdigest(),
@@ -142,7 +145,7 @@ def record_doc(bundle: Path, **over: Any) -> dict[str, Any]:
         rerun=RerunRef(host="sha256:" + "ab" * 32, suite_version=prov["suite"]["version"],
                        suite_git_sha=prov["suite"]["git_sha"], suite_git_dirty=False, sku=prov["sku"],
                        sku_verified=True),
-        metrics=[comp], verdict="agrees")
+        metrics=comps, verdict=verdict_of(comps))
     return {**rec.model_dump(mode="json"), **over}
 
 
