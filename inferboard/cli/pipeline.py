@@ -33,7 +33,8 @@ def compare(new: Annotated[Path, typer.Argument(help="Rerun cell folder (results
 
 @app.command()
 def rerun(cell: Annotated[str, typer.Argument(help="Cell id SKU/RUNTIME/MODEL/WORKLOAD of the default matrix")],
-          config: Annotated[Path, typer.Option(help="Pipeline config")] = Path("workflows/config/config.yaml")) -> int:
+          config: Annotated[Path, typer.Option(help="Pipeline config")] = Path("workflows/config/config.yaml"),
+          dry_run: Annotated[bool, typer.Option(help="Only print the jobs Snakemake would run")] = False) -> int:
     """Rerun exactly one cell of the matrix (same pinned environment or image, same workload) into results/,
     through Snakemake with the local profile's resources; nothing else of the matrix runs."""
     import subprocess
@@ -47,10 +48,10 @@ def rerun(cell: Annotated[str, typer.Argument(help="Cell id SKU/RUNTIME/MODEL/WO
                               fix="give SKU/RUNTIME/MODEL/WORKLOAD of `inferboard matrix`, or add it to the config")
     target = f"{cfg.results_dir}/{cell}/cell.json"
     cmd = [sys.executable, "-m", "snakemake", "--profile", "workflows/profiles/local", "--configfile", str(config),
-           "--force", target]
+           "--force", target, *(["--dry-run"] if dry_run else [])]
     console.print("$ " + " ".join(cmd), highlight=False)
     rc = subprocess.run(cmd).returncode
-    if rc == 0:
+    if rc == 0 and not dry_run:
         console.print(f"compare with a published cell: inferboard reproduce data/submissions/<id> "
                       f"{cfg.results_dir}/{cell}", highlight=False)
     return rc

@@ -31,7 +31,8 @@ MAX_NAME = 100
 MAX_JSON_BYTES = 2 * 1024 * 1024
 MAX_MANIFEST_BYTES = 2 * 1024 * 1024
 MAX_JSON_DEPTH = 32
-MAX_PARQUET_ROWS = 500_000
+MAX_PARQUET_ROWS = 200_000  # the largest standard workload (chat) records 10,740 requests per cell
+MAX_BUNDLE_ROWS = 1_000_000
 MAX_ROW_GROUPS = 256
 MAX_PARQUET_UNCOMPRESSED = 256 * 1024 * 1024
 MAX_DECODED_BYTES = 256 * 1024 * 1024
@@ -86,7 +87,7 @@ class Bundle:
         self.root = root
         self.against = against or []  # accepted bundle folders to check duplicates against
         self.id = root.name
-        self.validated_rows: dict[str, list[dict[str, Any]]] = {}  # table rows that passed their row model
+        self.validated_tables: set[str] = set()  # tables whose rows passed their row model
         self._json: dict[str, Any] = {}  # what was read once, kept for this bundle only
         self._meta: dict[str, pq.FileMetaData] = {}
         self._tables: dict[str, pa.Table] = {}
@@ -194,6 +195,8 @@ class Bundle:
         if rel in self._tables:
             return self._tables[rel]
         meta = self.parquet_meta(rel)
+        if self.total_rows() > MAX_BUNDLE_ROWS:
+            raise Unreadable(f"{rel}: not read: the bundle's Parquet files hold over {MAX_BUNDLE_ROWS} rows")
         want = expected_schema(rel)
         got = meta.schema.to_arrow_schema()
         if want is None or [(f.name, f.type) for f in got] != [(f.name, f.type) for f in want]:
@@ -211,6 +214,17 @@ class Bundle:
         except Exception as err:
             raise Unreadable(f"{rel}: unreadable Parquet data ({type(err).__name__}: {str(err)[:120]})") from None
         return self._tables[rel]
+
+    def total_rows(self) -> int:
+        """Rows of all the bundle's Parquet files, from their footers (those within the per-file caps)."""
+        total = 0
+        for e in self.files:
+            if e.rel.endswith(".parquet"):
+                try:
+                    total += self.parquet_meta(e.rel).num_rows
+                except Unreadable:
+                    continue
+        return total
 
     def rows(self, rel: str) -> list[dict[str, Any]]:
         """The rows of a Parquet file as Python values (a value Python cannot hold is a clear reason)."""

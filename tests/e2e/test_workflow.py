@@ -36,6 +36,20 @@ def test_lint_is_clean() -> None:
     assert proc.returncode == 0 and "good condition" in proc.stdout + proc.stderr, proc.stdout[-2000:]
 
 
+def test_rerun_plans_exactly_that_cell() -> None:
+    """`inferboard rerun CELL` forces that one cell (and what it needs, if missing), never another cell of the
+    matrix nor the leaderboard."""
+    cell = "cpu-host/vllm/tiny-llama-2l/smoke"
+    proc = subprocess.run([sys.executable, "-m", "inferboard.cli", "rerun", cell, "--dry-run"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    jobs = dict.fromkeys(m.group(1) for m in re.finditer(r"^(?:local)?rule (\w+):", out, re.M))
+    assert "run_cell" in jobs and not {"leaderboard", "site", "all"} & set(jobs), out[-3000:]
+    assert re.findall(r"output: (results/\S+/cell\.json)", out) == [f"results/{cell}/cell.json"]
+
+
 def test_main_job_writes_only_git_ignored_places() -> None:
     """Every output and log of the default matrix's whole DAG (as `make main` runs it) is git-ignored: the main
     job never modifies a tracked file (published data comes only from bundles, by pull request)."""

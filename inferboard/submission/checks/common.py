@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from pydantic import BaseModel
+
 from inferboard.core.errors import InferboardError, validated, validated_all
 from inferboard.results.provenance import Provenance
 from inferboard.results.schema import TABLES, _adapter
@@ -13,47 +15,43 @@ from inferboard.submission.bundle import Bundle, Unreadable
 from inferboard.submission.manifest import MANIFEST, Manifest
 
 
-def manifest(b: Bundle) -> Manifest:
-    """The bundle's manifest, validated (see manifest.schema)."""
+def _checked(model: type[BaseModel], b: Bundle, rel: str) -> Any:
+    """``rel``'s JSON validated as ``model``: the model, or Unreadable with the one-line reason."""
     try:
-        return validated(Manifest, b.json(MANIFEST), source=MANIFEST)
+        return validated(model, b.json(rel), source=rel)
     except InferboardError as err:
         raise Unreadable(str(err)) from None
+
+
+def manifest(b: Bundle) -> Manifest:
+    """The bundle's manifest, validated (see manifest.schema)."""
+    return _checked(Manifest, b, MANIFEST)
 
 
 def provenance(b: Bundle, cell_dir: str) -> dict[str, Any]:
-    """A cell's provenance.json, validated against the Provenance model (see provenance.schema)."""
-    rel = f"{cell_dir}/provenance.json"
-    doc = b.json(rel)
-    try:
-        validated(Provenance, doc, source=rel)
-    except InferboardError as err:
-        raise Unreadable(str(err)) from None
-    return doc
+    """A cell's provenance.json (as parsed), validated against the Provenance model (see documents.schema)."""
+    _checked(Provenance, b, f"{cell_dir}/provenance.json")
+    return b.json(f"{cell_dir}/provenance.json")
 
 
 def status(b: Bundle, cell_dir: str) -> dict[str, Any]:
-    """A cell's cell.json, validated against the CellStatus model."""
-    rel = f"{cell_dir}/cell.json"
-    doc = b.json(rel)
-    try:
-        validated(CellStatus, doc, source=rel)
-    except InferboardError as err:
-        raise Unreadable(str(err)) from None
-    return doc
+    """A cell's cell.json (as parsed), validated against the CellStatus model."""
+    _checked(CellStatus, b, f"{cell_dir}/cell.json")
+    return b.json(f"{cell_dir}/cell.json")
 
 
 def rows(b: Bundle, cell_dir: str, name: str) -> list[dict[str, Any]]:
-    """A table of a cell (requests, summary, gpu_samples), every row validated against its model."""
+    """A table of a cell (requests, summary, gpu_samples), every row validated against its model (once per
+    bundle; the Python rows are made afresh for each caller and not kept, so memory holds one table's rows)."""
     rel = f"{cell_dir}/{name}.parquet"
-    if rel not in b.validated_rows:  # validated once per bundle: several checks read the same table
-        data = b.rows(rel)
+    data = b.rows(rel)
+    if rel not in b.validated_tables:
         try:
             validated_all(_adapter(TABLES[name][0]), data, source=rel)
         except InferboardError as err:
             raise Unreadable(str(err)) from None
-        b.validated_rows[rel] = data
-    return [dict(r) for r in b.validated_rows[rel]]
+        b.validated_tables.add(rel)
+    return data
 
 
 def json_strings(value: Any, where: str) -> Iterator[tuple[str, str]]:

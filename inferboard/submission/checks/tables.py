@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from inferboard.results.schema import SCHEMA_VERSION
-from inferboard.submission.bundle import Bundle, Unreadable, expected_schema
+from inferboard.submission.bundle import MAX_BUNDLE_ROWS, Bundle, Unreadable, expected_schema
 from inferboard.submission.checks.common import rows
 from inferboard.submission.registry import Finding, check
 
@@ -17,14 +17,16 @@ def _parquet(b: Bundle) -> list[str]:
 @check("parquet.caps")
 def parquet_caps(b: Bundle) -> Iterator[Finding]:
     """Every Parquet file's footer is read before its data and must stay within the caps: footer at most 4 MB,
-    at most 500,000 rows and 256 row groups, at most 256 MB once decompressed (a small file that would inflate
-    to gigabytes is refused unread); its data is then read in batches of 1,024 rows, at most 256 MB once
-    decoded, and only when its columns are its table's."""
+    at most 200,000 rows and 256 row groups, at most 256 MB once decompressed (a small file that would inflate
+    to gigabytes is refused unread), and at most 1,000,000 rows in the whole bundle; its data is then read in
+    batches of 1,024 rows, at most 256 MB once decoded, and only when its columns are its table's."""
     for rel in _parquet(b):
         try:
             b.parquet_meta(rel)
         except Unreadable as err:
             yield Finding(str(err))
+    if b.total_rows() > MAX_BUNDLE_ROWS:
+        yield Finding(f"the bundle's Parquet files hold {b.total_rows()} rows > {MAX_BUNDLE_ROWS}")
 
 
 @check("parquet.schema")

@@ -135,3 +135,15 @@ def test_publish_build_fails_on_a_rejected_bundle(bundle: Path, tmp_path: Path) 
     assert code == 0 and f"rejected {bundle.name}: suite.clean" in err  # make main: shown, built without it
     code, _, err = run_cli(*args, "--strict")
     assert code == 1  # publishing: an accepted bundle that no longer passes stops the deploy
+
+
+def test_rows_of_the_whole_bundle_are_capped(bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many cells each under the per-file cap still cannot add up past the bundle's: no table is read then."""
+    from inferboard.submission import bundle as bundle_module
+    from inferboard.submission.checks import tables
+
+    monkeypatch.setattr(bundle_module, "MAX_BUNDLE_ROWS", 100)
+    monkeypatch.setattr(tables, "MAX_BUNDLE_ROWS", 100)
+    res = report(bundle)
+    assert "rows > 100" in (res["parquet.caps"].reason or "")
+    assert "over 100 rows" in (res["summary.recomputed"].reason or "")  # nothing was read
