@@ -39,8 +39,7 @@ def validate(bundle: Annotated[Path, typer.Argument(help="A bundle folder (data/
 
     report = do_validate(bundle, against=against)
     if as_json:
-        typer.echo(json.dumps({"accepted": report.accepted, "checks": [r.as_json() for r in report.results]},
-                              indent=2))
+        typer.echo(json.dumps(report.as_json(), indent=2))
     else:
         for line in report.lines():
             typer.echo(line)

@@ -171,6 +171,12 @@ def standard_workloads() -> dict[str, Path]:
     return {p.stem: p for p in sorted(workloads_dir().glob("*.yaml"))}
 
 
+def standard_hash(name: str) -> str | None:
+    """The content hash of standard workload ``name`` as defined today; None when there is no such workload."""
+    path = standard_workloads().get(name)
+    return load_workload(str(path)).content_hash() if path is not None else None
+
+
 def resolve_workload_path(name_or_path: str) -> Path:
     """A path to an existing file, or the name of a standard workload."""
     p = Path(name_or_path)

@@ -195,7 +195,7 @@ class Bundle:
         if rel in self._tables:
             return self._tables[rel]
         meta = self.parquet_meta(rel)
-        if self.total_rows() > MAX_BUNDLE_ROWS:
+        if self.total_rows > MAX_BUNDLE_ROWS:
             raise Unreadable(f"{rel}: not read: the bundle's Parquet files hold over {MAX_BUNDLE_ROWS} rows")
         want = expected_schema(rel)
         got = meta.schema.to_arrow_schema()
@@ -215,6 +215,7 @@ class Bundle:
             raise Unreadable(f"{rel}: unreadable Parquet data ({type(err).__name__}: {str(err)[:120]})") from None
         return self._tables[rel]
 
+    @functools.cached_property
     def total_rows(self) -> int:
         """Rows of all the bundle's Parquet files, from their footers (those within the per-file caps)."""
         total = 0

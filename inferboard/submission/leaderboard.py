@@ -23,7 +23,7 @@ from inferboard.submission.bundle import Bundle
 from inferboard.submission.checks.history import against_dirs
 from inferboard.submission.manifest import CELLS, MANIFEST, REPRODUCTIONS
 from inferboard.submission.record import ReproductionRecord
-from inferboard.submission.validate import Report, validate
+from inferboard.submission.validate import Report, run_checks
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -41,11 +41,12 @@ def _reproductions(b: Bundle, published_hosts: dict[str, str]) -> list[dict[str,
     return out
 
 
-def bundle_rows(d: Path, report: Report, root: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """An accepted bundle's leaderboard rows and its entry in the ``inferboard.bundles`` metadata."""
+def bundle_rows(b: Bundle, report: Report, root: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """An accepted bundle's leaderboard rows and its entry in the ``inferboard.bundles`` metadata, from the files
+    its checks read (kept in ``b``)."""
     from inferboard.submission.record import host_identity
 
-    b = Bundle(d)
+    d = b.root
     m = b.json(MANIFEST)
     hosts = {b.cell_id(cd): host_identity(b.json(f"{cd}/provenance.json")) for cd in b.cell_dirs}
     reps = _reproductions(b, hosts)
@@ -104,12 +105,13 @@ def build_leaderboard(submissions: Path | None, local: Path | None, out: Path, r
     rejected: dict[str, list[str]] = {}
     accepted: list[Path] = []
     for d in against_dirs(submissions):
-        report = validate(d, extra_against=accepted)
+        b = Bundle(d, against=list(accepted))
+        report = run_checks(b)
         if not report.accepted:
             rejected[d.name] = report.lines()
             continue
         accepted.append(d)
-        got, bundles[d.name] = bundle_rows(d, report, root)
+        got, bundles[d.name] = bundle_rows(b, report, root)
         rows.extend(got)
     statuses: list[dict[str, Any]] = []
     if local is not None and local.is_dir():

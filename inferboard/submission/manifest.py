@@ -35,6 +35,10 @@ PERSON = r"^[A-Za-z0-9][A-Za-z0-9 ._@()-]{0,63}$"
 #: free text: printable, no control characters but newline (shown escaped)
 NOTES = r"^[^\x00-\x09\x0b-\x1f\x7f]{0,2000}$"
 SHA256 = r"^[0-9a-f]{64}$"
+#: a home folder or a user's path (with the user's name where there is one): `inferboard submit` replaces each
+#: with ``~`` and the checker's paths.no_host refuses any left
+HOST_PATH = re.compile(r"(?<![\w.~-])(/home/[^/\s\"']+|/root(?![\w.-])|/Users/[^/\s\"']+"
+                       r"|[A-Za-z]:\\Users\\(?:[^\\\s\"']+)?)")
 GIT_SHA = r"^[0-9a-f]{40}$"
 
 Person = Annotated[str, StringConstraints(pattern=PERSON)]

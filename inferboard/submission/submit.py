@@ -23,10 +23,11 @@ from inferboard.core.paths import REPO_ROOT
 from inferboard.results.provenance import read_provenance, write_provenance
 from inferboard.results.schema import JOURNAL, write_rows
 from inferboard.results.status import read_status
-from inferboard.scenario.workload import load_workload, standard_workloads
+from inferboard.scenario.workload import standard_hash
 from inferboard.submission.manifest import (
     CELL_FILES,
     CELLS,
+    HOST_PATH,
     MANIFEST,
     MANIFEST_SCHEMA_VERSION,
     NAME,
@@ -35,8 +36,6 @@ from inferboard.submission.manifest import (
     sha256_file,
 )
 
-_USER_PATH = re.compile(r"(?<![\w.~-])(?:/home/[^/\s\"']+|/Users/[^/\s\"']+|/root(?![\w.-])"
-                        r"|[A-Za-z]:\\Users\\[^\\\s\"']+)")
 _END = r"(?![\w.-])"  # a whole path component: /home/al never matches inside /home/alice
 
 
@@ -47,7 +46,7 @@ def scrub(text: str) -> str:
     home = os.path.expanduser("~")
     if home not in ("/", ""):
         text = re.sub(re.escape(home) + _END, "~", text)
-    return _USER_PATH.sub("~", text)
+    return HOST_PATH.sub("~", text)
 
 
 def _scrubbed(value: Any) -> Any:
@@ -76,7 +75,7 @@ def check_cell(cell: Path, *, custom: bool) -> dict[str, Any]:
         refuse = "measured from a suite checkout with uncommitted changes", "commit or stash them and rerun"
     elif not custom:
         w = prov["workload"]
-        if w["name"] not in standard_workloads() or w["workload_hash"] != load_workload(w["name"]).content_hash():
+        if w["workload_hash"] != standard_hash(w["name"]):
             refuse = f"workload {w['name']!r} is not the standard one (overridden or edited)", "pass --custom"
     if refuse:
         raise InferboardError(refuse[0], field=str(cell), fix=refuse[1])

@@ -60,7 +60,7 @@ class Report:
         return out
 
     def as_json(self) -> dict[str, Any]:
-        return {"bundle": self.bundle, "accepted": self.accepted, "checks": [r.as_json() for r in self.results]}
+        return {"accepted": self.accepted, "checks": [r.as_json() for r in self.results]}
 
     def lines(self) -> list[str]:
         """``CHECK_ID: reason`` for every check that did not pass."""
@@ -87,7 +87,11 @@ def validate(root: Path, *, against: Path | None = None, extra_against: list[Pat
     """Check the bundle folder ``root``; ``against``: the folder of accepted bundles (duplicates)."""
     if not root.is_dir() or root.is_symlink():
         raise InferboardError(f"{root} is not a bundle folder", field="BUNDLE", fix="give data/submissions/<id>")
-    b = Bundle(root, against=[*against_dirs(against), *(extra_against or [])])
+    return run_checks(Bundle(root, against=[*against_dirs(against), *(extra_against or [])]))
+
+
+def run_checks(b: Bundle) -> Report:
+    """Every registered check on ``b``, in order; the content checks only when every files check passed."""
     results: list[CheckResult] = []
     files_ok = True
     for c in all_checks():
@@ -98,4 +102,4 @@ def validate(root: Path, *, against: Path | None = None, extra_against: list[Pat
         results.append(res)
         if c.stage == "files" and not res.ok:
             files_ok = False
-    return Report(root.name, results)
+    return Report(b.id, results)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from inferboard.results.schema import SCHEMA_VERSION
 from inferboard.submission.bundle import Bundle, Unreadable
 from inferboard.submission.checks.common import json_strings, provenance, rows, status
+from inferboard.submission.manifest import HOST_PATH
 from inferboard.submission.registry import Finding, check
-
-#: a home folder or a user's path: what `inferboard submit` strips, so none may be left
-HOST_PATH = re.compile(r"(?<![\w.~-])(/home/[^/\s\"']+|/root(?![\w.-])|/Users/[^/\s\"']+|[A-Za-z]:\\Users\\)")
 
 
 @check("json.caps")

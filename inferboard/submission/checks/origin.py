@@ -12,7 +12,7 @@ from inferboard import __version__
 from inferboard.core.errors import InferboardError
 from inferboard.core.paths import REPO_ROOT
 from inferboard.hardware.sku import CPU_HOST, load_skus, match_gpu
-from inferboard.scenario.workload import Workload, load_workload, parse_workload, standard_workloads
+from inferboard.scenario.workload import Workload, parse_workload, standard_hash
 from inferboard.submission.bundle import Bundle
 from inferboard.submission.checks.common import manifest, provenance, rows
 from inferboard.submission.manifest import GIT_SHA
@@ -84,12 +84,12 @@ def pins_present(b: Bundle) -> Iterator[Finding]:
     for cd in b.cell_dirs:
         prov = provenance(b, cd)
         rev = str(prov["model"].get("revision") or "")
-        if not re.fullmatch(r"^(sha256:[0-9a-f]{64}|[0-9a-f]{40})$", rev):
+        if not re.fullmatch(r"sha256:[0-9a-f]{64}|[0-9a-f]{40}", rev):
             yield Finding(f"model revision {rev[:80]!r} is not a content hash or commit", b.cell_id(cd))
         rt = prov["runtime"]
         env = rt.get("env") or {}
         pins = [env.get("lock_hash"), env.get("source_hash"), rt.get("resolved_image_id")]
-        if not any(isinstance(p, str) and re.fullmatch(r"^sha256:[0-9a-f]{64}$", p) for p in pins):
+        if not any(isinstance(p, str) and re.fullmatch(r"sha256:[0-9a-f]{64}", p) for p in pins):
             yield Finding("no runtime pin (environment lock hash, build source hash or image digest)", b.cell_id(cd))
 
 
@@ -98,7 +98,6 @@ def workload_standard(b: Bundle) -> Iterator[Finding]:
     """The recorded workload definition hashes to the recorded workload hash, and (unless the bundle is marked
     custom) that hash is the standard workload's of the same name, as the suite commit that measured defined it."""
     m = manifest(b)
-    standard = standard_workloads()
     for cd in b.cell_dirs:
         cell, w = b.cell_id(cd), provenance(b, cd)["workload"]
         try:
@@ -109,10 +108,10 @@ def workload_standard(b: Bundle) -> Iterator[Finding]:
             yield Finding("the workload definition does not hash to the recorded workload_hash", cell)
         if m.custom:
             continue
-        if w["name"] not in standard:
+        today = standard_hash(w["name"])
+        if today is None:
             yield Finding(f"workload {w['name']!r} is not a standard one (submit with --custom)", cell)
-        elif w["workload_hash"] not in (load_workload(w["name"]).content_hash(), _workload_at(m.suite.git_sha,
-                                                                                          w["name"])):
+        elif w["workload_hash"] not in (today, _workload_at(m.suite.git_sha, w["name"])):
             yield Finding(f"workload {w['name']!r} differs from the standard one (overrides or edits: "
                           "submit with --custom)", cell)
 
@@ -124,7 +123,7 @@ def sku_verified(b: Bundle) -> Iterator[Finding]:
     skus = load_skus()
     for cd in b.cell_dirs:
         prov = provenance(b, cd)
-        claimed = prov["sku_verified"] or any(r["sku_verified"] for r in rows(b, cd, "summary"))
+        claimed = prov.get("sku_verified", False) or any(r["sku_verified"] for r in rows(b, cd, "summary"))
         if not claimed:
             continue
         gpus = prov["hardware"]["gpus"]

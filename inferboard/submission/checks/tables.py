@@ -25,8 +25,8 @@ def parquet_caps(b: Bundle) -> Iterator[Finding]:
             b.parquet_meta(rel)
         except Unreadable as err:
             yield Finding(str(err))
-    if b.total_rows() > MAX_BUNDLE_ROWS:
-        yield Finding(f"the bundle's Parquet files hold {b.total_rows()} rows > {MAX_BUNDLE_ROWS}")
+    if b.total_rows > MAX_BUNDLE_ROWS:
+        yield Finding(f"the bundle's Parquet files hold {b.total_rows} rows > {MAX_BUNDLE_ROWS}")
 
 
 @check("parquet.schema")
