@@ -16,6 +16,16 @@ id with ``fault_for``): ``reset`` (RST after 2 tokens), ``reset_before`` (RST be
 (2 tokens, then silence), ``truncate`` (half the tokens, then a normal end), ``cut`` (half the tokens,
 stream closed without ``[DONE]``), ``wrong_usage`` (usage reports 3 tokens more than sent),
 ``invalid_json`` (a malformed event), ``slow_total`` (a token every ``slow_itl_ms``).
+
+Capacity model (off unless ``slots`` is set; tests/fakecapacity.py): at most ``slots`` requests generate
+at once; the rest wait in a FIFO queue and one starts when a slot frees (at the planned time of the
+holder's last action, or when the holder's connection is lost). A started request's timeline is the
+usual one counted from its start: headers at the start, first token ``ttft_ms`` later, then one every
+``itl_ms``; so each holds a slot for ``ttft_ms + (n - 1) * itl_ms``. With ``queue_limit``, a request
+that finds that many waiting gets an immediate 503 and is recorded with fault ``shed``. Records carry
+``queued_ns`` (arrival) and ``start_ns`` (slot taken; None if it never got one); ``/metrics`` exports
+``fake_requests_running`` (slot holders) and ``fake_requests_waiting`` (queue length). ``http_429``/
+``http_503``/``reset_before`` faults never take a slot; ``zero_delay`` streams take no time and bypass the model.
 """
 
 from __future__ import annotations
@@ -25,8 +35,10 @@ import asyncio
 import hashlib
 import heapq
 import itertools
+import os
 import socket
 import struct
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -35,6 +47,12 @@ import httptools
 import orjson
 
 from inferboard.measure.netio import RawStream
+
+if __package__:  # imported as tests.fakeserver
+    from .fakecapacity import Slots
+else:  # run as a script, perhaps by runpy from elsewhere: its sibling module is not on sys.path
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from fakecapacity import Slots
 
 FAULTS = ("reset", "reset_before", "http_429", "http_503", "stall_first", "stall_between", "truncate", "cut",
           "wrong_usage", "invalid_json", "slow_total")
@@ -55,6 +73,8 @@ class Control:
     record_chunks: bool = True
     fault_for: dict[str, str] = field(default_factory=dict)
     close_after_response: bool = False  # close keep-alive connections without saying so (like some servers)
+    slots: int | None = None  # decode slots: at most this many requests generate at once (None: unlimited)
+    queue_limit: int | None = None  # with slots: shed (503) a request that finds this many waiting
 
 
 def _fault(ctrl: Control, rid: str) -> str | None:
@@ -102,6 +122,7 @@ class Server:
 
     def __init__(self) -> None:
         self.ctrl = Control()
+        self.slots: Slots | None = None
         self.records: dict[str, dict[str, Any]] = {}
         self.heap: list[tuple[int, int, Stream]] = []
         self.seq = itertools.count()
@@ -141,25 +162,47 @@ class Server:
 
 
 class Stream:
-    """The planned actions of one streaming response: (due_ns, kind, bytes, is_token)."""
+    """The planned actions of one streaming response: (ns after its start, kind, bytes, is_token).
 
-    def __init__(self, conn: Connection, rec: dict[str, Any], actions: list[tuple[int, str, bytes, bool]]) -> None:
-        self.conn, self.rec, self.actions, self.i = conn, rec, actions, 0
+    ``state``: new, waiting (for a slot of ``slots``), running (scheduled from ``t0``), done. Its last
+    action, or the loss of its connection, ends it: it leaves the queue or frees its slot.
+    """
+
+    def __init__(self, conn: Connection, rec: dict[str, Any], actions: list[tuple[int, str, bytes, bool]],
+                 slots: Slots | None) -> None:
+        self.conn, self.rec, self.actions, self.i, self.slots = conn, rec, actions, 0, slots
+        self.t0, self.state = 0, "new"
+
+    def start(self, t0: int) -> None:
+        self.t0, self.state = t0, "running"
+        self.rec["start_ns"] = t0
+        self.conn.server.schedule(self)
+
+    def finish(self, at: int) -> None:
+        state, self.state = self.state, "done"
+        if self.rec["end_ns"] is None:
+            self.rec["end_ns"] = _now()
+        if self.slots is not None and state == "waiting":
+            self.slots.leave(self)
+        elif self.slots is not None and state == "running":
+            self.slots.release(at)
 
     def next_due(self) -> int | None:
-        if self.conn.closed or self.i >= len(self.actions):
+        if self.state != "running" or self.i >= len(self.actions):
             return None
-        return self.actions[self.i][0]
+        return self.t0 + self.actions[self.i][0]
 
     def step(self) -> None:
-        _, kind, data, token = self.actions[self.i]
+        due, kind, data, token = self.actions[self.i]
         self.i += 1
         conn = self.conn
-        if conn.closed:
+        if conn.closed:  # closed by this server (lost connections finish at once)
+            self.finish(_now())
             return
         if kind == "rst":
             self.rec["end_ns"] = _now()
             conn.rst()
+            self.finish(self.t0 + due)
             return
         if token and conn.server.ctrl.record_chunks:
             self.rec["sent_ns"].append(_now())
@@ -169,6 +212,7 @@ class Stream:
             conn.busy = False
             if conn.server.ctrl.close_after_response:
                 conn.stream.close()
+            self.finish(self.t0 + due)
 
 
 class Connection:
@@ -183,6 +227,7 @@ class Connection:
         self.parser = httptools.HttpRequestParser(self)
         self.busy = False
         self.now = 0
+        self.current: Stream | None = None
         assert server.loop is not None
         self.stream = RawStream(server.loop, sock, self._data, self._lost)
 
@@ -198,7 +243,8 @@ class Connection:
             self.stream.close()
 
     def _lost(self, exc: Exception | None) -> None:
-        pass
+        if self.current is not None:  # a queued request leaves the queue; a running one frees its slot
+            self.current.finish(_now())
 
     def write(self, data: bytes) -> None:
         self.stream.write(data)
@@ -228,16 +274,21 @@ class Connection:
         if path in (b"/v1/completions", b"/v1/chat/completions") and method == b"POST":
             self.generate(path.endswith(b"/chat/completions"), orjson.loads(body))
         elif path == b"/_control":
-            self.server.ctrl = Control(**orjson.loads(body))
-            self.server.records = {}
+            ctrl = self.server.ctrl = Control(**orjson.loads(body))
+            self.server.slots = Slots(ctrl.slots, ctrl.queue_limit) if ctrl.slots is not None else None
+            self.server.records = {}  # requests in flight finish on the slots they were admitted to
             self.write(_json_response(200, asdict(self.server.ctrl)))
         elif path == b"/_records":
             self.write(_json_response(200, self.server.records))
         elif path in (b"/health", b"/v1/models"):
             self.write(_json_response(200, {"object": "list", "data": [{"id": "fake"}]}))
         elif path == b"/metrics":
-            running = sum(1 for r in self.server.records.values() if r.get("end_ns") is None)
+            slots = self.server.slots
+            running = (slots.running if slots is not None
+                       else sum(1 for r in self.server.records.values() if r.get("end_ns") is None))
+            waiting = len(slots.waiting) if slots is not None else 0
             text = (f"# TYPE fake_requests_running gauge\nfake_requests_running {running}\n"
+                    f"# TYPE fake_requests_waiting gauge\nfake_requests_waiting {waiting}\n"
                     f"# TYPE fake_requests_total counter\nfake_requests_total {len(self.server.records)}\n").encode()
             self.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s"
                                  % (len(text), text))
@@ -252,8 +303,8 @@ class Connection:
         n = int(body.get("max_tokens") or 16)
         fault = _fault(ctrl, rid)
         arrival = self.arrival
-        rec: dict[str, Any] = {"arrival_ns": arrival, "sent_ns": [], "fault": fault, "max_tokens": n,
-                               "end_ns": None}
+        rec: dict[str, Any] = {"arrival_ns": arrival, "queued_ns": arrival, "start_ns": None, "sent_ns": [],
+                               "fault": fault, "max_tokens": n, "end_ns": None}
         srv.records[rid] = rec
         if fault == "reset_before":
             rec["end_ns"] = _now()
@@ -276,16 +327,16 @@ class Connection:
         tail = _delta(chat, model, None, "length") + usage + _chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n"
         if ctrl.zero_delay and fault is None:
             head = _SSE_HEAD + (_delta(chat, model, None) if chat else b"")
+            rec["start_ns"] = arrival
             rec["sent_ns"].append(_now())
             self.write(head + tok * n + tail)
             rec["end_ns"] = _now()
             return
-        now = _now()
-        acts: list[tuple[int, str, bytes, bool]] = [(now, "write", _SSE_HEAD + (_delta(chat, model, None) if chat
-                                                                                 else b""), False)]
+        acts: list[tuple[int, str, bytes, bool]] = [(0, "write", _SSE_HEAD + (_delta(chat, model, None) if chat
+                                                                               else b""), False)]
         itl = int((ctrl.slow_itl_ms if fault == "slow_total" else ctrl.itl_ms) * 1e6)
         stall = int(ctrl.stall_s * 1e9)
-        t = arrival + int(ctrl.ttft_ms * 1e6)
+        t = int(ctrl.ttft_ms * 1e6)
         for i in range(send_n):
             if (fault == "stall_first" and i == 0) or (fault == "stall_between" and i == 2):
                 t += stall
@@ -304,7 +355,13 @@ class Connection:
             else:
                 acts.append((t, "end", tail, False))
         self.busy = True
-        srv.schedule(Stream(self, rec, acts))
+        stream = self.current = Stream(self, rec, acts, srv.slots)
+        if srv.slots is None:
+            stream.start(arrival)
+        elif not srv.slots.admit(stream, arrival):
+            stream.state = "done"
+            rec["fault"], rec["end_ns"] = "shed", _now()
+            self.write(_json_response(503, {"error": {"message": "queue full: shed"}}))
 
 
 async def serve(host: str, port: int) -> None:

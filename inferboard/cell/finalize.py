@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from inferboard.cell.timeline import gauge_samples, phase_spans, window_table
 from inferboard.core.clock import utc_now
 from inferboard.core.errors import InferboardError, validated
 from inferboard.core.hashing import content_hash
@@ -26,25 +27,13 @@ from inferboard.results.schema import (
     PROVENANCE,
     REQUESTS,
     SUMMARY,
+    WINDOWS,
     read_journal,
     write_rows,
 )
 from inferboard.results.summarize import PointInfo, aggregate_trials, summarize_point
-from inferboard.scenario.workload import Workload
-
-
-def _kv_samples(metrics_rows: list[dict[str, Any]], catalogue: dict[str, Any]) -> dict[int, list[tuple[int, float]]]:
-    """The runtime's KV-cache usage gauge per trial, from metrics.parquet's rows (empty when it has none); the
-    gauge's name comes from the runner definition snapshotted in provenance."""
-    runner = catalogue.get("runner") or {}
-    name = ((runner.get("metrics") or {}).get("names") or {}).get("kv_cache_usage")
-    by_trial: dict[int, list[tuple[int, float]]] = defaultdict(list)
-    if not name:
-        return by_trial
-    for m in metrics_rows:
-        if m["name"] == name:
-            by_trial[m["trial"]].append((m["t_ns"], m["value"]))
-    return by_trial
+from inferboard.scenario.schedule import planned_requests
+from inferboard.scenario.workload import PhasesLoad, Workload
 
 
 def _hardware_columns(prov: dict[str, Any]) -> dict[str, Any]:
@@ -81,7 +70,11 @@ def summary_rows(prov: dict[str, Any], records: list[dict[str, Any]], metrics_ro
     where = f"{source}: catalogue"
     model_entry = validated(ModelEntry, catalogue["model"], source=f"{where}.model") if catalogue.get("model") else None
     sku_entry = validated(Sku, catalogue["sku"], source=f"{where}.sku") if catalogue.get("sku") else None
-    kv = _kv_samples(metrics_rows, catalogue)
+    kv = gauge_samples(metrics_rows, catalogue, "kv_cache_usage")
+    waiting = gauge_samples(metrics_rows, catalogue, "waiting_requests")
+    rss = gauge_samples(metrics_rows, catalogue, "server_rss_bytes")
+    phases = phase_spans(wdef)
+    factor = wdef.load.recovery_factor if isinstance(wdef.load, PhasesLoad) else 1.5
 
     def server_for(trial: int) -> dict[str, Any]:
         """The server record that served ``trial`` (the last one started at or before it)."""
@@ -96,11 +89,13 @@ def summary_rows(prov: dict[str, Any], records: list[dict[str, Any]], metrics_ro
             schedule_hash=prov["load_point_schedule_hashes"][lp], runtime=prov["runtime"]["name"],
             model=prov["model"]["name"], sku=prov["sku"], trials=wdef.trials, trial=trial, load_point=lp,
             load_kind=wdef.load.kind, load_value=values[lp], slo=wdef.slo.model_dump(),
-            requests_planned=wdef.warmup_requests + wdef.requests, warmup_requests=wdef.warmup_requests,
+            requests_planned=planned_requests(wdef), warmup_requests=wdef.warmup_requests,
             gpu_count=prov.get("gpu_count", 0), server_exit_code=srv.get("exit_code") if crashed else None,
             server_log_tail=srv.get("log_tail") if crashed else None, cold_start_s=srv.get("cold_start_s"),
             hardware=hardware, gpu_window=windows.get((trial, lp)), model_entry=model_entry, sku_entry=sku_entry,
-            kv_cache_samples=kv.get(trial, []),
+            kv_cache_samples=kv.get(trial, []), waiting_samples=waiting.get(trial, []), rss_samples=rss.get(trial, []),
+            phases=phases, recovery_factor=factor, window_s=wdef.window_s,
+            after_start=lp == 0 and srv.get("trial") == trial, server_caches=srv.get("caches"),
         )
         rows.append(summarize_point(recs, info))
     by_point: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -143,10 +138,14 @@ def finalize(out: Path, *, complete: bool = True) -> list[dict[str, Any]]:
     meta = {"inferboard.provenance": orjson.dumps(prov).decode()}
     write_rows(out / REQUESTS, records, "requests", meta)
     write_rows(out / SUMMARY, rows, "summary", meta)
+    samples: list[dict[str, Any]] = []
     if (out / GPU_JOURNAL).exists():
         samples = [orjson.loads(line) for line in (out / GPU_JOURNAL).read_bytes().splitlines() if line.strip()]
         write_rows(out / GPU_SAMPLES, samples, "gpu_samples", meta)
         (out / GPU_JOURNAL).unlink()
+    elif (out / GPU_SAMPLES).exists():
+        samples = pq.read_table(out / GPU_SAMPLES).to_pylist()
+    write_rows(out / WINDOWS, window_table(prov, wdef, records, metrics_rows, samples), "windows", meta)
     write_provenance(out / PROVENANCE, prov)
     (out / JOURNAL).unlink(missing_ok=True)
     return rows

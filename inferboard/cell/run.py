@@ -163,7 +163,8 @@ async def _run_plan(spec: CellSpec, plan: CellPlan, journal: Journal) -> None:
                 if server is not None and (trial == 0 or w.fresh_server_per_trial):
                     if servers:
                         servers[-1].update(await asyncio.to_thread(server.stop))
-                    servers.append(await asyncio.to_thread(server.start, trial))
+                    servers.append(await asyncio.to_thread(server.start, trial,
+                                                           reuse_caches=w.server_caches == "reuse"))
                     _update_provenance(spec.out, servers=servers)
                 stop = asyncio.Event()
                 watcher = asyncio.create_task(_watch(server, stop)) if server is not None else None
@@ -187,7 +188,7 @@ async def _run_plan(spec: CellSpec, plan: CellPlan, journal: Journal) -> None:
                                 raise KeyboardInterrupt from None
                         if mon is not None:
                             windows.append({"trial": trial, "load_point": point.index,
-                                            **mon.window.summary()})
+                                            "started_ns": mon.window.started_ns, **mon.window.summary()})
                             _update_provenance(spec.out, gpu_windows=windows)
                             _append_samples(spec.out, trial, point.index, mon.window.samples)
                 if watcher is not None:
@@ -197,5 +198,7 @@ async def _run_plan(spec: CellSpec, plan: CellPlan, journal: Journal) -> None:
         if server is not None and servers:
             servers[-1].update(server.stop())
             _update_provenance(spec.out, servers=servers)
+        if server is not None:
+            server.close()
 
 

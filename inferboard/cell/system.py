@@ -23,9 +23,10 @@ from inferboard.scenario.prompts import PromptTokenizer, load_tokenizer
 class ServerControl(Protocol):
     """A server the cell starts (per trial when the workload asks for a fresh one) and stops."""
 
-    def start(self, trial: int) -> dict[str, Any]: ...  # blocks until ready; returns its record
+    def start(self, trial: int, *, reuse_caches: bool = False) -> dict[str, Any]: ...  # blocks until ready
     def exit_code(self) -> int | None: ...
     def stop(self) -> dict[str, Any]: ...  # returns exit code, crash flag and log tail
+    def close(self) -> None: ...  # after the last stop: removes what was kept between starts
 
 
 @dataclass(frozen=True)

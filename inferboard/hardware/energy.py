@@ -31,6 +31,7 @@ class GpuWindow:
     duration_s: float = 0.0
     power_limit_w: float | None = None
     samples: list[dict[str, Any]] = field(default_factory=list)
+    started_ns: int | None = None  # monotonic ns at the window's start: a sample's time is this + its t_s
 
     def summary(self) -> dict[str, Any]:
         def agg(key: str, fn: Any) -> float | None:
@@ -88,6 +89,7 @@ class GpuMonitor:
         if limits and all(isinstance(v, int) for v in limits):
             self.window.power_limit_w = sum(limits) / 1000.0
         self._t0 = time.monotonic()
+        self.window.started_ns = int(self._t0 * 1e9)
         self._start_mj = [query(nv, nv.nvmlDeviceGetTotalEnergyConsumption, h) for h in self._handles]
         self._thread = threading.Thread(target=self._sample_loop, name="gpu-monitor", daemon=True)
         self._thread.start()

@@ -22,11 +22,15 @@ from inferboard.metrics.base import (
     Timing,
 )
 from inferboard.metrics.columns import (
+    ColdTtft,
     GoodputPerDollar,
     JoulesPerOutputToken,
     KvCacheUsageMax,
+    RequestsToSteady,
     RooflineEfficiency,
+    ServerRssMax,
     TokensPerJoule,
+    WaitingRequestsMax,
 )
 from inferboard.metrics.counts import ErrorRate, RequestsFailed, RequestsOk, RequestsTotal, UsageMismatches
 from inferboard.metrics.goodput import Goodput, GoodputFraction, GoodputPerGpu, GoodRequests, meets_slo
@@ -41,6 +45,7 @@ from inferboard.metrics.latency import (
     TTFTFromScheduled,
 )
 from inferboard.metrics.load import AchievedRate, Concurrency, ScheduledRate, TargetRate
+from inferboard.metrics.operational import OverloadErrorRate, OverloadShedRate, OverloadTimeoutRate, RecoveryS
 from inferboard.metrics.registry import (
     Column,
     aggregate_metrics,
@@ -78,8 +83,10 @@ BUILTIN: tuple[type[Metric], ...] = (
     RequestsTotal, RequestsOk, RequestsFailed, ErrorRate, UsageMismatches, Duration, RequestsPerS,
     OutputTokensPerS, InputTokensPerS, TotalTokensPerS, OutputTokensPerSPerGpu, Interactivity, GoodRequests,
     Goodput, GoodputFraction, GoodputPerGpu, TargetRate, ScheduledRate, AchievedRate, Concurrency,
+    OverloadErrorRate, OverloadShedRate, OverloadTimeoutRate, RecoveryS,
     # computed outside the metric classes
     JoulesPerOutputToken, RooflineEfficiency, KvCacheUsageMax, TokensPerJoule, GoodputPerDollar,
+    WaitingRequestsMax, ServerRssMax, ColdTtft, RequestsToSteady,
 )
 for _m in BUILTIN:
     register(_m)

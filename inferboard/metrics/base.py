@@ -14,9 +14,10 @@ NS_PER_MS = 1_000_000
 
 Better = Literal["higher", "lower"] | None
 #: display groups in table order (a metric's columns follow its group, then the order of registration):
-#: token throughput, request throughput and goodput, latency, errors, energy, cost, hardware, offered load, counts
+#: token throughput, request throughput and goodput, latency, errors, operations (overload, recovery, cold start),
+#: energy, cost, hardware, offered load, counts
 GROUPS: tuple[str, ...] = (
-    "tokens", "requests", "latency", "reliability", "energy", "cost", "hardware", "load", "counts",
+    "tokens", "requests", "latency", "reliability", "operations", "energy", "cost", "hardware", "load", "counts",
 )
 
 
@@ -91,6 +92,14 @@ class PointContext:
     load_value: float
     gpu_count: int = 0
     values: dict[str, Any] = field(default_factory=dict)  # results of earlier metrics
+    #: the phases of a phased load (metrics.windows.PhaseSpan), its recovery factor and the window width
+    phases: tuple[Any, ...] = ()
+    recovery_factor: float = 1.5
+    window_s: float = 1.0
+    #: every issued record of the point, warm-up included (the timeline; ``records`` holds the measured ones)
+    all_records: list[dict[str, Any]] = field(default_factory=list)
+    #: why a metric is null, by column (a metric may add its reason here)
+    nulls: dict[str, str] = field(default_factory=dict)
 
 
 class AggregateMetric(PointMetric):

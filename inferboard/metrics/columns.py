@@ -47,3 +47,37 @@ class KvCacheUsageMax(ColumnMetric):
     name, unit, label, display_unit = "kv_cache_usage_max", "fraction", "KV cache max", ""
     better, group, shown = None, "hardware", True
     computed_in = "results.summarize.kv_cache_columns"
+
+
+class WaitingRequestsMax(ColumnMetric):
+    """waiting_requests_max = max of the runtime's waiting-requests gauge while the point's requests ran (its queue)."""
+
+    name, unit, label, display_unit = "waiting_requests_max", "requests", "peak queue", ""
+    better, group, shown = None, "operations", True
+    computed_in = "results.summarize.hardware_columns"
+
+
+class ServerRssMax(ColumnMetric):
+    """server_rss_max_bytes = max resident memory of the server's process tree (sampled) while the point ran."""
+
+    name, unit, label, display_unit = "server_rss_max_bytes", "bytes", "server RSS max", None
+    better, group, shown = None, "hardware", True
+    computed_in = "results.summarize.hardware_columns"
+
+
+class ColdTtft(ColumnMetric):
+    """cold_ttft_ms = TTFT of the first request sent after the server became ready (null unless the point
+    follows a server start)."""
+
+    name, unit, label, display_unit = "cold_ttft_ms", "ms", "cold TTFT", None
+    better, group, leaderboard = "lower", "operations", True
+    computed_in = "results.summarize.cold_start_columns"
+
+
+class RequestsToSteady(ColumnMetric):
+    """requests_to_steady = requests after a server start until every later TTFT stays within 1.5× the point's
+    median TTFT (the warm-up curve's length; 0 = steady from the first request)."""
+
+    name, unit, label, display_unit = "requests_to_steady", "requests", "requests to steady", ""
+    better, group, shown = "lower", "operations", True
+    computed_in = "results.summarize.cold_start_columns"

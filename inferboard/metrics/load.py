@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from inferboard.metrics.base import NS_PER_MS, AggregateMetric, PointContext
 
+#: load kinds with scheduled arrivals (open loop)
+OPEN_LOOP = ("rate", "phases")
+
 
 def _rate(ns: list[int]) -> float | None:
     ns = sorted(ns)
@@ -13,13 +16,13 @@ def _rate(ns: list[int]) -> float | None:
 
 
 class TargetRate(AggregateMetric):
-    """target_rate = the configured arrival rate (req/s); null in closed loop."""
+    """target_rate = the configured arrival rate (req/s; a phased load's mean offered rate); null in closed loop."""
 
     name, unit, label, better, group = "target_rate", "req/s", "target rate", None, "load"
 
     @staticmethod
     def compute(ctx: PointContext) -> float | None:
-        return ctx.load_value if ctx.load_kind == "rate" else None
+        return ctx.load_value if ctx.load_kind in OPEN_LOOP else None
 
 
 class ScheduledRate(AggregateMetric):
@@ -29,7 +32,7 @@ class ScheduledRate(AggregateMetric):
 
     @staticmethod
     def compute(ctx: PointContext) -> float | None:
-        return _rate([r["scheduled_ns"] for r in ctx.records]) if ctx.load_kind == "rate" else None
+        return _rate([r["scheduled_ns"] for r in ctx.records]) if ctx.load_kind in OPEN_LOOP else None
 
 
 class AchievedRate(AggregateMetric):

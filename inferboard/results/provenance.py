@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from inferboard import __version__
 from inferboard.core.atomic import atomic_write_bytes, read_json
@@ -35,7 +36,10 @@ def suite_git() -> dict[str, Any]:
     root = REPO_ROOT
     named = os.environ.get("INFERBOARD_SUITE_GIT_SHA")
     if named:  # the caller names the commit (a copied tree whose .git may be stale or absent)
-        return {"git_sha": named, "git_dirty": None, "git_sha_source": "INFERBOARD_SUITE_GIT_SHA"}
+        tree = os.environ.get("INFERBOARD_SUITE_GIT_TREE")
+        actual = work_tree_hash(root) if tree else None
+        return {"git_sha": named, "git_dirty": None if actual is None else actual != tree,
+                "git_sha_source": "INFERBOARD_SUITE_GIT_SHA" + (" (tree verified)" if actual == tree else "")}
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                              timeout=5, check=True).stdout.strip()
@@ -44,6 +48,20 @@ def suite_git() -> dict[str, Any]:
     except (OSError, subprocess.SubprocessError):
         return {"git_sha": None, "git_dirty": None}
     return {"git_sha": sha, "git_dirty": dirty}
+
+
+def work_tree_hash(root: Path) -> str | None:
+    """The git tree hash of ``root``'s files as git would commit them (.gitignore applied), computed in a
+    throwaway repository: it equals ``git rev-parse <commit>^{tree}`` exactly when the files are that commit's."""
+    with tempfile.TemporaryDirectory(prefix="inferboard-tree-") as gitdir:
+        env = {**os.environ, "GIT_DIR": gitdir, "GIT_WORK_TREE": str(root)}
+        try:
+            subprocess.run(["git", "init", "-q"], env=env, check=True, capture_output=True, timeout=30)
+            subprocess.run(["git", "add", "-A"], cwd=root, env=env, check=True, capture_output=True, timeout=300)
+            return subprocess.run(["git", "write-tree"], cwd=root, env=env, check=True, capture_output=True,
+                                  text=True, timeout=60).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
 
 
 def client_packages() -> dict[str, str | None]:

@@ -21,6 +21,7 @@ from inferboard.core.atomic import atomic_write_table
 from inferboard.core.errors import validated_all
 from inferboard.core.stats import PERCENTILES, pname
 from inferboard.measure.exchange import Status
+from inferboard.metrics.windows import WINDOW_GAUGES, WINDOW_LATENCIES, WINDOW_PERCENTILES
 from inferboard.metrics import AGGREGATE_METRICS, ALIAS_STATS, ALIASES, CENSORED, RECORD_METRICS, ci_metrics, column
 
 SCHEMA_VERSION = 1
@@ -30,6 +31,7 @@ SUMMARY = "summary.parquet"
 PROVENANCE = "provenance.json"
 GPU_JOURNAL = "gpu-samples.partial.jsonl"
 GPU_SAMPLES = "gpu_samples.parquet"
+WINDOWS = "windows.parquet"
 
 
 def _metric_descriptions(schema: dict[str, Any]) -> None:
@@ -159,6 +161,9 @@ HARDWARE_FIELDS: dict[str, Any] = {
     "roofline_decode_tokens_per_s": (float | None, None), "roofline_efficiency_pct": (float | None, None),
     "roofline_reason": (str | None, None),
     "kv_cache_usage_max": (float | None, None), "kv_cache_usage_mean": (float | None, None),
+    "waiting_requests_max": (float | None, None), "server_rss_max_bytes": (float | None, None),
+    "cold_ttft_ms": (float | None, None), "requests_to_steady": (int | None, None),
+    "server_caches": (str | None, None),
 }
 
 
@@ -261,6 +266,26 @@ class GpuSample(BaseModel):
 GPU_SAMPLES_SCHEMA = arrow_schema(GpuSample, "gpu_samples")
 
 
+def _window_fields() -> dict[str, Any]:
+    f: dict[str, Any] = {
+        "trial": (int, ...), "load_point": (int, ...), "window": (int, ...), "t_start_s": (float, ...),
+        "t_end_s": (float, ...), "phase": (int | None, ...), "phase_name": (str | None, ...),
+        "offered_rate": (float | None, ...), "requests_started": (int, ...), "requests_finished": (int, ...),
+        "requests_failed": (int, ...), "output_tokens_per_s": (float, ...),
+    }
+    for name in WINDOW_LATENCIES:
+        for q in WINDOW_PERCENTILES:
+            f[f"{name}_{pname(q)}"] = (float | None, ...)
+    f.update({g: (float | None, ...) for g in WINDOW_GAUGES})
+    return f
+
+
+#: One row per time window of a (trial, load point): windows.parquet (see inferboard.metrics.windows)
+WindowRow: type[BaseModel] = create_model(  # type: ignore[call-overload]
+    "WindowRow", __config__=ConfigDict(extra="forbid"), **_window_fields())
+WINDOWS_SCHEMA = arrow_schema(WindowRow, "windows")
+
+
 class Journal:
     """Append-only JSON-lines log of finished requests, flushed per record (crash-safe)."""
 
@@ -298,6 +323,7 @@ TABLES: dict[str, tuple[type[BaseModel], pa.Schema]] = {
     "summary": (SummaryRow, SUMMARY_SCHEMA),
     "leaderboard": (LeaderboardRow, LEADERBOARD_SCHEMA),
     "gpu_samples": (GpuSample, GPU_SAMPLES_SCHEMA),
+    "windows": (WindowRow, WINDOWS_SCHEMA),
 }
 
 

@@ -56,6 +56,14 @@ class PointInfo:
     model_entry: ModelEntry | None = None
     sku_entry: Sku | None = None
     kv_cache_samples: list[tuple[int, float]] = field(default_factory=list)  # (t_ns, fraction) from /metrics
+    waiting_samples: list[tuple[int, float]] = field(default_factory=list)  # (t_ns, requests) from /metrics
+    rss_samples: list[tuple[int, float]] = field(default_factory=list)  # (t_ns, bytes): the server's process tree
+    phases: tuple[Any, ...] = ()  # metrics.windows.PhaseSpan of a phased load
+    recovery_factor: float = 1.5
+    window_s: float = 1.0
+    #: this point is the first after a server start (load point 0 of a trial that started a server)
+    after_start: bool = False
+    server_caches: str | None = None  # "empty" or "warm": the compile caches the server started with
 
 
 def _values(records: Sequence[dict[str, Any]], name: str, pooled: bool, ok_only: bool) -> np.ndarray:
@@ -110,6 +118,8 @@ def validity(values: dict[str, Any], records: Sequence[dict[str, Any]]) -> list[
     if values["requests_ok"] == 0:
         reasons.append("no successful requests")
     rate = values["error_rate"]
+    if values.get("overload_error_rate") is not None:  # errors under overload are what a phased load measures
+        rate = None
     if rate is not None and rate > MAX_ERROR_RATE:
         reasons.append(f"error rate {rate:.1%} > {MAX_ERROR_RATE:.0%}")
     lags = [r["send_lag_ms"] for r in records if r["send_lag_ms"] is not None]
@@ -136,12 +146,42 @@ def kv_cache_columns(samples: Sequence[tuple[int, float]], records: Sequence[dic
             "kv_cache_usage_mean": float(np.mean(vals)) if vals else None}
 
 
+GAUGE_SLACK_NS = 1_000_000_000  # gauges are sampled about every 0.5-1 s: a short point may fall between two
+
+
+def _in_flight(samples: Sequence[tuple[int, float]], records: Sequence[dict[str, Any]]) -> list[float]:
+    """Samples taken while the records were in flight, widened by GAUGE_SLACK_NS on either side."""
+    starts = [r["sent_ns"] for r in records if r.get("sent_ns")]
+    ends = [r["end_ns"] for r in records if r.get("end_ns")]
+    t0, t1 = (min(starts) - GAUGE_SLACK_NS, max(ends) + GAUGE_SLACK_NS) if starts and ends else (1, 0)
+    return [v for t, v in samples if t0 <= t <= t1]
+
+
+def cold_start_columns(info: PointInfo, all_records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The first request after the server became ready: its TTFT, and how many requests came before the first one
+    within 1.5× the steady TTFT (the median of the later half of the point's requests); null unless the point
+    follows a start."""
+    out: dict[str, Any] = {"cold_ttft_ms": None, "requests_to_steady": None, "server_caches": info.server_caches}
+    ok = sorted((r for r in all_records if r["status"] == "ok" and r["ttft_ms"] is not None), key=lambda r: r["sent_ns"])
+    if not info.after_start or not ok:
+        return out
+    first = min(all_records, key=lambda r: r["sent_ns"])
+    out["cold_ttft_ms"] = first["ttft_ms"] if first["status"] == "ok" else None
+    steady = float(np.median([r["ttft_ms"] for r in ok[len(ok) // 2:]]))
+    out["requests_to_steady"] = next(i for i, r in enumerate([*ok, {"ttft_ms": 0.0}]) if r["ttft_ms"] <= 1.5 * steady)
+    return out
+
+
 def hardware_columns(info: PointInfo, all_records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Fingerprint, energy and power columns of a row; energy per output token counts every token
     generated in the window (warm-up included, since the window's energy includes it)."""
     out: dict[str, Any] = dict.fromkeys(HARDWARE_FIELDS)
     out.update(info.hardware)
     out.update(kv_cache_columns(info.kv_cache_samples, all_records))
+    waiting, rss = _in_flight(info.waiting_samples, all_records), _in_flight(info.rss_samples, all_records)
+    out["waiting_requests_max"] = max(waiting) if waiting else None
+    out["server_rss_max_bytes"] = max(rss) if rss else None
+    out.update(cold_start_columns(info, all_records))
     win = info.gpu_window
     if win is None:
         out["energy_null_reason"] = "no GPU monitored (CPU host or remote endpoint)"
@@ -172,9 +212,12 @@ def summarize_point(all_records: Sequence[dict[str, Any]], info: PointInfo) -> d
     }
     dist = distributions(records, nulls)
     ctx = PointContext(records=list(records), slo=info.slo, load_kind=info.load_kind,
-                       load_value=info.load_value, gpu_count=info.gpu_count, values=dict(dist))
+                       load_value=info.load_value, gpu_count=info.gpu_count, values=dict(dist),
+                       phases=info.phases, recovery_factor=info.recovery_factor, window_s=info.window_s,
+                       all_records=list(all_records))
     for m in AGGREGATE_METRICS:
         ctx.values[m.name] = m.compute(ctx)
+    nulls.update(ctx.nulls)
     row.update(ctx.values)
     row.update(hardware_columns(info, all_records))
     row.update(row_limits(row, info.model_entry, info.sku_entry))

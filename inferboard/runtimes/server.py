@@ -27,6 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from inferboard.core.errors import InferboardError
 from inferboard.runtimes.containers import MODEL_MOUNT, ContainerRun, Engine, GpuVendor, run_argv
 from inferboard.runtimes.runner import Runner, local_runners, render
+from inferboard.runtimes.sampler import RssSampler
 
 LOG_TAIL_BYTES = 4000
 
@@ -145,28 +146,33 @@ class MetricsScraper(threading.Thread):
 class ServerProcess:
     """A runtime server process with a captured log."""
 
-    def __init__(self, spec: LaunchSpec, log_path: Path) -> None:
+    def __init__(self, spec: LaunchSpec, log_path: Path, caches: Path | None = None) -> None:
         self.spec = spec
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
         self.cold_start_s: float | None = None
         self.started_ns = 0
         self.scratch: Path | None = None
+        #: the folders of an earlier start to reuse (warm caches); kept by ``stop``, removed by their owner
+        self.caches = caches
 
     def _fresh_dirs(self) -> dict[str, str]:
-        """A new empty folder for each of the spec's ``fresh_dirs`` variables (removed by ``stop``)."""
+        """A folder for each of the spec's ``fresh_dirs`` variables: new and empty (removed by ``stop``), or
+        those of ``caches`` (an earlier start's, kept)."""
         if not self.spec.fresh_dirs:
             return {}
+        if self.caches is not None:
+            return {var: str(self.caches / var.lower()) for var in self.spec.fresh_dirs}
         self.scratch = Path(tempfile.mkdtemp(prefix=f"inferboard-{self.spec.runner.name}-"))
         dirs = {var: self.scratch / var.lower() for var in self.spec.fresh_dirs}
         for d in dirs.values():
             d.mkdir()
         return {var: str(d) for var, d in dirs.items()}
 
-    def _remove_fresh_dirs(self) -> None:
-        if self.scratch is not None:
+    def _remove_fresh_dirs(self, keep: bool = False) -> None:
+        if self.scratch is not None and not keep:
             shutil.rmtree(self.scratch, ignore_errors=True)
-            self.scratch = None
+        self.scratch = None
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -209,8 +215,9 @@ class ServerProcess:
         raise InferboardError(f"not ready after {probe.timeout_s:g} s", field=f"{self.spec.runner.name}.readiness",
                               fix=f"see {self.log_path}")
 
-    def stop(self, grace_s: float = 15.0) -> int | None:
-        """SIGTERM the process group, SIGKILL after ``grace_s``; returns the exit code."""
+    def stop(self, grace_s: float = 15.0, keep_caches: bool = False) -> int | None:
+        """SIGTERM the process group, SIGKILL after ``grace_s``; returns the exit code. ``keep_caches`` keeps
+        the fresh folders this start made (the caller removes them)."""
         if self.proc is None:
             return None
         if self.proc.poll() is None:
@@ -225,7 +232,7 @@ class ServerProcess:
         if self.spec.cleanup:
             with contextlib.suppress(OSError, subprocess.SubprocessError):
                 subprocess.run(self.spec.cleanup, capture_output=True, timeout=60)
-        self._remove_fresh_dirs()
+        self._remove_fresh_dirs(keep=keep_caches)
         return self.proc.returncode
 
     def metrics_scraper(self, interval_s: float = 1.0) -> MetricsScraper | None:
@@ -243,6 +250,9 @@ class ManagedServer:
         self.scraper: MetricsScraper | None = None
         self.trial = 0
         self.metrics_rows: list[dict[str, Any]] = []
+        self.sampler: RssSampler | None = None
+        self.kept_caches: Path | None = None  # the first start's cache folders, when a workload reuses them
+        self.reuse_caches = False
 
     @property
     def url(self) -> str:
@@ -251,21 +261,31 @@ class ManagedServer:
     def log_path(self, trial: int) -> Path:
         return self.out / f"server-trial{trial}.log"
 
-    def start(self, trial: int) -> dict[str, Any]:
-        """Start and wait until ready; returns {trial, cold_start_s, log, argv, empty_at_start}."""
+    def start(self, trial: int, *, reuse_caches: bool = False) -> dict[str, Any]:
+        """Start and wait until ready; returns {trial, cold_start_s, log, argv, empty_at_start, caches}.
+
+        ``reuse_caches``: after the first start, start with the first start's ``fresh_dirs`` folders (warm
+        compile caches, like a restarted server on the same host) instead of empty ones."""
         self.trial = trial
-        self.proc = ServerProcess(self.spec, self.log_path(trial))
+        warm = reuse_caches and self.kept_caches is not None
+        self.proc = ServerProcess(self.spec, self.log_path(trial), caches=self.kept_caches if warm else None)
+        self.reuse_caches = reuse_caches
         self.proc.start()
         try:
             cold = self.proc.wait_ready()
         except BaseException:
             self.proc.stop()  # ends the process group and removes its fresh folders
             raise
+        if reuse_caches and self.kept_caches is None:
+            self.kept_caches = self.proc.scratch
         self.scraper = self.proc.metrics_scraper(self.scrape_interval_s)
         if self.scraper is not None:
             self.scraper.start()
+        self.sampler = RssSampler(self.proc, self.trial, self.scrape_interval_s / 2)
+        self.sampler.start()
+        caches = None if not self.spec.fresh_dirs else ("warm" if warm else "empty")
         return {"trial": trial, "cold_start_s": cold, "log": self.log_path(trial).name, "argv": self.spec.argv,
-                "empty_at_start": list(self.spec.fresh_dirs)}
+                "empty_at_start": [] if warm else list(self.spec.fresh_dirs), "caches": caches}
 
     def exit_code(self) -> int | None:
         return None if self.proc is None else self.proc.exit_code()
@@ -278,9 +298,14 @@ class ManagedServer:
         if self.scraper is not None:
             self.scraper.stop()
             self.metrics_rows.extend({**r, "trial": self.trial} for r in self.scraper.rows)
-            self._write_metrics()
             self.scraper = None
-        code = self.proc.stop()
+        if self.sampler is not None:
+            self.sampler.stop()
+            self.metrics_rows.extend(self.sampler.rows)
+            self.sampler = None
+        if self.metrics_rows:
+            self._write_metrics()
+        code = self.proc.stop(keep_caches=self.reuse_caches)
         info = {"exit_code": code, "crashed": before is not None,
                 "log_tail": tail(self.log_path(self.trial)) if before is not None else None}
         self.proc = None
@@ -294,3 +319,9 @@ class ManagedServer:
         schema = pa.schema([("trial", pa.int64()), ("t_ns", pa.int64()), ("name", pa.string()),
                             ("labels", pa.string()), ("value", pa.float64())])
         atomic_write_table(self.out / "metrics.parquet", self.metrics_rows, schema)
+
+    def close(self) -> None:
+        """Remove the cache folders kept for reuse (after the cell's last stop)."""
+        if self.kept_caches is not None:
+            shutil.rmtree(self.kept_caches, ignore_errors=True)
+            self.kept_caches = None

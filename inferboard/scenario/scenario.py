@@ -18,6 +18,7 @@ from pydantic import Field, PositiveFloat, PositiveInt, field_validator
 from inferboard.core.errors import InferboardError, validated
 from inferboard.core.hashing import file_sha256
 from inferboard.core.strict import Strict
+from inferboard.metrics.load import OPEN_LOOP
 from inferboard.scenario.workload import (
     Dataset,
     LoadPattern,
@@ -91,8 +92,9 @@ class WorkloadOverrides(Strict):
                             "max_concurrency": old.get("max_concurrency")}
         for key in ("burstiness", "max_concurrency"):
             if key in over:
-                if data["load"]["kind"] != "rate":
-                    raise InferboardError(f"{key} applies to an open-loop (rate) load only", field=f"{source}: {key}",
+                if data["load"]["kind"] not in OPEN_LOOP:
+                    raise InferboardError(f"{key} applies to an open-loop (rate or phases) load only",
+                                          field=f"{source}: {key}",
                                           fix="also give rate, or drop it")
                 data["load"][key] = over.pop(key)
         data.update(over)

@@ -20,6 +20,7 @@ from inferboard.scenario.workload import (
     FixedDataset,
     LognormalDataset,
     MultiTurnDataset,
+    PhasesLoad,
     PrefixGroupsDataset,
     RateLoad,
     Workload,
@@ -58,7 +59,7 @@ class LoadPointPlan:
     """What to send at one load point of a sweep."""
 
     index: int
-    kind: str  # "concurrency" | "rate"
+    kind: str  # "concurrency" | "rate" | "phases"
     value: float
     burstiness: float | None
     max_concurrency: int | None
@@ -140,6 +141,29 @@ def _arrivals(seed: int, n: int, rate: float, burstiness: float) -> list[float]:
     return [0.0, *np.cumsum(gaps / rate).tolist()]
 
 
+def phase_arrivals(load: PhasesLoad, seed: int, limit: int) -> list[float]:
+    """Offsets (s) of the arrivals of a phased load, at most ``limit``: gamma gaps at each phase's rate (one
+    random stream per phase), the first at 0, none at or past the end of the last phase."""
+    out: list[float] = [0.0]
+    for k, ((start, end), phase) in enumerate(zip(load.bounds(), load.phases, strict=True)):
+        rng = _rng(seed, 4, k)
+        t = out[-1] if k == 0 else start
+        while len(out) < limit:
+            t += float(rng.gamma(shape=load.burstiness, scale=1.0 / load.burstiness)) / phase.rate
+            if t >= end:
+                break
+            out.append(t)
+    return out[:limit]
+
+
+def planned_requests(w: Workload) -> int:
+    """Requests a load point of ``w`` plans: every arrival of a phased load, else warm-up + measured."""
+    total = w.warmup_requests + w.requests
+    if isinstance(w.load, PhasesLoad):
+        return len(phase_arrivals(w.load, w.seed, total))
+    return total
+
+
 def hash_point(point: LoadPointPlan) -> str:
     """Hash of a load point's schedule: content, lengths, arrival offsets and think times."""
     body = {
@@ -161,7 +185,7 @@ def hash_point(point: LoadPointPlan) -> str:
 
 def build_plan(w: Workload, tok: PromptTokenizer) -> CellPlan:
     """Build the deterministic plan of every load point of ``w``."""
-    total = w.warmup_requests + w.requests
+    total = planned_requests(w)
     turns_per = w.dataset.turns if isinstance(w.dataset, MultiTurnDataset) else 1
     n_sessions = math.ceil(total / turns_per)
     prefixes: list[tuple[str, int]] = []
@@ -175,12 +199,16 @@ def build_plan(w: Workload, tok: PromptTokenizer) -> CellPlan:
         if isinstance(w.load, RateLoad):
             offs = _arrivals(w.seed, n_sessions, value, w.load.burstiness)
             burst, maxc = w.load.burstiness, w.load.max_concurrency
+        elif isinstance(w.load, PhasesLoad):
+            offs = phase_arrivals(w.load, w.seed, n_sessions)
+            burst, maxc = w.load.burstiness, w.load.max_concurrency
         else:
             offs, burst, maxc = [None] * n_sessions, None, None
         plan = LoadPointPlan(
             index=i, kind=w.load.kind, value=value, burstiness=burst, max_concurrency=maxc,
             sessions=tuple(PlannedSession(sid, offs[sid], sessions[sid]) for sid in range(n_sessions)),
-            warmup_requests=w.warmup_requests, requests=w.requests, duration_s=w.duration_s,
+            warmup_requests=min(w.warmup_requests, total), requests=max(0, total - w.warmup_requests),
+            duration_s=None if isinstance(w.load, PhasesLoad) else w.duration_s,  # its arrivals end with its phases
         )
         points.append(_with_hash(plan))
     digest = hashlib.sha256(canonical_json([p.schedule_hash for p in points])).hexdigest()

@@ -5,12 +5,13 @@ Models are strict (``extra="forbid"``); ``kind`` selects the dataset and load-pa
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, PositiveFloat, PositiveInt, field_validator
+from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
 from inferboard.core.errors import InferboardError, validated
 from inferboard.core.hashing import content_hash
@@ -103,7 +104,50 @@ class RateLoad(Strict):
         return [float(r) for r in self.rate]
 
 
-LoadPattern = Annotated[ConcurrencyLoad | RateLoad, Field(discriminator="kind")]
+class Phase(Strict):
+    """One phase of a phased load: open-loop arrivals at ``rate`` req/s for ``duration_s`` seconds."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$", max_length=32)]
+    rate: PositiveFloat
+    duration_s: PositiveFloat
+
+
+class PhasesLoad(Strict):
+    """Open loop through consecutive phases (one load point; latency counted from the scheduled time).
+
+    Within a phase, arrivals are gamma with shape ``burstiness`` (1 = Poisson) at the phase's rate; the next phase
+    follows without a gap, so whatever queued in one phase is still there in the next. The load point's value is
+    the mean offered rate. A phase above the first one's rate is an overload; ``recovery_factor`` says how close
+    to the first phase's median TTFT-from-scheduled the server must come back to count as recovered.
+    """
+
+    kind: Literal["phases"]
+    phases: Annotated[list[Phase], Field(min_length=1, max_length=64)]
+    burstiness: PositiveFloat = 1.0
+    max_concurrency: PositiveInt | None = None
+    recovery_factor: Annotated[float, Field(gt=1.0)] = 1.5
+
+    @property
+    def duration_s(self) -> float:
+        return sum(p.duration_s for p in self.phases)
+
+    def expected_requests(self) -> float:
+        """Σ rate × duration: the mean number of arrivals over all phases."""
+        return sum(p.rate * p.duration_s for p in self.phases)
+
+    def bounds(self) -> list[tuple[float, float]]:
+        """(start, end) offsets of each phase, seconds from the first arrival."""
+        out, t = [], 0.0
+        for p in self.phases:
+            out.append((t, t + p.duration_s))
+            t += p.duration_s
+        return out
+
+    def points(self) -> list[float]:
+        return [self.expected_requests() / self.duration_s]
+
+
+LoadPattern = Annotated[ConcurrencyLoad | RateLoad | PhasesLoad, Field(discriminator="kind")]
 
 
 # ------------------------------------------------------------ the rest
@@ -146,11 +190,26 @@ class Workload(Strict):
     warmup_requests: NonNegInt = 0
     trials: PositiveInt = 1
     fresh_server_per_trial: bool = False
+    server_caches: Literal["empty", "reuse"] = Field(
+        "empty", description="empty: every server start gets empty compile caches; reuse: starts after the first "
+        "reuse the first start's caches (a restart on the same host)")
     seed: int = 0
     api: Literal["chat", "completions"] = "completions"
     slo: Slo = Field(default_factory=Slo)
     timeouts: Timeouts = Field(default_factory=Timeouts)
     sampling: Sampling = Field(default_factory=Sampling)
+    window_s: PositiveFloat = Field(1.0, description="width of the windows of windows.parquet (s, by scheduled time)")
+
+    @model_validator(mode="after")
+    def _phases_fit(self) -> Workload:
+        if isinstance(self.load, PhasesLoad):
+            if isinstance(self.dataset, MultiTurnDataset):
+                raise ValueError("load: a phased load sends single requests; use a single-turn dataset")
+            need = math.ceil(1.5 * self.load.expected_requests())
+            if self.warmup_requests + self.requests < need:
+                raise ValueError(f"requests: the phases offer ~{self.load.expected_requests():.0f} arrivals; set "
+                                 f"warmup_requests + requests to at least {need} (the bound on arrivals)")
+        return self
 
     def content_hash(self) -> str:
         """Hash of everything that affects a measurement (the description is excluded)."""

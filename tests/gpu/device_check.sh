@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # The GPU device check: on one H100/H200 host with PyTorch, transformers and NVML but no vLLM and no
-# network, in at most 8 minutes: fingerprint the GPU, read the energy counter, and run one real GPU cell
-# (`transformers serve` on a random-weights model of Llama-3.1-8B's shape, workload gpu-check).
+# network, in at most 9 minutes: fingerprint the GPU, read the energy counter, and run real GPU cells with
+# `transformers serve` on a random-weights model of Llama-3.1-8B's shape: gpu-check, then the operational
+# workloads overload (phased load, recovery) and cold-start (two fresh starts).
 #
 #   tests/gpu/fetch_wheels.sh            # here, with network: extra wheels into .whl/ (carried)
 #   OUT=/some/dir tests/gpu/device_check.sh
 #
-# Writes into $OUT: fingerprint.json, nvidia-smi.txt, model-manifest.json, cell.tar.gz (the cell folder
-# named by its cell id), device_check.log. Unpack the cell into results/<cell id>/ here and submit it as a bundle
-# (`inferboard submit results/<cell id> --submitter ...`): published data comes only from accepted bundles.
+# Writes into $OUT: fingerprint.json, nvidia-smi.txt, model-manifest.json, cells.tar.gz (one folder per
+# workload), device_check.log. Unpack the cells into results/<cell id>/ here and submit them as a bundle
+# (`inferboard submit results/<cell id> ... --submitter ...`): published data comes only from accepted bundles.
+# A copied tree has no trustworthy .git: pass INFERBOARD_SUITE_GIT_SHA and INFERBOARD_SUITE_GIT_TREE (the
+# commit and its tree here); the cells record git_dirty=false only when this tree hashes to that tree.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-artifacts/gpu}
@@ -16,7 +19,6 @@ mkdir -p "$OUT"
 exec > >(tee "$OUT/device_check.log") 2>&1
 PY=${PYTHON:-python3}
 MODEL=${MODEL_DIR:-/tmp/ib-model}
-CELL=${CELL_DIR:-/tmp/ib-cell}
 step() { echo "== $(date -u +%H:%M:%S) $*"; }
 
 step "wheels"
@@ -30,7 +32,7 @@ fi
 IB=("$PY" -m inferboard.cli)
 "$PY" - <<'PY'
 import importlib.metadata as m
-for p in ("torch", "transformers", "accelerate", "nvidia-ml-py", "pyarrow", "pydantic", "fastapi", "typer"):
+for p in ("torch", "transformers", "accelerate", "nvidia-ml-py", "pyarrow", "pydantic", "fastapi", "typer", "psutil"):
     try:
         print(f"{p}=={m.version(p)}")
     except m.PackageNotFoundError:
@@ -55,10 +57,17 @@ rm -rf "$MODEL"
 "${IB[@]}" model random --like llama-3.1-8b-instruct --out "$MODEL" --device cuda || exit 3
 cp "$MODEL/manifest.json" "$OUT/model-manifest.json"
 
-step "cell"
-rm -rf "$CELL"
-"${IB[@]}" run --runtime transformers --model "$MODEL" --workload gpu-check --out "$CELL" --no-progress
-rc=$?
-tar -czf "$OUT/cell.tar.gz" -C "$(dirname "$CELL")" "$(basename "$CELL")"
-step "done (run exit $rc)"
+CELLS=${CELLS_DIR:-/tmp/ib-cells}
+rm -rf "$CELLS"; mkdir -p "$CELLS"
+rc=0
+# each cell is bounded (SIGINT first: an interrupted cell keeps what it measured); 520 s in all
+for spec in gpu-check:190 overload:190 cold-start:140; do
+  wl=${spec%%:*}
+  step "cell $wl"
+  timeout --signal=INT --kill-after=20 "${spec##*:}" \
+    "${IB[@]}" run --runtime transformers --model "$MODEL" --workload "$wl" --out "$CELLS/$wl" --no-progress
+  r=$?; echo "exit $r"; [ $r -ne 0 ] && rc=$r
+done
+tar -czf "$OUT/cells.tar.gz" -C "$CELLS" .
+step "done (exit $rc)"
 exit $rc

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Download the device check's extra wheels (tests/gpu/wheels.txt) for CPython 3.12 on x86-64 into .whl/.
+# .whl/ is git-ignored: the device check carries it, and its tree hash must equal the commit's.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PYTHON:-.venv/bin/python}
