@@ -26,6 +26,7 @@ from inferboard.results.schema import (
     JOURNAL,
     PROVENANCE,
     REQUESTS,
+    SEARCH_FIELDS,
     SUMMARY,
     WINDOWS,
     read_journal,
@@ -33,7 +34,15 @@ from inferboard.results.schema import (
 )
 from inferboard.results.summarize import PointInfo, aggregate_trials, summarize_point
 from inferboard.scenario.schedule import planned_requests
-from inferboard.scenario.workload import PhasesLoad, Workload
+from inferboard.scenario.search import fixed_sweep_points, result
+from inferboard.scenario.workload import PhasesLoad, RateLoad, SearchLoad, Workload
+
+
+def burstiness_of(wdef: Workload, point: int) -> float | None:
+    """The gamma shape of an open-loop point's arrivals (None in closed loop)."""
+    if isinstance(wdef.load, RateLoad):
+        return wdef.load.burstiness_of(point)
+    return wdef.load.burstiness if isinstance(wdef.load, PhasesLoad) else None
 
 
 def _hardware_columns(prov: dict[str, Any]) -> dict[str, Any]:
@@ -62,7 +71,7 @@ def summary_rows(prov: dict[str, Any], records: list[dict[str, Any]], metrics_ro
     groups: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
     for r in records:
         groups[(r["trial"], r["load_point"])].append(r)
-    values = wdef.load.points()
+    values = point_values(wdef, prov)
     servers = prov.get("servers") or []
     windows = {(w["trial"], w["load_point"]): w for w in prov.get("gpu_windows") or []}
     hardware = _hardware_columns(prov)
@@ -88,7 +97,8 @@ def summary_rows(prov: dict[str, Any], records: list[dict[str, Any]], metrics_ro
             cell_id=prov["cell_id"], workload=wdef.name, workload_hash=prov["workload"]["workload_hash"],
             schedule_hash=prov["load_point_schedule_hashes"][lp], runtime=prov["runtime"]["name"],
             model=prov["model"]["name"], sku=prov["sku"], trials=wdef.trials, trial=trial, load_point=lp,
-            load_kind=wdef.load.kind, load_value=values[lp], slo=wdef.slo.model_dump(),
+            load_kind=wdef.load.kind, load_value=values[lp], burstiness=burstiness_of(wdef, lp),
+            slo=wdef.slo.model_dump(),
             requests_planned=planned_requests(wdef), warmup_requests=wdef.warmup_requests,
             gpu_count=prov.get("gpu_count", 0), server_exit_code=srv.get("exit_code") if crashed else None,
             server_log_tail=srv.get("log_tail") if crashed else None, cold_start_s=srv.get("cold_start_s"),
@@ -102,7 +112,34 @@ def summary_rows(prov: dict[str, Any], records: list[dict[str, Any]], metrics_ro
     for row in rows:
         by_point[row["load_point"]].append(row)
     rows.extend(aggregate_trials(rs) for _, rs in sorted(by_point.items()))
+    search = search_columns(wdef, rows)
+    for row in rows:
+        row.update(search)
     return rows
+
+
+def point_values(wdef: Workload, prov: dict[str, Any]) -> list[float]:
+    """The load value of each point: the workload's, or for a search load the probed rates from provenance."""
+    if isinstance(wdef.load, SearchLoad):
+        return [float(p["rate"]) for p in prov.get("search_probes") or []]
+    return wdef.load.points()
+
+
+def search_columns(wdef: Workload, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A search load's result from its probes' aggregate rows (a probe passes when its goodput fraction from the
+    scheduled time reaches the target): the max rate at SLO, the probes and requests it spent, and the requests a
+    fixed geometric sweep would need for the same resolution; null for any other load."""
+    out: dict[str, Any] = dict.fromkeys(SEARCH_FIELDS)
+    if not isinstance(wdef.load, SearchLoad):
+        return out
+    aggs = [r for r in rows if r["row_kind"] == "aggregate"]
+    target = wdef.load.goodput_target
+    probes = [(r["load_value"], (r["goodput_fraction_scheduled"] or 0.0) >= target) for r in aggs]
+    per_probe = wdef.warmup_requests + wdef.requests
+    out.update(max_rate_at_slo_rps=result(probes), search_probes=len(probes),
+               search_requests=sum(r["requests_total"] + r["warmup_requests"] for r in aggs),
+               fixed_sweep_requests=fixed_sweep_points(probes, wdef.load.resolution) * per_probe)
+    return out
 
 
 def finalize(out: Path, *, complete: bool = True) -> list[dict[str, Any]]:
@@ -129,7 +166,7 @@ def finalize(out: Path, *, complete: bool = True) -> list[dict[str, Any]]:
     rows = summary_rows(prov, records, metrics_rows, source=str(out / PROVENANCE))
     groups = {(r["trial"], r["load_point"]) for r in rows if r["row_kind"] == "trial"}
     wdef = validated(Workload, prov["workload"]["definition"], source=f"{out / PROVENANCE}: workload.definition")
-    values = wdef.load.points()
+    values = point_values(wdef, prov)
     if prov.get("end_utc") is None:  # the first finalize ends the cell: its end time and whether it is complete
         prov["end_utc"] = utc_now()
         prov["complete"] = complete and len(groups) == wdef.trials * len(values)

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import signal
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from inferboard.core.ids import cell_id
 from inferboard.hardware.energy import GpuMonitor
 from inferboard.measure.client import StreamingClient
 from inferboard.measure.loadgen import LoadGenerator
+from inferboard.metrics.goodput import slo_fraction_scheduled
 from inferboard.results.provenance import base_provenance, read_provenance, write_provenance
 from inferboard.results.schema import (
     GPU_JOURNAL,
@@ -34,8 +36,9 @@ from inferboard.results.schema import (
     SUMMARY,
     Journal,
 )
-from inferboard.scenario.schedule import CellPlan, build_plan
-from inferboard.scenario.workload import Workload
+from inferboard.scenario.schedule import CellPlan, LoadPointPlan, build_plan, probe_point
+from inferboard.scenario.search import next_rate
+from inferboard.scenario.workload import SearchLoad, Workload
 
 
 @dataclass
@@ -128,6 +131,37 @@ def _update_provenance(out: Path, **fields: Any) -> None:
     _write_provenance(out, prov)
 
 
+def load_points(spec: CellSpec, plan: CellPlan) -> Generator[LoadPointPlan, list[dict[str, Any]], None]:
+    """The cell's load points, each sent back the records it measured: the plan's points, or the probes of a search
+    load chosen one by one from what the earlier probes measured (recorded in provenance as they run)."""
+    w = spec.workload
+    if not isinstance(w.load, SearchLoad):
+        for p in plan.points:  # noqa: UP028 - records are sent in: a tuple's iterator has no send()
+            yield p
+        return
+    probes: list[tuple[float, bool]] = []
+    hashes: list[str] = []
+    log: list[dict[str, Any]] = []
+    while (rate := next_rate(w.load, probes)) is not None:
+        point = probe_point(w, plan, len(probes), rate)
+        records = yield point
+        frac = slo_fraction_scheduled([r for r in records if not r["warmup"]], w.slo.model_dump())
+        passed = frac is not None and frac >= w.load.goodput_target
+        probes.append((rate, passed))
+        hashes.append(point.schedule_hash)
+        log.append({"load_point": point.index, "rate": rate, "goodput_fraction_scheduled": frac, "passed": passed})
+        _update_provenance(spec.out, load_point_schedule_hashes=hashes, search_probes=log)
+
+
+def next_point(points: Generator[LoadPointPlan, list[dict[str, Any]], None],
+               measured: list[dict[str, Any]]) -> LoadPointPlan | None:
+    """The point after the one that measured ``measured`` (None when there is none)."""
+    try:
+        return points.send(measured)
+    except StopIteration:
+        return None
+
+
 def _append_samples(out: Path, trial: int, load_point: int, samples: list[dict[str, Any]]) -> None:
     with (out / GPU_JOURNAL).open("ab") as f:
         for smp in samples:
@@ -171,14 +205,18 @@ async def _run_plan(spec: CellSpec, plan: CellPlan, journal: Journal) -> None:
                 async with StreamingClient(spec.system.url, spec.system.model, api=w.api, timeouts=w.timeouts,
                                            sampling=w.sampling, api_key=spec.system.api_key,
                                            length_control=spec.system.length_control) as client:
-                    for point in plan.points:
+                    points = load_points(spec, plan)
+                    point = next(points, None)
+                    while point is not None:
                         if stop.is_set():
                             break
+                        measured: list[dict[str, Any]] = []
                         task = progress.add_task(f"trial {trial + 1}/{w.trials} · {point.kind} {point.value:g}",
                                                  total=point.total_requests)
 
-                        def sink(rec: dict[str, Any], _task: Any = task) -> None:
+                        def sink(rec: dict[str, Any], _task: Any = task, _kept: list[Any] = measured) -> None:
                             journal.write(rec)
+                            _kept.append(rec)
                             progress.advance(_task)
 
                         with GpuMonitor(spec.system.gpus) if spec.system.gpus else contextlib.nullcontext() as mon:
@@ -191,6 +229,7 @@ async def _run_plan(spec: CellSpec, plan: CellPlan, journal: Journal) -> None:
                                             "started_ns": mon.window.started_ns, **mon.window.summary()})
                             _update_provenance(spec.out, gpu_windows=windows)
                             _append_samples(spec.out, trial, point.index, mon.window.samples)
+                        point = None if stop.is_set() else next_point(points, measured)
                 if watcher is not None:
                     stop.set()
                     await watcher

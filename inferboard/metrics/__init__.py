@@ -22,18 +22,30 @@ from inferboard.metrics.base import (
     Timing,
 )
 from inferboard.metrics.columns import (
+    ColdStart,
     ColdTtft,
+    DriftTpot,
+    DriftTtft,
     GoodputPerDollar,
     JoulesPerOutputToken,
     KvCacheUsageMax,
+    MaxRateAtSlo,
     RequestsToSteady,
     RooflineEfficiency,
+    RssGrowth,
     ServerRssMax,
     TokensPerJoule,
     WaitingRequestsMax,
 )
 from inferboard.metrics.counts import ErrorRate, RequestsFailed, RequestsOk, RequestsTotal, UsageMismatches
-from inferboard.metrics.goodput import Goodput, GoodputFraction, GoodputPerGpu, GoodRequests, meets_slo
+from inferboard.metrics.goodput import (
+    Goodput,
+    GoodputFraction,
+    GoodputFractionScheduled,
+    GoodputPerGpu,
+    GoodRequests,
+    meets_slo,
+)
 from inferboard.metrics.latency import (
     E2E,
     ITL,
@@ -82,11 +94,13 @@ BUILTIN: tuple[type[Metric], ...] = (
     # per load point
     RequestsTotal, RequestsOk, RequestsFailed, ErrorRate, UsageMismatches, Duration, RequestsPerS,
     OutputTokensPerS, InputTokensPerS, TotalTokensPerS, OutputTokensPerSPerGpu, Interactivity, GoodRequests,
-    Goodput, GoodputFraction, GoodputPerGpu, TargetRate, ScheduledRate, AchievedRate, Concurrency,
+    Goodput, GoodputFraction, GoodputFractionScheduled, GoodputPerGpu, TargetRate, ScheduledRate, AchievedRate,
+    Concurrency,
     OverloadErrorRate, OverloadShedRate, OverloadTimeoutRate, RecoveryS,
     # computed outside the metric classes
     JoulesPerOutputToken, RooflineEfficiency, KvCacheUsageMax, TokensPerJoule, GoodputPerDollar,
-    WaitingRequestsMax, ServerRssMax, ColdTtft, RequestsToSteady,
+    WaitingRequestsMax, ServerRssMax, ColdTtft, RequestsToSteady, DriftTtft, DriftTpot, RssGrowth,
+    MaxRateAtSlo, ColdStart,
 )
 for _m in BUILTIN:
     register(_m)

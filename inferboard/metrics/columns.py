@@ -81,3 +81,47 @@ class RequestsToSteady(ColumnMetric):
     name, unit, label, display_unit = "requests_to_steady", "requests", "requests to steady", ""
     better, group, shown = "lower", "operations", True
     computed_in = "results.summarize.cold_start_columns"
+
+
+class DriftTtft(ColumnMetric):
+    """drift_ttft_p50_pct_per_h = 100 × slope of the windows' median TTFT per hour / their mean (with a 95% CI:
+    columns _ci95_low and _ci95_high); null on a phased load or with fewer than 10 windows with a median."""
+
+    name, unit, label, display_unit = "drift_ttft_p50_pct_per_h", "%/h", "TTFT drift", None
+    better, group, leaderboard = None, "operations", True
+    computed_in = "metrics.drift.drift_columns"
+
+
+class DriftTpot(ColumnMetric):
+    """drift_tpot_p50_pct_per_h = 100 × slope of the windows' median TPOT per hour / their mean (with a 95% CI)."""
+
+    name, unit, label, display_unit = "drift_tpot_p50_pct_per_h", "%/h", "TPOT drift", None
+    better, group, shown = None, "operations", True
+    computed_in = "metrics.drift.drift_columns"
+
+
+class RssGrowth(ColumnMetric):
+    """rss_growth_bytes_per_h = slope of the server's process-tree RSS over the windows, bytes per hour (95% CI)."""
+
+    name, unit, label, display_unit = "rss_growth_bytes_per_h", "bytes/h", "RSS growth", None
+    better, group, shown = "lower", "operations", True
+    computed_in = "metrics.drift.drift_columns"
+
+
+class MaxRateAtSlo(ColumnMetric):
+    """max_rate_at_slo_rps = the highest probed rate whose goodput fraction from the scheduled time reaches the
+    search's target (0.99), below every failing probe; found by ramping up then bisecting to 5% (null: no probe
+    passed, or not a search load)."""
+
+    name, unit, label, display_unit = "max_rate_at_slo_rps", "req/s", "max rate at SLO", None
+    better, group, leaderboard = "higher", "operations", True
+    computed_in = "cell.finalize.search_columns"
+
+
+class ColdStart(ColumnMetric):
+    """cold_start_s = seconds from starting the server process to its first ready answer (readiness probe), for
+    the server that ran the point; with server_caches empty or warm where the runtime has compile caches."""
+
+    name, unit, label, display_unit = "cold_start_s", "s", "cold start", None
+    better, group, shown = "lower", "operations", True
+    computed_in = "cell.finalize.summary_rows"

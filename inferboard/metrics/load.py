@@ -5,7 +5,7 @@ from __future__ import annotations
 from inferboard.metrics.base import NS_PER_MS, AggregateMetric, PointContext
 
 #: load kinds with scheduled arrivals (open loop)
-OPEN_LOOP = ("rate", "phases")
+OPEN_LOOP = ("rate", "phases", "search", "trace")
 
 
 def _rate(ns: list[int]) -> float | None:

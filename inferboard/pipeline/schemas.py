@@ -9,14 +9,14 @@ from pydantic import BaseModel
 
 from inferboard.pipeline.matrix import PipelineConfig
 from inferboard.results.provenance import Provenance
-from inferboard.results.schema import RequestRecord, SummaryRow
+from inferboard.results.schema import RequestRecord, SummaryRow, WindowRow
 from inferboard.results.status import CellStatus
 from inferboard.scenario.scenario import WorkloadOverrides
 from inferboard.scenario.workload import Workload
 
 MODELS = {"workload": Workload, "request_record": RequestRecord, "summary_row": SummaryRow,
           "config": PipelineConfig, "provenance": Provenance, "cell_status": CellStatus,
-          "workload_overrides": WorkloadOverrides}
+          "workload_overrides": WorkloadOverrides, "window_row": WindowRow}
 
 
 def render(model: type[BaseModel]) -> str:

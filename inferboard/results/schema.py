@@ -21,6 +21,7 @@ from inferboard.core.atomic import atomic_write_table
 from inferboard.core.errors import validated_all
 from inferboard.core.stats import PERCENTILES, pname
 from inferboard.measure.exchange import Status
+from inferboard.metrics.drift import DRIFTS
 from inferboard.metrics.windows import WINDOW_GAUGES, WINDOW_LATENCIES, WINDOW_PERCENTILES
 from inferboard.metrics import AGGREGATE_METRICS, ALIAS_STATS, ALIASES, CENSORED, RECORD_METRICS, ci_metrics, column
 
@@ -117,7 +118,7 @@ def _summary_fields() -> dict[str, Any]:
     f: dict[str, Any] = {
         "schema_version": (int, ...), "cell_id": (str, ...), "row_kind": (Literal["trial", "aggregate"], ...),
         "trial": (int | None, ...), "load_point": (int, ...), "load_kind": (str, ...),
-        "load_value": (float, ...), "trials": (int, ...), "workload": (str, ...),
+        "load_value": (float, ...), "burstiness": (float | None, ...), "trials": (int, ...), "workload": (str, ...),
         "workload_hash": (str, ...), "schedule_hash": (str, ...), "runtime": (str, ...), "model": (str, ...),
         "sku": (str, ...), "gpu_count": (int, ...), "requests_planned": (int, ...),
         "requests_not_issued": (int, ...), "warmup_requests": (int, ...),
@@ -145,6 +146,8 @@ def _summary_fields() -> dict[str, Any]:
         "server_log_tail": (str | None, None), "cold_start_s": (float | None, None),
     })
     f.update(HARDWARE_FIELDS)
+    f.update(SEARCH_FIELDS)
+    f.update({f"{col}{s}": (float | None, None) for col, _, _ in DRIFTS for s in ("", "_ci95_low", "_ci95_high")})
     return f
 
 
@@ -164,6 +167,13 @@ HARDWARE_FIELDS: dict[str, Any] = {
     "waiting_requests_max": (float | None, None), "server_rss_max_bytes": (float | None, None),
     "cold_ttft_ms": (float | None, None), "requests_to_steady": (int | None, None),
     "server_caches": (str | None, None),
+}
+
+
+#: a search load's result, on every row of its cell (null for other loads): cell.finalize.search_columns
+SEARCH_FIELDS: dict[str, Any] = {
+    "max_rate_at_slo_rps": (float | None, None), "search_probes": (int | None, None),
+    "search_requests": (int | None, None), "fixed_sweep_requests": (int | None, None),
 }
 
 

@@ -20,6 +20,8 @@ from inferboard.metrics import (
     RECORD_METRICS,
     PointContext,
 )
+from inferboard.metrics.drift import DRIFTS, drift_columns
+from inferboard.metrics.windows import window_rows
 from inferboard.models.catalog import ModelEntry
 from inferboard.results.schema import CI_METRICS, HARDWARE_FIELDS, SCHEMA_VERSION
 
@@ -44,6 +46,7 @@ class PointInfo:
     load_point: int
     load_kind: str
     load_value: float
+    burstiness: float | None
     slo: dict[str, float | None]
     requests_planned: int
     warmup_requests: int
@@ -200,7 +203,7 @@ def summarize_point(all_records: Sequence[dict[str, Any]], info: PointInfo) -> d
     row: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION, "cell_id": info.cell_id, "row_kind": "trial", "trial": info.trial,
         "load_point": info.load_point, "load_kind": info.load_kind, "load_value": info.load_value,
-        "trials": info.trials, "workload": info.workload, "workload_hash": info.workload_hash,
+        "burstiness": info.burstiness, "trials": info.trials, "workload": info.workload, "workload_hash": info.workload_hash,
         "schedule_hash": info.schedule_hash, "runtime": info.runtime, "model": info.model, "sku": info.sku,
         "gpu_count": info.gpu_count, "requests_planned": info.requests_planned,
         "requests_not_issued": max(0, info.requests_planned - len(all_records)),
@@ -220,6 +223,14 @@ def summarize_point(all_records: Sequence[dict[str, Any]], info: PointInfo) -> d
     nulls.update(ctx.nulls)
     row.update(ctx.values)
     row.update(hardware_columns(info, all_records))
+    if info.phases:
+        drift: dict[str, Any] = {f"{c}{s}": None for c, _, _ in DRIFTS for s in ("", "_ci95_low", "_ci95_high")}
+        drift_flags: list[str] = []
+        nulls.update({c: "a phased load changes its rate by design" for c, _, _ in DRIFTS})
+    else:
+        windows = window_rows(all_records, window_s=info.window_s, series={"server_rss_bytes": info.rss_samples})
+        drift, drift_flags = drift_columns(windows, nulls)
+    row.update(drift)
     row.update(row_limits(row, info.model_entry, info.sku_entry))
     reasons = validity(row, records)
     row["valid"] = not reasons
@@ -231,6 +242,7 @@ def summarize_point(all_records: Sequence[dict[str, Any]], info: PointInfo) -> d
         flags.append(f"usage_mismatch on {row['usage_mismatches']} request(s)")
     if any(not r["output_forced"] for r in records):
         flags.append("output length not forced")
+    flags.extend(drift_flags)
     row["flags"] = "; ".join(flags) or None
     row["null_reasons"] = orjson.dumps(nulls, option=orjson.OPT_SORT_KEYS).decode() if nulls else None
     return row
@@ -244,7 +256,7 @@ def aggregate_trials(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """
     first = rows[0]
     agg: dict[str, Any] = {k: first[k] for k in (
-        "schema_version", "cell_id", "load_point", "load_kind", "load_value", "trials", "workload",
+        "schema_version", "cell_id", "load_point", "load_kind", "load_value", "burstiness", "trials", "workload",
         "workload_hash", "schedule_hash", "runtime", "model", "sku", "gpu_count")}
     agg.update(row_kind="aggregate", trial=None)
     nulls: dict[str, str] = {}

@@ -55,6 +55,8 @@ class WorkloadOverrides(Strict):
     warmup_requests: NonNegInt | None = None
     trials: PositiveInt | None = None
     fresh_server_per_trial: bool | None = None
+    server_caches: Literal["empty", "reuse"] | None = None
+    window_s: PositiveFloat | None = Field(None, description="width of the windows of windows.parquet (s)")
     seed: int | None = None
     api: Literal["chat", "completions"] | None = None
     slo: Slo | None = Field(None, description="merged: only the bounds given change")

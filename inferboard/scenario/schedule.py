@@ -16,6 +16,7 @@ import numpy as np
 
 from inferboard.core.hashing import canonical_json
 from inferboard.scenario.prompts import PromptTokenizer, joined_text
+from inferboard.scenario.trace import read_trace
 from inferboard.scenario.workload import (
     FixedDataset,
     LognormalDataset,
@@ -23,6 +24,9 @@ from inferboard.scenario.workload import (
     PhasesLoad,
     PrefixGroupsDataset,
     RateLoad,
+    SearchLoad,
+    TraceDataset,
+    TraceLoad,
     Workload,
 )
 
@@ -59,7 +63,7 @@ class LoadPointPlan:
     """What to send at one load point of a sweep."""
 
     index: int
-    kind: str  # "concurrency" | "rate" | "phases"
+    kind: str  # "concurrency" | "rate" | "phases" | "search"
     value: float
     burstiness: float | None
     max_concurrency: int | None
@@ -80,6 +84,8 @@ class CellPlan:
 
     points: tuple[LoadPointPlan, ...]
     schedule_hash: str
+    #: every session's turns, in order (a search load builds its probe points from them while the cell runs)
+    turns: tuple[tuple[PlannedTurn, ...], ...] = ()
 
 
 def _rng(seed: int, *stream: int) -> np.random.Generator:
@@ -94,9 +100,12 @@ def _turns_for_session(w: Workload, tok: PromptTokenizer, api: str, sid: int,
                        prefixes: list[tuple[str, int]]) -> tuple[PlannedTurn, ...]:
     ds = w.dataset
     rng = _rng(w.seed, 1, sid)
-    if isinstance(ds, FixedDataset | LognormalDataset):
+    if isinstance(ds, FixedDataset | LognormalDataset | TraceDataset):
         if isinstance(ds, FixedDataset):
             n_in, n_out = ds.input_tokens, ds.output_tokens
+        elif isinstance(ds, TraceDataset):
+            row = read_trace(ds)[sid]
+            n_in, n_out = row.input_tokens, row.output_tokens
         else:
             n_in = _clamped_lognormal(rng, ds.input_median, ds.input_sigma, ds.input_min, ds.input_max)
             n_out = _clamped_lognormal(rng, ds.output_median, ds.output_sigma, ds.output_min, ds.output_max)
@@ -161,6 +170,8 @@ def planned_requests(w: Workload) -> int:
     total = w.warmup_requests + w.requests
     if isinstance(w.load, PhasesLoad):
         return len(phase_arrivals(w.load, w.seed, total))
+    if isinstance(w.dataset, TraceDataset):
+        return len(read_trace(w.dataset, total))
     return total
 
 
@@ -195,13 +206,18 @@ def build_plan(w: Workload, tok: PromptTokenizer) -> CellPlan:
                              w.dataset.prefix_tokens))
     sessions = [_turns_for_session(w, tok, w.api, sid, prefixes) for sid in range(n_sessions)]
     points = []
+    if isinstance(w.load, SearchLoad):  # probes are planned while the cell runs: probe_point
+        return CellPlan(points=(), schedule_hash=_hash_of([]), turns=tuple(sessions))
     for i, value in enumerate(w.load.points()):
         if isinstance(w.load, RateLoad):
-            offs = _arrivals(w.seed, n_sessions, value, w.load.burstiness)
-            burst, maxc = w.load.burstiness, w.load.max_concurrency
+            burst, maxc = w.load.burstiness_of(i), w.load.max_concurrency
+            offs = _arrivals(w.seed, n_sessions, value, burst)
         elif isinstance(w.load, PhasesLoad):
             offs = phase_arrivals(w.load, w.seed, n_sessions)
             burst, maxc = w.load.burstiness, w.load.max_concurrency
+        elif isinstance(w.load, TraceLoad) and isinstance(w.dataset, TraceDataset):
+            offs = [r.offset_s / w.load.time_scale for r in read_trace(w.dataset, n_sessions)]
+            burst, maxc = None, w.load.max_concurrency
         else:
             offs, burst, maxc = [None] * n_sessions, None, None
         plan = LoadPointPlan(
@@ -211,8 +227,24 @@ def build_plan(w: Workload, tok: PromptTokenizer) -> CellPlan:
             duration_s=None if isinstance(w.load, PhasesLoad) else w.duration_s,  # its arrivals end with its phases
         )
         points.append(_with_hash(plan))
-    digest = hashlib.sha256(canonical_json([p.schedule_hash for p in points])).hexdigest()
-    return CellPlan(points=tuple(points), schedule_hash="sha256:" + digest)
+    return CellPlan(points=tuple(points), schedule_hash=_hash_of([p.schedule_hash for p in points]),
+                    turns=tuple(sessions))
+
+
+def _hash_of(hashes: list[str]) -> str:
+    return "sha256:" + hashlib.sha256(canonical_json(hashes)).hexdigest()
+
+
+def probe_point(w: Workload, plan: CellPlan, index: int, rate: float) -> LoadPointPlan:
+    """Load point ``index`` of a search load: open-loop gamma arrivals at ``rate`` over the plan's sessions."""
+    assert isinstance(w.load, SearchLoad)
+    n = len(plan.turns)
+    offs = _arrivals(w.seed, n, rate, w.load.burstiness)
+    point = LoadPointPlan(
+        index=index, kind="search", value=rate, burstiness=w.load.burstiness, max_concurrency=None,
+        sessions=tuple(PlannedSession(sid, offs[sid], plan.turns[sid]) for sid in range(n)),
+        warmup_requests=w.warmup_requests, requests=w.requests, duration_s=w.duration_s)
+    return _with_hash(point)
 
 
 def _with_hash(p: LoadPointPlan) -> LoadPointPlan:

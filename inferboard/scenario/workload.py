@@ -67,8 +67,21 @@ class MultiTurnDataset(Strict):
     think_time_dist: Literal["fixed", "exponential"] = "exponential"
 
 
+class TraceDataset(Strict):
+    """Request lengths from a CSV trace in the public Azure LLM inference trace format (TIMESTAMP, ContextTokens,
+    GeneratedTokens), pinned by its SHA-256 and clamped to [1, max_*_tokens]; arrivals come with ``load: trace``.
+    A relative ``file`` is relative to the repository (workflows/traces/ holds a small synthetic one)."""
+
+    kind: Literal["trace"]
+    file: Annotated[str, Field(min_length=1, max_length=4096)]
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    max_input_tokens: PositiveInt = 8192
+    max_output_tokens: PositiveInt = 2048
+
+
 Dataset = Annotated[
-    FixedDataset | LognormalDataset | PrefixGroupsDataset | MultiTurnDataset, Field(discriminator="kind")
+    FixedDataset | LognormalDataset | PrefixGroupsDataset | MultiTurnDataset | TraceDataset,
+    Field(discriminator="kind"),
 ]
 
 
@@ -91,17 +104,30 @@ class ConcurrencyLoad(Strict):
 
 
 class RateLoad(Strict):
-    """Open loop: gamma arrivals at ``rate`` req/s (burstiness 1 = Poisson); a list is a sweep."""
+    """Open loop: gamma arrivals at ``rate`` req/s; a list is a sweep. ``burstiness`` is the gamma shape (1 =
+    Poisson, 0.25 = coefficient of variation 2), one for every point or a list with one per point (the same rate
+    at burstiness 1 and 0.25 compares bursty arrivals with Poisson ones side by side)."""
 
     kind: Literal["rate"]
     rate: Annotated[list[PositiveFloat], Field(min_length=1)]
-    burstiness: PositiveFloat = 1.0
+    burstiness: PositiveFloat | Annotated[list[PositiveFloat], Field(min_length=1)] = 1.0
     max_concurrency: PositiveInt | None = None
 
     _coerce = field_validator("rate", mode="before")(as_list)
 
+    @model_validator(mode="after")
+    def _one_burstiness_per_point(self) -> RateLoad:
+        if isinstance(self.burstiness, list) and len(self.burstiness) != len(self.rate):
+            raise ValueError(f"burstiness: give one value, or one per rate ({len(self.rate)})")
+        return self
+
     def points(self) -> list[float]:
         return [float(r) for r in self.rate]
+
+    def burstiness_of(self, point: int) -> float:
+        """The gamma shape of load point ``point``."""
+        b = self.burstiness
+        return float(b[point] if isinstance(b, list) else b)
 
 
 class Phase(Strict):
@@ -147,7 +173,39 @@ class PhasesLoad(Strict):
         return [self.expected_requests() / self.duration_s]
 
 
-LoadPattern = Annotated[ConcurrencyLoad | RateLoad | PhasesLoad, Field(discriminator="kind")]
+class SearchLoad(Strict):
+    """Max rate at SLO: open-loop probes of ``requests`` requests each, found adaptively. Ramp up from
+    ``start_rate`` by ``growth`` while a probe passes (down while it fails), then bisect between the highest
+    passing and the lowest failing rate until they are within ``resolution`` of each other. A probe passes when at
+    least ``goodput_target`` of its requests meet every SLO bound with latency counted from the scheduled time.
+    The load points are the probes, in the order they ran (known only after the run: see provenance)."""
+
+    kind: Literal["search"]
+    start_rate: PositiveFloat
+    max_rate: PositiveFloat
+    growth: Annotated[float, Field(gt=1.0, le=10.0)] = 2.0
+    resolution: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.05
+    goodput_target: Annotated[float, Field(gt=0.0, le=1.0)] = 0.99
+    max_probes: Annotated[int, Field(ge=2, le=32)] = 12
+    burstiness: PositiveFloat = 1.0
+
+    def points(self) -> list[float]:
+        return []  # decided while the cell runs
+
+
+class TraceLoad(Strict):
+    """Open loop replaying the arrivals of a ``trace`` dataset: request i is sent (TIMESTAMP_i − TIMESTAMP_0) /
+    ``time_scale`` seconds after the first (time_scale 2 replays twice as fast); one load point."""
+
+    kind: Literal["trace"]
+    time_scale: PositiveFloat = 1.0
+    max_concurrency: PositiveInt | None = None
+
+    def points(self) -> list[float]:
+        return [self.time_scale]
+
+
+LoadPattern = Annotated[ConcurrencyLoad | RateLoad | PhasesLoad | SearchLoad | TraceLoad, Field(discriminator="kind")]
 
 
 # ------------------------------------------------------------ the rest
@@ -202,6 +260,13 @@ class Workload(Strict):
 
     @model_validator(mode="after")
     def _phases_fit(self) -> Workload:
+        if isinstance(self.load, TraceLoad) != isinstance(self.dataset, TraceDataset):
+            raise ValueError("load: a trace load replays a trace dataset's arrivals; use them together")
+        if isinstance(self.load, SearchLoad):
+            if self.trials != 1:
+                raise ValueError("trials: a search load runs one trial (its probes depend on what it measures)")
+            if self.load.start_rate > self.load.max_rate:
+                raise ValueError("load.start_rate: must not exceed load.max_rate")
         if isinstance(self.load, PhasesLoad):
             if isinstance(self.dataset, MultiTurnDataset):
                 raise ValueError("load: a phased load sends single requests; use a single-turn dataset")

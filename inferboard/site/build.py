@@ -26,20 +26,29 @@ from markupsafe import Markup
 
 from inferboard.core.errors import InferboardError
 from inferboard.core.paths import REPO_ROOT
-from inferboard.metrics import column_label, headline_columns
+from inferboard.metrics import Column, column_label, headline_columns
 from inferboard.site import data as sd
+from inferboard.site import operations as ops
 from inferboard.site.bundles import cell_files, copy_file, read_bundles
-from inferboard.site.charts import cdf_chart, pareto_chart, sweep_chart
+from inferboard.site.charts import cdf_chart, cell_timelines, pareto_chart, sweep_chart
 from inferboard.site.html import (
+    board_columns,
     board_rows,
     cell_badges,
+    entry_html,
+    figure_cells,
+    figure_headers,
+    figure_rows,
     fmt,
+    key_headers,
     latency_rows,
     metric_cells,
     metric_headers,
+    operations_rows,
     origin_html,
     rel,
     script_json,
+    system_html,
     td,
 )
 from inferboard.site.reference import add_pages as add_reference_pages
@@ -85,7 +94,9 @@ def _environment(templates: Path) -> jinja2.Environment:
     env.globals.update(td=td, latency_rows=latency_rows, cell_badges=cell_badges, PCTS=sd.PERCENTILES,
                        metric_headers=metric_headers, metric_cells=metric_cells, metric_label=column_label,
                        points_columns=sd.points_columns, board_columns=sd.board_columns, origin_html=origin_html,
-                       sweep_chart=sweep_chart, cdf_chart=cdf_chart, GROUPS=GROUPS, ON_FAILURE=ON_FAILURE)
+                       sweep_chart=sweep_chart, cdf_chart=cdf_chart, GROUPS=GROUPS, ON_FAILURE=ON_FAILURE,
+                       timelines=cell_timelines, figure_headers=figure_headers, key_headers=key_headers,
+                       operations_rows=operations_rows, operations_columns=ops.operations_columns)
     return env
 
 
@@ -110,6 +121,8 @@ class SiteBuilder:
         self.skus = _sku_catalogue()
         self.workloads = _workload_catalogue()
         self.matrix_cells = _default_matrix()
+        #: the figure each operational workload is ranked by (None: ranked by goodput), see site.operations
+        self.figures = {w: ops.workload_figure(cs, self.workloads.get(w)) for w, cs in self.by("workload").items()}
         self.mkdocs = yaml.safe_load((site_src / "mkdocs.yml").read_text())
         self.site_meta = {"name": self.mkdocs["site_name"],
                           "css": [*_material_css(), *self.mkdocs.get("extra_css", [])],
@@ -125,9 +138,44 @@ class SiteBuilder:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
 
-    def cell_rows(self, cells: list[sd.PublishedCell], url: Any, rank: bool) -> Markup:
+    def board_cols(self, cells: list[sd.PublishedCell]) -> tuple[list[Column], list[Column]]:
+        """(shown, left out) metric columns of a leaderboard table of ``cells`` (see html.board_columns)."""
+        return board_columns(cells, self.price)
+
+    def cell_rows(self, cells: list[sd.PublishedCell], cols: list[Column], url: Any, rank: bool,
+                  workload: bool = True) -> Markup:
         """Rows of a leaderboard table, one per cell at its ranked load point (in Python: tables reach 10k rows)."""
-        return board_rows(cells, sd.board_columns(), url, rank, self.price)
+        return board_rows(cells, cols, url, rank, self.price, workload)
+
+    def figure_rows(self, cells: list[sd.PublishedCell], fig: ops.Figure, url: Any, rank: bool) -> Markup:
+        """Rows of a table ranked by an operational figure (see html.figure_rows)."""
+        return figure_rows(cells, fig, url, rank)
+
+    def system_entry(self, cell: sd.PublishedCell, row: dict[str, Any], url: Any) -> Markup:
+        """The system and entry cells of a table row (see html.system_html, html.entry_html)."""
+        return Markup(system_html(cell, url) + entry_html(cell, row, url, False))
+
+    def figure_cells(self, cell: sd.PublishedCell) -> Markup:
+        """Every leaderboard column of an entry at its ranked load point (its page's leaderboard figures)."""
+        return figure_cells(cell, self.price)
+
+    def groups(self, workload: str, cells: list[sd.PublishedCell]) -> dict[str, list[sd.PublishedCell]]:
+        """Entries of one workload split into the GROUPS, each ordered by the workload's figure or by goodput."""
+        fig = self.figures.get(workload)
+        return ops.figure_groups(cells, fig) if fig else self.ranked(cells)
+
+    def best_figures(self) -> list[dict[str, Any]]:
+        """Per operational workload: its figure and its best ranked entry (None without one) with the row."""
+        out = []
+        for w, cells in self.by("workload").items():
+            fig = self.figures.get(w)
+            if fig is None:
+                continue
+            ranked = self.groups(w, cells)["ranked"]
+            best = ranked[0] if ranked else None
+            out.append({"workload": w, "figure": fig, "cell": best,
+                        "row": ops.figure_row(best, fig) if best else None})
+        return out
 
     def price(self, sku: str) -> float | None:
         s = self.skus.get(sku)
@@ -161,9 +209,9 @@ class SiteBuilder:
         # the navigation lists every one of them
         hidden = {"search": {"exclude": True}}
         for w, cells in workloads.items():
-            groups = self.ranked(cells)
+            groups = self.groups(w, cells)
             self._write(f"workloads/{sd.segment(w)}.md", "workload.md.j2", title=f"Workload {w}", name=w,
-                        cells=cells, groups=groups, spec=self.workloads.get(w),
+                        cells=cells, groups=groups, spec=self.workloads.get(w), figure=self.figures.get(w),
                         chart=pareto_chart(groups["ranked"]), meta=hidden)
         for s, cells in skus.items():
             self._write(f"skus/{sd.segment(s)}.md", "sku.md.j2", title=f"SKU {s}", name=s, cells=cells,

@@ -174,10 +174,15 @@ def read_provenance(d: Path) -> tuple[dict[str, Any] | None, str | None]:
 
 def requests_file(d: Path | None) -> Path | None:
     """The cell folder's requests.parquet when it is a plain file of at most 60 MB."""
+    return cell_file(d, "requests.parquet")
+
+
+def cell_file(d: Path | None, name: str, limit: int = MAX_FILE_BYTES) -> Path | None:
+    """The cell folder's file ``name`` when it is a plain file (not a link) of at most ``limit`` bytes."""
     if d is None:
         return None
-    f = d / "requests.parquet"
-    return f if _regular(f, MAX_FILE_BYTES) is not None else None
+    f = d / name
+    return f if _regular(f, limit) is not None else None
 
 
 def safe_name(name: str) -> str:

@@ -39,6 +39,7 @@ RANK_COLUMNS: tuple[str, ...] = ("goodput_requests_per_s_per_gpu", "goodput_requ
 PERCENTILES: tuple[str, ...] = ("p50", "p90", "p95", "p99", "p99_9")
 _SAFE_SEGMENT = re.compile(r"^[a-z0-9][a-z0-9._-]{0,80}$")
 _LABEL_CHARS = re.compile(r"[^A-Za-z0-9 ._:/+()-]")
+_NOT_PLAIN = re.compile(r"[<>&\x00-\x1f\x7f-\x9f]")
 
 
 def segment(name: str) -> str:
@@ -52,6 +53,12 @@ def segment(name: str) -> str:
 def label(name: str) -> str:
     """A page title made only of harmless characters (titles reach mkdocs' own templates unescaped)."""
     return _LABEL_CHARS.sub("_", name)[:120]
+
+
+def plain(text: str, limit: int = 300) -> str:
+    """Untrusted text for a chart (Plotly reads tags and entities in its labels): no ``<``, ``>``, ``&`` or
+    control characters, at most ``limit`` characters."""
+    return _NOT_PLAIN.sub(" ", text)[:limit]
 
 
 def finite(v: Any) -> float | None:

@@ -9,8 +9,9 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from inferboard.metrics import Column
+from inferboard.metrics import Column, column
 from inferboard.site import data as sd
+from inferboard.site import operations as ops
 
 _JSON_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
                  0x2028: "\\u2028", 0x2029: "\\u2029"}
@@ -133,37 +134,134 @@ def _usd(row: dict[str, Any], sku: str, price: float | None) -> str:
     return _td(row, "goodput_per_dollar", dollars)
 
 
+def board_value(row: dict[str, Any], key: str, sku: str, price: Callable[[str], float | None]) -> str:
+    """The table cell of a leaderboard column: derived per GPU (per host on CPU hosts), per joule or per dollar."""
+    if key == "goodput_per_dollar":
+        return _usd(row, sku, price(sku))
+    derive = sd.DERIVED.get(key)
+    return _td(row, key, derive(row) if derive else None)
+
+
+def _value(row: dict[str, Any], key: str, sku: str, price: Callable[[str], float | None]) -> float | None:
+    if key == "goodput_per_dollar":
+        return sd.goodput_per_dollar(row, price(sku))
+    derive = sd.DERIVED.get(key)
+    return derive(row) if derive else sd.finite(row.get(key))
+
+
+def board_columns(cells: list[sd.PublishedCell], price: Callable[[str], float | None]) -> tuple[list[Column],
+                                                                                               list[Column]]:
+    """(shown, left out) leaderboard columns of a table of ``cells``: the registry's leaderboard columns but the
+    operational figures (their own tables rank by them) and those without a value in any row."""
+    shown, left = [], []
+    for col in sd.board_columns():
+        if ops.operational(col.key):
+            continue
+        has = any(_value(c.best or c.rows[0], col.key, c.sku, price) is not None for c in cells)
+        (shown if has else left).append(col)
+    return shown, left
+
+
+def system_html(c: sd.PublishedCell, url: Callable[[str], str]) -> str:
+    """One table cell for what was measured: the runtime, the model and the SKU, one per line."""
+    return (f'<td class="ib-system"><a href="{escape(url("runtimes/" + sd.segment(c.runtime) + ".md"))}">'
+            f'{escape(c.runtime)}</a><span class="ib-line">{escape(c.model)}</span>'
+            f'<a class="ib-line" href="{escape(url("skus/" + sd.segment(c.sku) + ".md"))}">{escape(c.sku)}</a></td>')
+
+
+def entry_html(c: sd.PublishedCell, r: dict[str, Any], url: Callable[[str], str], workload: bool) -> str:
+    """One table cell for the entry: its load point (the link to its page, after the workload where the table
+    spans workloads), who submitted it and its badges and invalid reasons on smaller lines."""
+    wl = (f'<a href="{escape(url("workloads/" + sd.segment(c.workload) + ".md"))}">{escape(c.workload)}</a> · '
+          if workload else "")
+    status = str(cell_badges(c))
+    if c.best is None and c.invalid_reasons:
+        status += f"<small> {escape('; '.join(c.invalid_reasons))}</small>"
+    return (f'<td class="ib-entry"><span class="ib-load">{wl}<a href="{escape(url(c.path))}">{escape(r["load_kind"])} '
+            f'{fmt(r["load_value"])}</a></span><span class="ib-line ib-who">{origin_html(c)}</span>'
+            + (f'<span class="ib-line">{status}</span>' if status else "") + "</td>")
+
+
+def _row_class(c: sd.PublishedCell) -> str:
+    cls = "ib-invalid" if c.best is None else ("" if c.verified else "ib-unverified")
+    return (cls + (" ib-local" if c.local else "")).strip()
+
+
 def board_rows(cells: list[sd.PublishedCell], cols: list[Column], url: Callable[[str], str], rank: bool,
-               price: Callable[[str], float | None]) -> Markup:
-    """Rows of a leaderboard table, one per entry at its ranked load point: identity and origin (submitter or
-    local), then ``cols``, then status."""
+               price: Callable[[str], float | None], workload: bool = True) -> Markup:
+    """Rows of a leaderboard table, one per entry at its ranked load point: rank, system (runtime, model, SKU),
+    entry (workload and load point, submitter or local, status), then ``cols``."""
     out = []
     for i, c in enumerate(cells, 1):
         r = c.best if c.best is not None else c.rows[0]
-        cls = "ib-invalid" if c.best is None else ("" if c.verified else "ib-unverified")
-        cls += " ib-local" if c.local else ""
-        values = []
-        for col in cols:
-            derive = sd.DERIVED.get(col.key)
-            if col.key == "goodput_per_dollar":
-                values.append(_usd(r, c.sku, price(c.sku)))
-            else:
-                values.append(_td(r, col.key, derive(r) if derive else None))
-        status = cell_badges(c)
-        if c.best is None:
-            status += f"<small> {escape('; '.join(c.invalid_reasons))}</small>"
-        runtime_url = escape(url(f"runtimes/{sd.segment(c.runtime)}.md"))
-        workload_url = escape(url(f"workloads/{sd.segment(c.workload)}.md"))
         out.append("".join((
-            f'<tr class="{cls.strip()}">',
-            f'<td data-sort="{i}">{i}</td>' if rank else "",
-            f'<td><a href="{runtime_url}">{escape(c.runtime)}</a></td>',
-            f'<td><a href="{escape(url("skus/" + sd.segment(c.sku) + ".md"))}">{escape(c.sku)}</a></td>',
-            f"<td>{escape(c.model)}</td>",
-            f'<td><a href="{workload_url}">{escape(c.workload)}</a></td>',
-            f'<td><a href="{escape(url(c.path))}">{escape(r["load_kind"])} {fmt(r["load_value"])}</a></td>',
-            f"<td>{origin_html(c)}</td>",
-            *values,
-            f"<td>{status}</td></tr>",
-        )))
+            f'<tr class="{_row_class(c)}">', f'<td data-sort="{i}">{i}</td>' if rank else "",
+            system_html(c, url), entry_html(c, r, url, workload),
+            *(board_value(r, col.key, c.sku, price) for col in cols), "</tr>")))
     return Markup("\n".join(out))
+
+
+def key_headers(keys: Iterable[str], ranked: str | None = None, wording: str = "") -> Markup:
+    """Header cells of summary columns: heading and formula from the registry (the key itself when it is not
+    registered); the ``ranked`` column's tooltip says it is ranked by it and how (``wording``)."""
+    out = []
+    for k in keys:
+        try:
+            col = column(k)
+            heading, doc = col.heading, col.doc
+        except KeyError:
+            heading, doc = k, ""
+        if k == ranked:
+            doc = f"Ranked by this ({wording}, nulls last). {doc}"
+        out.append(f'<th title="{escape(doc)}">{escape(heading)}</th>')
+    return Markup("".join(out))
+
+
+def figure_headers(fig: ops.Figure) -> Markup:
+    """Header cells of a figure table's columns."""
+    return key_headers(fig.columns, fig.column, fig.wording)
+
+
+def operations_rows(cell: sd.PublishedCell) -> Markup:
+    """Body rows of a cell page's operations table: per load point its row (the median over trials), then, when
+    each trial started a fresh server, each trial's row (summary.parquet) with the compile caches it started with."""
+    keys = ops.operations_columns()
+    several = ops.fresh_trials(cell) and any((r.get("trials") or 0) > 1 for r in cell.rows)
+    trials = ops.trial_rows(cell, (*keys, "server_caches")) if several else []
+    out = []
+    for r in cell.rows:
+        n = r.get("trials") or 0
+        label = f"median of {n}" if n > 1 else "—"
+        rows = [(label, r)] + [(str(t["trial"]), t) for t in trials if t["load_point"] == r["load_point"]]
+        for what, row in rows:
+            caches = row.get("server_caches")
+            cells = "".join(_td(row, k) for k in keys)
+            out.append(f'<tr><td>{int(r["load_point"])}</td><td>{escape(what)}</td>'
+                       f'<td>{escape(sd.plain(caches, 40)) if isinstance(caches, str) else "—"}</td>{cells}</tr>')
+    return Markup("\n".join(out))
+
+
+def figure_rows(cells: list[sd.PublishedCell], fig: ops.Figure, url: Callable[[str], str], rank: bool,
+                workload: bool = False) -> Markup:
+    """Rows of a table ranked by an operational figure: one per entry at its figure's load point, then, where its
+    trials split (e.g. by the compile caches the server started with), one row per group of trials."""
+    out = []
+    for i, c in enumerate(cells, 1):
+        r = ops.figure_row(c, fig)
+        out.append("".join((f'<tr class="{_row_class(c)}">', f"<td>{i}</td>" if rank else "", system_html(c, url),
+                            entry_html(c, r, url, workload), *(_td(r, k) for k in fig.columns), "</tr>")))
+        for s in ops.split_rows(c, fig):
+            trials = ", ".join(str(t) for t in s["trials"])
+            what = f"{str(fig.split).replace('_', ' ')}: {s[fig.split]}"
+            out.append("".join((
+                '<tr class="ib-trial">', "<td></td>" if rank else "",
+                f'<td colspan="2">↳ {escape(what)} <small>(trial{"s" if len(s["trials"]) > 1 else ""} '
+                f"{escape(trials)})</small></td>", *(_td(s, k) for k in fig.columns), "</tr>")))
+    return Markup("\n".join(out))
+
+
+def figure_cells(cell: sd.PublishedCell, price: Callable[[str], float | None]) -> Markup:
+    """A cell page's rows of every leaderboard column at the entry's ranked load point (derived values too)."""
+    r = cell.best if cell.best is not None else cell.rows[0]
+    return Markup("\n".join(f'<tr><th title="{escape(col.doc)}">{escape(col.heading)}</th>'
+                            f"{board_value(r, col.key, cell.sku, price)}</tr>" for col in sd.board_columns()))

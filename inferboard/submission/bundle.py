@@ -40,7 +40,8 @@ BATCH_ROWS = 1024
 #: metrics.parquet: the runtime's /metrics samples (written by inferboard.runtimes.server)
 METRICS_SCHEMA = pa.schema([("trial", pa.int64()), ("t_ns", pa.int64()), ("name", pa.string()),
                             ("labels", pa.string()), ("value", pa.float64())])
-_TABLE_OF = {"requests.parquet": "requests", "summary.parquet": "summary", "gpu_samples.parquet": "gpu_samples"}
+_TABLE_OF = {"requests.parquet": "requests", "summary.parquet": "summary", "gpu_samples.parquet": "gpu_samples",
+             "windows.parquet": "windows"}
 MAX_PARQUET_FOOTER = 4 * 1024 * 1024
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from sitehelpers import CHROMIUM, CHROMIUM_ARGS, FORCED, HOSTILE, ROOT, TEMPLATE
+from sitehelpers import CHROMIUM, CHROMIUM_ARGS, EXAMPLES, FORCED, HOSTILE, ROOT, TEMPLATE, copy_cell
 
 from inferboard.site.build import build_site
 from inferboard.site.synthetic import resubmit, synthesize
@@ -24,18 +24,33 @@ from inferboard.submission.leaderboard import build_leaderboard
 @pytest.fixture(scope="session")
 def published_leaderboard(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(leaderboard file, the root it was built in) as `make main` builds it: the accepted bundles of
-    data/submissions/ (checked again by `inferboard leaderboard`) plus local cells of results/: a copy of a
-    submitted CPU cell and the H200 cell of the GPU device check (which is not on the published leaderboard)."""
+    data/submissions/ (checked again by `inferboard leaderboard`) plus local cells of results/: the operational
+    example cells (EXAMPLES: an overload that never recovered, a cold start) and the H200 cell of the GPU device
+    check (which is not on the published leaderboard); a summary column added after a local cell was measured is
+    null in its copy (sitehelpers.copy_cell).
+
+    A bundle measured before the summary's current columns is rejected: then its cells and the example cells,
+    resubmitted as a synthetic bundle (``synthetic.resubmit``: their own names, submitters, check lists), stand in
+    for the published ones, beside the same local cells."""
     root = tmp_path_factory.mktemp("checkout")
     shutil.copytree(ROOT / "data" / "submissions", root / "data" / "submissions")
-    cell = sorted(p.parent for p in (root / "data" / "submissions").glob("*/cells/*/*/*/*/provenance.json"))[0]
-    local = root / "results" / cell.relative_to(cell.parents[3])  # results/<sku>/<runtime>/<model>/<workload>
-    shutil.copytree(cell, local)
-    gpu = ROOT / "tests/gpu/results/h200-sxm/transformers/llama-3.1-8b-instruct-random/gpu-check"  # device check
-    shutil.copytree(gpu, root / "results" / gpu.relative_to(gpu.parents[3]))  # a local GPU cell, not submitted
-    info = build_leaderboard(root / "data" / "submissions", root / "results", root / "leaderboard.parquet", root)
-    assert info["accepted"] and not info["rejected"], info
-    return root / "leaderboard.parquet", root
+    for cell in [*EXAMPLES, ROOT / "tests/gpu/results/h200-sxm/transformers/llama-3.1-8b-instruct-random/gpu-check"]:
+        copy_cell(cell, root / "results" / cell.relative_to(cell.parents[3]))
+    out = root / "leaderboard.parquet"
+    info = build_leaderboard(root / "data" / "submissions", root / "results", out, root)
+    if info["rejected"]:  # stale bundle: the same cells (and the examples) as a synthetic submission
+        template = tmp_path_factory.mktemp("template")
+        shutil.copytree(TEMPLATE, template / "data")
+        for cell in EXAMPLES:
+            copy_cell(cell, template / "examples" / cell.name)
+        resubmit(template, root / "resubmitted.parquet", root=root)
+        table = pq.read_table(root / "resubmitted.parquet")
+        local = [r for r in pq.read_table(out).to_pylist() if r["origin"] == "local"]
+        pq.write_table(pa.concat_tables([table, pa.Table.from_pylist(local, schema=table.schema)]), out)
+    info = {**info, "entries": sorted(set(pq.read_table(out, columns=["entry_id"])["entry_id"].to_pylist()))}
+    assert [e for e in info["entries"] if not e.startswith("local/")], info  # submitted entries
+    assert sum(e.startswith("local/") for e in info["entries"]) >= len(EXAMPLES) + 1, info
+    return out, root
 
 
 @pytest.fixture(scope="session")
@@ -79,6 +94,31 @@ def hostile_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every name, the submitters' text and the submission ids are HTML, JavaScript or Markdown payloads."""
     tmp = tmp_path_factory.mktemp("hostile")
     synthesize(TEMPLATE, tmp / "leaderboard.parquet", 4, names=HOSTILE, root=tmp / "root")
+    build_site(tmp / "leaderboard.parquet", tmp / "html", project=tmp / "src", root=tmp / "root")
+    return tmp / "html"
+
+
+#: recovery_s given to the overload entries of operations_site, by SKU (None: never recovered, as measured)
+RECOVERY = {"sku-00": None, "sku-01": 9.0, "sku-02": 5.0, "sku-03": 2.0, "sku-04": None}
+
+
+@pytest.fixture(scope="session")
+def operations_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The overload example cell (EXAMPLES[0], windows.parquet included) as five submitted entries of one made-up
+    workload, their recovery_s set by RECOVERY (sku-01's entry is invalid: a failed check), and the overload
+    phase's error rate telling the two that never recovered apart (sku-04's lower)."""
+    tmp = tmp_path_factory.mktemp("operations")
+    template = tmp / "template"
+    copy_cell(EXAMPLES[0], template / EXAMPLES[0].name)
+    synthesize(template, tmp / "leaderboard.parquet", 7, root=tmp / "root")
+    table = pq.read_table(tmp / "leaderboard.parquet")
+    rows = table.to_pylist()
+    for r in rows:
+        if r["sku"] in RECOVERY and r["recovery_s"] is None:
+            r["recovery_s"] = RECOVERY[r["sku"]]
+        if r["sku"] == "sku-04":
+            r["overload_error_rate"] = 0.25
+    pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), tmp / "leaderboard.parquet")
     build_site(tmp / "leaderboard.parquet", tmp / "html", project=tmp / "src", root=tmp / "root")
     return tmp / "html"
 

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import functools
 import http.server
+import shutil
 import threading
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from inferboard.results.schema import SUMMARY, SUMMARY_SCHEMA
 from inferboard.site import data as sd
 from inferboard.site.bundles import BundleInfo, read_bundles
 
@@ -14,6 +19,10 @@ ROOT = Path(__file__).resolve().parents[2]
 #: the real cells the synthetic leaderboards are made of (data/submissions/*/cells/ and data/results/)
 TEMPLATE = ROOT / "data"
 ARTIFACTS = ROOT / "artifacts" / "site"
+#: real cells of the operational workloads (CPU runs kept for the site tests): an overload that never recovered
+#: (the queue grew past 1,000) and a cold start (a fresh server per trial); see tests/site/cells/
+EXAMPLES = tuple(ROOT / "tests/site/cells/cpu-host/llamacpp/tiny-llama-2l" / w for w in ("cpu-overload",
+                                                                                         "cpu-cold-start"))
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
@@ -30,6 +39,19 @@ HOSTILE = {
     "reason": ['"><img src=x onerror="alert(\'reason\')">'],
     "submission": ['../"><script>alert("id")</script>'],
 }
+
+def copy_cell(cell: Path, dest: Path) -> Path:
+    """Copy a cell folder; its summary.parquet gets any summary column added since it was measured as null (as
+    the leaderboard requires every current column), and loses any column no longer in the schema."""
+    shutil.copytree(cell, dest)
+    table = pq.read_table(dest / SUMMARY)
+    if table.schema.names != SUMMARY_SCHEMA.names:
+        cols = [table[f.name] if f.name in table.schema.names else pa.nulls(table.num_rows, f.type)
+                for f in SUMMARY_SCHEMA]
+        pq.write_table(pa.Table.from_arrays(cols, schema=SUMMARY_SCHEMA.with_metadata(table.schema.metadata)),
+                       dest / SUMMARY)
+    return dest
+
 
 #: the reason the marked_site fixture gives the load point it makes invalid
 FORCED = "test: client saturated (forced)"

@@ -108,9 +108,9 @@ def test_filter_hides_other_rows(page: Any, site_url: str) -> None:
     page.goto(f"{site_url}/{PAGES['sku'][0]}")
     rows = page.locator("#t-cells tbody tr")
     total = rows.count()
-    # a runtime or workload (2nd, 5th column) that some rows have and others not
+    # a system (runtime, model, SKU) or entry (workload, load point, submitter) that some rows have and others not
     names = [page.eval_on_selector_all(f"#t-cells tbody tr td:nth-child({i})", "tds => tds.map(t => t.textContent)")
-             for i in (2, 5)]
+             for i in (1, 2)]
     term = next((n for col in names for n in col if 0 < col.count(n) < total), None)
     if term is None:
         pytest.skip("every row of the SKU page has the same runtime and workload")
@@ -169,3 +169,41 @@ def test_hostile_names_render_as_text(browser: Any, hostile_site: Path) -> None:
     finally:
         ctx.close()
         srv.shutdown()
+
+
+#: pages whose leaderboard tables must fit a 1,366 × 768 laptop screen
+LAPTOP_PAGES = ("index.html", "workloads/cpu-fixed.html", "workloads/cpu-overload.html",
+                "workloads/cpu-cold-start.html", "skus/cpu-host.html")
+
+
+def test_tables_fit_a_laptop_screen(browser: Any, site_url: str) -> None:
+    ctx = browser.new_context(viewport={"width": 1366, "height": 768})
+    pg = ctx.new_page()
+    try:
+        for path in LAPTOP_PAGES:
+            pg.goto(f"{site_url}/{path}")
+            pg.wait_for_load_state("networkidle")
+            tables = pg.evaluate("""() => [...document.querySelectorAll('article table')].map(t => ({
+                id: t.id, width: t.scrollWidth, own: t.clientWidth, box: t.parentElement.clientWidth,
+                boxScroll: t.parentElement.scrollWidth}))""")
+            assert any(t["id"].startswith("t-") for t in tables), path  # a leaderboard table is there
+            for t in tables:
+                assert t["width"] <= t["box"] and t["boxScroll"] <= t["box"], (path, t)  # no horizontal scrolling
+                assert t["width"] <= t["own"] + 1, (path, t)
+    finally:
+        ctx.close()
+
+
+def test_overload_cell_page_renders_its_time_series(page: Any, site_url: str, published_site: Path) -> None:
+    cell = min((c for c in entries(published_site) if c.workload == "cpu-overload"), key=lambda c: c.local)
+    page.goto(f"{site_url}/{cell.path}")
+    page.wait_for_function("document.querySelector('div.ib-chart[data-spec=\"chart-timeline-0\"][data-rendered]')",
+                           timeout=15_000)
+    got = page.evaluate("""() => { const el = document.querySelector('div[data-spec="chart-timeline-0"]');
+        return {traces: el.data.length, points: el.data[0].x.length, shapes: el.layout.shapes.length,
+                svg: el.querySelectorAll('.main-svg').length,
+                text: [...el.querySelectorAll('.annotation-text')].map(a => a.textContent).join(' | ')}; }""")
+    assert got["traces"] == 3 and got["points"] > 10 and got["shapes"] == 3 and got["svg"] >= 1, got
+    assert "spike" in got["text"] and "not recovered" in got["text"], got
+    assert page.locator('div.ib-chart[data-spec="chart-gauges-0"] .main-svg').count() >= 1
+    assert page.problems == []

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import html.parser
+import json
 import posixpath
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pytest
@@ -208,3 +211,61 @@ def test_bad_leaderboard_stops_with_a_clear_error(tmp_path: Path) -> None:
     out = res.stdout + res.stderr
     assert res.returncode == 2 and "error: --data: cannot read" in out and "Traceback" not in out, out
     assert not (tmp_path / "o").exists()
+
+
+def _chart(text: str, chart_id: str) -> dict[str, Any]:
+    head = text.index(f'<script type="application/json" id="chart-{chart_id}">')
+    body = text[text.index(">", head) + 1:text.index("</script>", head)]
+    return json.loads(body)
+
+
+def _ranked_skus(text: str) -> list[str]:
+    table = _table(text, "t-ranked")
+    rows = [r for r in table.split("<tr")[2:] if "ib-trial" not in r.split(">", 1)[0]]
+    return [re.search(r'href="[^"]*skus/([^"/]+)\.html"', r).group(1) for r in rows]  # type: ignore[union-attr]
+
+
+def test_overload_cell_page_shows_its_run_over_time(published_site: Path) -> None:
+    overload = [c for c in entries(published_site) if c.workload == "cpu-overload"]
+    assert any(c.local for c in overload)  # the example cell (also submitted while the committed bundle is stale)
+    for c in overload:
+        text = (published_site / c.path).read_text()
+        assert 'id="timeline"' in text and 'data-spec="chart-timeline-0"' in text
+        fig = _chart(text, "timeline-0")
+        phases = [s["name"] for s in fig["layout"]["shapes"] if s["type"] == "rect"]
+        notes = " ".join(a["text"] for a in fig["layout"]["annotations"])
+        assert len(phases) >= 2 and "recovered" in notes and len(fig["data"]) == 3
+        ops_table = _table(text, "operations-table")
+        for heading in ("recovery (s)", "overload errors", "peak queue", "cold TTFT (ms)", "cold_start_s"):
+            assert heading in ops_table, heading
+        assert "recovery (s)" in _table(text, "figures-table")  # left out of the leaderboard tables, listed here
+        if c.local:  # the example: it never recovered, its queue grew past 1,000 requests
+            assert phases == ["baseline", "spike", "recovery"] and "not recovered: the last window" in notes
+            assert any(v is not None for v in fig["data"][0]["y"])
+            queue = next(d for d in _chart(text, "gauges-0")["data"] if d["name"].startswith("waiting requests"))
+            assert max(v for v in queue["y"] if v is not None) >= 1000
+    cold = next(c for c in entries(published_site) if c.workload == "cpu-cold-start")
+    text = (published_site / cold.path).read_text()
+    assert 'id="operations-table"' in text and 'id="timeline"' not in text  # one window per trial: no chart
+    assert _table(text, "operations-table").count("<tr>") == 1 + 3  # heading; the median, each of 2 fresh starts
+
+
+def test_operational_workloads_are_ranked_by_their_own_figure(published_site: Path, operations_site: Path) -> None:
+    page = (operations_site / "workloads" / "workload-00.html").read_text()
+    assert "Ranking: recovery, lower is better" in page and "goodput at SLO per GPU" not in page
+    assert _ranked_skus(page) == ["sku-03", "sku-02", "sku-04", "sku-00"]  # fastest first; never recovered last
+    assert "sku-01" in _table(page, "t-invalid")  # invalid: shown apart, not ranked
+    home = (operations_site / "index.html").read_text()
+    best = _table(home, "t-operations")
+    assert "workload-00" in best and "sku-03" in best and "recovery, lower is better" in best
+    assert '<td data-sort="2">2</td>' in best  # its recovery_s
+    assert 'id="t-best"' not in home  # no workload ranked by goodput in this leaderboard
+    fastest = next(c for c in entries(operations_site) if c.sku == "sku-03" and not c.local)
+    fig = _chart((operations_site / fastest.path).read_text(), "timeline-0")
+    line = next(s for s in fig["layout"]["shapes"] if s["type"] == "line")
+    assert line["x0"] == 22.0  # the spike ends at 20 s, + recovery_s
+    assert any(a["text"].startswith("recovered") for a in fig["layout"]["annotations"])
+    cold = (published_site / "workloads" / "cpu-cold-start.html").read_text()
+    assert "Ranking: cold_start_s, lower is better" in cold  # fresh server per trial: ranked by its cold start
+    fixed = (published_site / "workloads" / "cpu-fixed.html").read_text()
+    assert "Ranking: goodput at SLO per GPU" in fixed and "recovery (s)" not in _table(fixed, "t-ranked")

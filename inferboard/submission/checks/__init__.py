@@ -6,6 +6,7 @@ from inferboard.submission.checks import (  # noqa: F401 - each module registers
     history,
     integrity,
     measurements,
+    operations,
     origin,
     tables,
     validity,

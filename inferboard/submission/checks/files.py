@@ -37,8 +37,9 @@ def entries(b: Bundle) -> Iterator[Finding]:
 def allowed_files(b: Bundle) -> Iterator[Finding]:
     """Only the files a bundle may hold, where it may hold them: ``manifest.json``;
     ``cells/<sku>/<runtime>/<model>/<workload>/`` with cell.json, provenance.json, summary.parquet,
-    requests.parquet and optionally metrics.parquet, gpu_samples.parquet and server-trial<N>.log; reproduction
-    records ``reproductions/<utc>-<12 hex>.json``. At least one cell, each with its four required files."""
+    requests.parquet, windows.parquet and optionally metrics.parquet, gpu_samples.parquet and server-trial<N>.log;
+    reproduction records ``reproductions/<utc>-<12 hex>.json``. At least one cell, each with its five required
+    files."""
     if not b.has(MANIFEST):
         yield Finding("no manifest.json")
     for e in b.files:
@@ -52,7 +53,7 @@ def allowed_files(b: Bundle) -> Iterator[Finding]:
     if not b.cell_dirs:
         yield Finding("no cell under cells/<sku>/<runtime>/<model>/<workload>/")
     for cd in b.cell_dirs:
-        for name in ("cell.json", "provenance.json", "summary.parquet", "requests.parquet"):
+        for name in ("cell.json", "provenance.json", "summary.parquet", "requests.parquet", "windows.parquet"):
             if not b.has(f"{cd}/{name}"):
                 yield Finding(f"no {name}", cell=b.cell_id(cd))
 

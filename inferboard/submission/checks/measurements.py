@@ -10,9 +10,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from inferboard.cell.finalize import summary_rows
-from inferboard.core.errors import InferboardError
+from inferboard.cell.timeline import window_table
+from inferboard.core.errors import InferboardError, validated
 from inferboard.core.stats import PERCENTILES, min_samples, pname
 from inferboard.metrics import RECORD_METRICS
+from inferboard.scenario.workload import Workload
 from inferboard.submission.bundle import Bundle, Unreadable
 from inferboard.submission.checks.common import provenance, rows
 from inferboard.submission.registry import Finding, check
@@ -48,6 +50,31 @@ def summary_recomputed(b: Bundle) -> Iterator[Finding]:
         if diffs:
             shown = ", ".join(f"{k} ({kind} trial {t} point {lp})" for kind, t, lp, k in diffs[:MAX_SHOWN])
             yield Finding(f"summary.parquet differs from its recomputation in {len(diffs)} value(s): {shown}", cell)
+
+
+@check("windows.recomputed")
+def windows_recomputed(b: Bundle) -> Iterator[Finding]:
+    """windows.parquet is exactly what the suite computes from the cell's requests, metrics, GPU samples and
+    provenance (equal within a relative 1e-9), like the summary."""
+    for cd in b.cell_dirs:
+        cell = b.cell_id(cd)
+        metrics = b.rows(f"{cd}/metrics.parquet") if b.has(f"{cd}/metrics.parquet") else []
+        gpu = rows(b, cd, "gpu_samples") if b.has(f"{cd}/gpu_samples.parquet") else []
+        try:
+            prov = provenance(b, cd)
+            wdef = validated(Workload, prov["workload"]["definition"], source=f"{cd}/provenance.json")
+            want = window_table(prov, wdef, rows(b, cd, "requests"), metrics, gpu)
+        except (InferboardError, KeyError, IndexError, ValueError, TypeError) as err:
+            raise Unreadable(f"{cell}: the windows cannot be recomputed ({type(err).__name__}: {err})") from None
+        got = rows(b, cd, "windows")
+        if len(got) != len(want):
+            yield Finding(f"windows.parquet has {len(got)} rows, the requests give {len(want)}", cell)
+            continue
+        diffs = [(w["trial"], w["load_point"], w["window"], k) for g, w in zip(got, want, strict=True)
+                 for k in w if not _same(g.get(k), w[k])]
+        if diffs:
+            shown = ", ".join(f"{k} (trial {t} point {lp} window {n})" for t, lp, n, k in diffs[:MAX_SHOWN])
+            yield Finding(f"windows.parquet differs from its recomputation in {len(diffs)} value(s): {shown}", cell)
 
 
 def _record_problems(r: dict[str, Any]) -> list[str]:

@@ -31,8 +31,8 @@ def parquet_caps(b: Bundle) -> Iterator[Finding]:
 
 @check("parquet.schema")
 def parquet_schema(b: Bundle) -> Iterator[Finding]:
-    """Every Parquet file has exactly the columns and types of its table (requests, summary, gpu_samples,
-    metrics), in order, and the requests/summary/gpu_samples tables carry a known schema version."""
+    """Every Parquet file has exactly the columns and types of its table (requests, summary, windows,
+    gpu_samples, metrics), in order, and the tables other than metrics carry a known schema version."""
     for rel in _parquet(b):
         name = rel.rsplit("/", 1)[-1]
         try:
@@ -56,10 +56,10 @@ def parquet_schema(b: Bundle) -> Iterator[Finding]:
 
 @check("parquet.rows")
 def parquet_rows(b: Bundle) -> Iterator[Finding]:
-    """Every row of requests.parquet, summary.parquet and gpu_samples.parquet validates against its row model
-    (types, allowed values such as the request status)."""
+    """Every row of requests.parquet, summary.parquet, windows.parquet and gpu_samples.parquet validates against
+    its row model (types, allowed values such as the request status)."""
     for cd in b.cell_dirs:
-        for table in ("requests", "summary", "gpu_samples"):
+        for table in ("requests", "summary", "windows", "gpu_samples"):
             if b.has(f"{cd}/{table}.parquet"):
                 try:
                     rows(b, cd, table)

@@ -25,8 +25,10 @@
       if (!table) return;
       input.addEventListener("input", function () {
         var q = input.value.trim().toLowerCase();
+        var shown = true;  // a trial row (tr.ib-trial) follows the entry row above it
         table.querySelectorAll("tbody tr").forEach(function (tr) {
-          tr.hidden = q !== "" && tr.textContent.toLowerCase().indexOf(q) === -1;
+          if (!tr.classList.contains("ib-trial")) shown = q === "" || tr.textContent.toLowerCase().indexOf(q) !== -1;
+          tr.hidden = !shown;
         });
       });
     });

@@ -64,6 +64,8 @@ CASES: dict[str, tuple[dict[str, Any], Any, Check]] = {
     "timeouts": (BASE, {"total_s": 30.0}, lambda p, rows: _definition(p)["timeouts"]["total_s"] == 30.0
                  and _definition(p)["timeouts"]["connect_s"] == 5),  # merged: the others are kept
     "sampling": (BASE, {"temperature": 0.5}, lambda p, rows: _definition(p)["sampling"]["temperature"] == 0.5),
+    "server_caches": (BASE, "reuse", lambda p, rows: _definition(p)["server_caches"] == "reuse"),
+    "window_s": (BASE, 0.5, lambda p, rows: _definition(p)["window_s"] == 0.5),
 }
 
 

@@ -127,6 +127,21 @@ def recompute_summary(cell: Path) -> None:
     want = summary_rows(read_json(cell / "provenance.json"), pq.read_table(cell / "requests.parquet").to_pylist(),
                         pq.read_table(metrics).to_pylist() if metrics.exists() else [], source=str(cell))
     edit_parquet(cell / "summary.parquet", lambda _: want)
+    recompute_windows(cell)
+
+
+def recompute_windows(cell: Path) -> None:
+    """Rewrite the cell's windows.parquet as the suite computes it from the cell's own files."""
+    from inferboard.cell.timeline import window_table
+    from inferboard.scenario.workload import Workload
+
+    prov = read_json(cell / "provenance.json")
+    metrics, gpu = cell / "metrics.parquet", cell / "gpu_samples.parquet"
+    want = window_table(prov, Workload.model_validate(prov["workload"]["definition"]),
+                        pq.read_table(cell / "requests.parquet").to_pylist(),
+                        pq.read_table(metrics).to_pylist() if metrics.exists() else [],
+                        pq.read_table(gpu).to_pylist() if gpu.exists() else [])
+    edit_parquet(cell / "windows.parquet", lambda _: want)
 
 
 # ------------------------------------------------------------------ reproduction records

@@ -340,6 +340,15 @@ def gpu_in_fingerprint(ctx: Ctx) -> None:
     _prov(ctx, lambda p: p["hardware"].update(gpus=[gpu]), summary=True)  # the fingerprint is a summary column
 
 
+def inflated_windows(ctx: Ctx) -> None:
+    def double(rows: Rows) -> None:
+        for r in rows:
+            r["output_tokens_per_s"] *= 2
+
+    edit_parquet(ctx.cell / "windows.parquet", double)
+    rehash(ctx.bundle)
+
+
 def inflated_summary(ctx: Ctx) -> None:
     def double(rows: Rows) -> None:
         for r in rows:
@@ -461,6 +470,7 @@ CASES: list[Case] = [
     Case("hardware.sku_verified", "gpu-on-cpu-host", gpu_in_fingerprint,
          "says cpu-host verified but its fingerprint matches ['h100-sxm']"),
     Case("summary.recomputed", "throughput-x2", inflated_summary, "output_tokens_per_s (trial trial 0 point 0)"),
+    Case("windows.recomputed", "throughput-x2", inflated_windows, "output_tokens_per_s (trial 0 point 0 window 0)"),
     Case("requests.sanity", "ttft-over-e2e", ttft_over_e2e, "ttft > e2e"),
     Case("requests.sanity", "id-reused", reused_request_id, "request ids used twice"),
     Case("percentiles.samples", "p99-from-16", p99_from_16, "ttft_ms_p99 published from 16 samples < 662",
