@@ -20,6 +20,7 @@ reach a node with another CPU through a shared home directory).
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import platform
@@ -243,8 +244,23 @@ def system_env(runner: Runner, local: LocalSystem) -> dict[str, Any]:
             raise InferboardError(f"{name} {version} does not satisfy {spec} (runners/{runner.name}/runner.yaml)",
                                   field=name, fix=f"install {name}{spec}")
         packages[name] = version
+    freeze = system_freeze()
     return {"kind": "system", "python": sys.executable, "python_version": sys.version.split()[0],
-            "packages": packages, "runtime": runner.name, "note": local.provenance_note}
+            "packages": packages, "runtime": runner.name, "note": local.provenance_note,
+            "freeze": freeze, "freeze_hash": freeze_hash(freeze)}
+
+
+def system_freeze() -> list[str]:
+    """Every distribution of this Python as sorted ``name==version`` lines: what a system environment is."""
+    from importlib import metadata
+
+    return sorted({f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions() if d.metadata['Name']},
+                  key=str.lower)
+
+
+def freeze_hash(freeze: list[str]) -> str:
+    """The pin of a system environment: SHA-256 of its freeze lines joined by newlines."""
+    return "sha256:" + hashlib.sha256("\n".join(freeze).encode()).hexdigest()
 
 
 def pip_find_links() -> list[str]:

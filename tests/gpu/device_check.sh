@@ -60,8 +60,9 @@ cp "$MODEL/manifest.json" "$OUT/model-manifest.json"
 CELLS=${CELLS_DIR:-/tmp/ib-cells}
 rm -rf "$CELLS"; mkdir -p "$CELLS"
 rc=0
-# each cell is bounded (SIGINT first: an interrupted cell keeps what it measured); 520 s in all
-for spec in gpu-check:190 overload:190 cold-start:140; do
+# each cell is bounded (SIGINT first: an interrupted cell keeps what it measured); 520 s in all.
+# WORKLOADS="name:seconds ..." runs others (e.g. WORKLOADS="overload:170 cold-start:110").
+for spec in ${WORKLOADS:-gpu-check:190 overload:190 cold-start:140}; do
   wl=${spec%%:*}
   step "cell $wl"
   timeout --signal=INT --kill-after=20 "${spec##*:}" \

@@ -12,6 +12,7 @@ from inferboard import __version__
 from inferboard.core.errors import InferboardError
 from inferboard.core.paths import REPO_ROOT
 from inferboard.hardware.sku import CPU_HOST, load_skus, match_gpu
+from inferboard.runtimes.envs import freeze_hash
 from inferboard.scenario.workload import Workload, parse_workload, standard_hash
 from inferboard.submission.bundle import Bundle
 from inferboard.submission.checks.common import manifest, provenance, rows
@@ -80,7 +81,8 @@ def suite_clean(b: Bundle) -> Iterator[Finding]:
 @check("pins.present")
 def pins_present(b: Bundle) -> Iterator[Finding]:
     """What ran is pinned: the model's revision (a content hash or a hub commit) and the runtime's lock hash
-    (local environment), source hash (local build) or image digest (container)."""
+    (local environment), source hash (local build), image digest (container) or, for a host's own Python
+    environment (kind system), the hash of its recorded freeze (every installed distribution and version)."""
     for cd in b.cell_dirs:
         prov = provenance(b, cd)
         rev = str(prov["model"].get("revision") or "")
@@ -89,6 +91,9 @@ def pins_present(b: Bundle) -> Iterator[Finding]:
         rt = prov["runtime"]
         env = rt.get("env") or {}
         pins = [env.get("lock_hash"), env.get("source_hash"), rt.get("resolved_image_id")]
+        freeze = env.get("freeze")
+        if env.get("kind") == "system" and isinstance(freeze, list) and all(isinstance(x, str) for x in freeze):
+            pins.append(env.get("freeze_hash") if env.get("freeze_hash") == freeze_hash(freeze) else None)
         if not any(isinstance(p, str) and re.fullmatch(r"sha256:[0-9a-f]{64}", p) for p in pins):
             yield Finding("no runtime pin (environment lock hash, build source hash or image digest)", b.cell_id(cd))
 
