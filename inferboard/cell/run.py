@@ -144,13 +144,16 @@ def load_points(spec: CellSpec, plan: CellPlan) -> Generator[LoadPointPlan, list
     log: list[dict[str, Any]] = []
     while (rate := next_rate(w.load, probes)) is not None:
         point = probe_point(w, plan, len(probes), rate)
+        # recorded before it runs: an interrupted probe's records still have their load point's rate
+        hashes.append(point.schedule_hash)
+        log.append({"load_point": point.index, "rate": rate, "goodput_fraction_scheduled": None, "passed": None})
+        _update_provenance(spec.out, load_point_schedule_hashes=hashes, search_probes=log)
         records = yield point
         frac = slo_fraction_scheduled([r for r in records if not r["warmup"]], w.slo.model_dump())
         passed = frac is not None and frac >= w.load.goodput_target
         probes.append((rate, passed))
-        hashes.append(point.schedule_hash)
-        log.append({"load_point": point.index, "rate": rate, "goodput_fraction_scheduled": frac, "passed": passed})
-        _update_provenance(spec.out, load_point_schedule_hashes=hashes, search_probes=log)
+        log[-1].update(goodput_fraction_scheduled=frac, passed=passed)
+        _update_provenance(spec.out, search_probes=log)
 
 
 def next_point(points: Generator[LoadPointPlan, list[dict[str, Any]], None],

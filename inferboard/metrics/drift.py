@@ -3,7 +3,8 @@
 drift_<x>_pct_per_h = 100 × (least-squares slope of the windows' median <x> against the window's start, per hour)
 / the mean of those medians, with a 95% confidence interval from the slope's standard error (Student t, n − 2
 degrees of freedom). rss_growth_bytes_per_h is the same slope of the server's process-tree RSS, in bytes per hour.
-A drift is significant when its interval excludes 0 and its value is at least SIGNIFICANT_PCT_PER_H.
+A drift is significant when its interval excludes 0 and its value is at least SIGNIFICANT_PCT_PER_H. A slope needs
+at least MIN_WINDOWS windows with a value spanning at least MIN_SPAN_S.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 from scipy import stats as sps
 
 MIN_WINDOWS = 10
+MIN_SPAN_S = 60.0  # a slope per hour from less than a minute of windows says nothing
 SIGNIFICANT_PCT_PER_H = 10.0
 #: drift columns of a summary row: (column, the window column it is the slope of, as a percentage of its mean)
 DRIFTS: tuple[tuple[str, str, bool], ...] = (
@@ -28,6 +30,8 @@ def slope_per_h(t_s: Sequence[float], y: Sequence[float], relative: bool) -> tup
     """(slope, CI low, CI high) per hour (in % of the mean when ``relative``), or why there is none."""
     if len(y) < MIN_WINDOWS:
         return f"{len(y)} windows with a value < {MIN_WINDOWS} needed for a slope"
+    if max(t_s) - min(t_s) < MIN_SPAN_S:
+        return f"the windows span {max(t_s) - min(t_s):.0f} s < {MIN_SPAN_S:g} s needed for a slope"
     x, v = np.asarray(t_s, dtype=float) / 3600.0, np.asarray(y, dtype=float)
     if np.ptp(x) == 0:
         return "every window at the same time"

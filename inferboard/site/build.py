@@ -42,6 +42,7 @@ from inferboard.site.html import (
     fmt,
     key_headers,
     latency_rows,
+    load_label,
     metric_cells,
     metric_headers,
     operations_rows,
@@ -89,8 +90,8 @@ def _environment(templates: Path) -> jinja2.Environment:
         keep_trailing_newline=True,
         extensions=["jinja2.ext.do"],
     )
-    env.filters.update(fmt=fmt, json=script_json, seg=sd.segment, label=sd.label, sh=shlex.quote, inline=inline,
-                       check_anchor=lambda cid: anchor("check", cid))
+    env.filters.update(fmt=fmt, load=load_label, json=script_json, seg=sd.segment, label=sd.label, sh=shlex.quote,
+                       inline=inline, check_anchor=lambda cid: anchor("check", cid))
     env.globals.update(td=td, latency_rows=latency_rows, cell_badges=cell_badges, PCTS=sd.PERCENTILES,
                        metric_headers=metric_headers, metric_cells=metric_cells, metric_label=column_label,
                        points_columns=sd.points_columns, board_columns=sd.board_columns, origin_html=origin_html,

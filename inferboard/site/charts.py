@@ -11,7 +11,7 @@ from typing import Any
 from inferboard.metrics import column_heading, column_label
 from inferboard.site import data as sd
 from inferboard.site import operations as ops
-from inferboard.site.html import fmt
+from inferboard.site.html import fmt, load_label
 
 
 def figure(data: list[dict[str, Any]], xtitle: str, ytitle: str) -> dict[str, Any]:
@@ -33,7 +33,7 @@ def pareto_chart(cells: list[sd.PublishedCell]) -> dict[str, Any]:
             s = series.setdefault(f"{c.runtime} · {c.sku} · {c.model}", {"x": [], "y": [], "text": []})
             s["x"].append(x)
             s["y"].append(y)
-            s["text"].append(f"{c.entry_id} @ {r['load_kind']} {fmt(r['load_value'])}")
+            s["text"].append(f"{c.entry_id} @ {load_label(r)}")
             pts.append((x, y))
     data: list[dict[str, Any]] = [
         {"type": "scatter", "mode": "markers", "name": n, "hoverinfo": "text+x+y", **s}

@@ -28,6 +28,20 @@ def fmt(v: Any, digits: int = 3) -> str:
     return "—" if f is None else _num(f, digits)
 
 
+def load_label(r: dict[str, Any]) -> str:
+    """How a load point reads: "concurrency 8", "rate 10 (burstiness 0.25)", "phases, mean 9.77 req/s",
+    "probe 69.8 req/s", "trace ×2" (plain text: escape it where it goes into HTML)."""
+    kind, value = str(r.get("load_kind")), r.get("load_value")
+    if kind == "phases":
+        return f"phases, mean {fmt(value)} req/s"
+    if kind == "search":
+        return f"probe {fmt(value)} req/s"
+    if kind == "trace":
+        return f"trace ×{fmt(value)}"
+    b = sd.finite(r.get("burstiness"))
+    return f"{kind} {fmt(value)}" + (f" (burstiness {fmt(b)})" if b is not None and b != 1.0 else "")
+
+
 def _num(f: float, digits: int = 3) -> str:
     if f == 0:
         return "0"
@@ -177,8 +191,8 @@ def entry_html(c: sd.PublishedCell, r: dict[str, Any], url: Callable[[str], str]
     status = str(cell_badges(c))
     if c.best is None and c.invalid_reasons:
         status += f"<small> {escape('; '.join(c.invalid_reasons))}</small>"
-    return (f'<td class="ib-entry"><span class="ib-load">{wl}<a href="{escape(url(c.path))}">{escape(r["load_kind"])} '
-            f'{fmt(r["load_value"])}</a></span><span class="ib-line ib-who">{origin_html(c)}</span>'
+    return (f'<td class="ib-entry"><span class="ib-load">{wl}<a href="{escape(url(c.path))}">{escape(load_label(r))}'
+            f'</a></span><span class="ib-line ib-who">{origin_html(c)}</span>'
             + (f'<span class="ib-line">{status}</span>' if status else "") + "</td>")
 
 

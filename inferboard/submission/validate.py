@@ -13,6 +13,10 @@ from inferboard.submission.bundle import Bundle, Unreadable
 from inferboard.submission.checks.history import against_dirs
 from inferboard.submission.registry import Check, Finding, all_checks
 
+#: a reason shows this many findings at most ("; and N more"), cut at this many characters: one short line
+MAX_FINDINGS_SHOWN = 10
+MAX_REASON_CHARS = 2000
+
 
 @dataclass
 class CheckResult:
@@ -32,7 +36,10 @@ class CheckResult:
         escaped: a reason quotes the bundle's own text and reaches terminals, Markdown and HTML."""
         if self.skipped:
             return self.skipped
-        return inert("; ".join(f.text() for f in self.findings)) or None
+        shown = self.findings[:MAX_FINDINGS_SHOWN]
+        more = len(self.findings) - len(shown)
+        text = "; ".join(f.text() for f in shown) + (f"; and {more} more" if more else "")
+        return inert(text[:MAX_REASON_CHARS]) or None
 
     def as_json(self) -> dict[str, Any]:
         return {"id": self.id, "ok": self.ok, "severity": self.severity, "reason": self.reason}

@@ -40,11 +40,12 @@ Rows = list[dict[str, Any]]
 
 
 def committed_bundle() -> Path | None:
-    """The first bundle folder of data/submissions/ in sorted order (None when there is none)."""
+    """The committed bundle with the most cells (the project's CPU matrix; first by name among equals), None when
+    there is none."""
     if not SUBMISSIONS.is_dir():
         return None
     dirs = sorted(p for p in SUBMISSIONS.iterdir() if p.is_dir() and not p.name.startswith("."))
-    return dirs[0] if dirs else None
+    return min(dirs, key=lambda d: (-len(cell_dirs(d)), d.name)) if dirs else None
 
 
 def copy_bundle(src: Path, parent: Path, name: str | None = None) -> Path:
@@ -59,9 +60,16 @@ def cell_dirs(bundle: Path) -> list[Path]:
 
 
 def first_cell(bundle: Path) -> Path:
-    """The cell the mutations work on: the one with the most summary rows (load points × trials), first by
-    name among those (in the project's bundle: llama.cpp's cpu-fixed, 3 load points × 3 trials)."""
-    return min(cell_dirs(bundle), key=lambda c: (-pq.read_metadata(c / "summary.parquet").num_rows, c.as_posix()))
+    """The cell the mutations work on: a cpu-fixed cell where there is one (3 load points × 3 trials), else the
+    one with the most summary rows, first by name among those."""
+    return min(cell_dirs(bundle), key=lambda c: (c.name != "cpu-fixed",
+                                                 -pq.read_metadata(c / "summary.parquet").num_rows, c.as_posix()))
+
+
+def search_cell(bundle: Path) -> Path:
+    """A cell of a search load (max rate at SLO) in the bundle."""
+    return next(c for c in cell_dirs(bundle) if "search_probes" in read_json(c / "provenance.json")
+                and read_json(c / "provenance.json")["search_probes"])
 
 
 def cell_id(bundle: Path, cell: Path) -> str:

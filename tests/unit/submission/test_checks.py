@@ -38,18 +38,20 @@ from tests.unit.submission.bundles import (
     edit_parquet,
     failed,
     first_cell,
+    read_json,
     recompute_summary,
     record_doc,
     rehash,
     report,
     run_validate,
+    search_cell,
     write_parquet,
     write_record,
 )
 
 #: checks that read the provenance through its schema: all report "cannot check" when it does not validate
 READS_PROVENANCE = frozenset({"cell.identity", "cell.finished", "suite.clean", "pins.present", "workload.standard",
-                              "hardware.sku_verified", "summary.recomputed"})
+                              "hardware.sku_verified", "summary.recomputed", "windows.recomputed", "search.probes"})
 #: checks that read the manifest through its schema
 READS_MANIFEST = frozenset({"manifest.hashes", "manifest.complete", "strings.limits", "suite.clean",
                             "workload.standard"})
@@ -161,7 +163,9 @@ def _each_point(rows: Rows, lp: int, fn: Callable[[dict[str, Any]], None], *, pe
 
 
 def _first_warmup(rows: Rows) -> dict[str, Any]:
-    return next(r for r in rows if r["warmup"])
+    """A warm-up request that is not the first after a server start (cold_ttft_ms and requests_to_steady read
+    that one): the first warm-up of load point 1."""
+    return next(r for r in rows if r["warmup"] and r["load_point"] == 1)
 
 
 # ------------------------------------------------------------------ the mutations, check by check
@@ -238,8 +242,9 @@ def deep_record(ctx: Ctx) -> None:
 
 
 def many_rows(ctx: Ctx) -> None:
-    ctx.mp.setattr(bundle_mod, "MAX_PARQUET_ROWS", 1000)  # requests (162) and summary (12) stay under it
-    _write_metrics(ctx, _metrics_rows(3000))
+    # every other table of the bundle stays under it (the largest, a vLLM soak's metrics.parquet, holds ~39,000)
+    ctx.mp.setattr(bundle_mod, "MAX_PARQUET_ROWS", 40_000)
+    _write_metrics(ctx, _metrics_rows(50_000))
 
 
 def inflating(ctx: Ctx) -> None:
@@ -338,6 +343,37 @@ def workload_rehashed(ctx: Ctx) -> None:
 def gpu_in_fingerprint(ctx: Ctx) -> None:
     gpu = {"index": 0, "name": "NVIDIA H100 80GB HBM3", "uuid": "GPU-00000000-0000-0000-0000-000000000000"}
     _prov(ctx, lambda p: p["hardware"].update(gpus=[gpu]), summary=True)  # the fingerprint is a summary column
+
+
+def _search_provenance(ctx: Ctx, fn: Callable[[dict[str, Any]], Any]) -> None:
+    """Edit the search cell's provenance, then recompute its summary (the probe rates are its load values)."""
+    cell = search_cell(ctx.bundle)
+    edit_json(cell / "provenance.json", fn)
+    recompute_summary(cell)
+    rehash(ctx.bundle)
+
+
+def moved_probe(ctx: Ctx) -> None:
+    """A submitter who kept the probe that looked best: probe 1 ran 10% faster than the rule says."""
+    _search_provenance(ctx, lambda p: p["search_probes"][1].update(rate=p["search_probes"][1]["rate"] * 1.1))
+
+
+def dropped_probe(ctx: Ctx) -> None:
+    """The last probe left out (its records too): the search now stops before its rule does."""
+    cell = search_cell(ctx.bundle)
+    last = len(read_json(cell / "provenance.json")["search_probes"]) - 1
+
+    dropped = sum(1 for r in pq.read_table(cell / "requests.parquet").to_pylist() if r["load_point"] == last)
+
+    def drop(p: dict[str, Any]) -> None:
+        p["search_probes"].pop()
+        p["load_point_schedule_hashes"].pop()
+        p["requests_recorded"] -= dropped
+
+    edit_json(cell / "provenance.json", drop)
+    edit_parquet(cell / "requests.parquet", lambda rows: [r for r in rows if r["load_point"] != last])
+    recompute_summary(cell)
+    rehash(ctx.bundle)
 
 
 def inflated_windows(ctx: Ctx) -> None:
@@ -442,17 +478,19 @@ CASES: list[Case] = [
          also=READS_PROVENANCE | {"documents.schema", "strings.limits", "paths.no_host"}),
     Case("json.caps", "deep-record", deep_record, "nested deeper than 32 levels",
          also=frozenset({"strings.limits", "reproductions.records", "paths.no_host"})),  # all parse every record
-    Case("parquet.caps", "rows", many_rows, "3000 rows > 1000",
-         # paths.no_host reads every footer's metadata; the summary is recomputed from metrics.parquet
-         also=frozenset({"paths.no_host", "summary.recomputed"})),
+    Case("parquet.caps", "rows", many_rows, "50000 rows > 40000",
+         # paths.no_host reads every footer's metadata; the summary and windows are recomputed from metrics.parquet
+         also=frozenset({"paths.no_host", "summary.recomputed", "windows.recomputed"})),
     Case("parquet.caps", "inflates", inflating, "once decompressed > 1048576",
-         also=frozenset({"paths.no_host", "summary.recomputed"})),
+         also=frozenset({"paths.no_host", "summary.recomputed", "windows.recomputed"})),
     Case("parquet.schema", "extra-column", extra_column, "unknown ['extra']",
-         also=frozenset({"summary.recomputed"})),  # a table whose columns are wrong is never read (metrics here)
+         # a table whose columns are wrong is never read (metrics here)
+         also=frozenset({"summary.recomputed", "windows.recomputed"})),
     Case("parquet.schema", "schema-version", unknown_schema_version, "schema version '2' is not a known one"),
     Case("parquet.rows", "status-pwned", pwned_status, "got 'pwned'",
          # every reader of the request rows validates them: "cannot check"
-         also=frozenset({"requests.sanity", "summary.recomputed", "validity.client_saturation"})),
+         also=frozenset({"requests.sanity", "summary.recomputed", "windows.recomputed",
+                         "validity.client_saturation"})),
     Case("documents.schema", "unknown-field", unknown_provenance_field, "favourite_colour: unknown field",
          also=READS_PROVENANCE),  # they read the provenance through its schema: "cannot check"
     Case("documents.schema", "schema-version", provenance_version, "provenance schema_version 99 is not 1"),
@@ -471,6 +509,8 @@ CASES: list[Case] = [
          "says cpu-host verified but its fingerprint matches ['h100-sxm']"),
     Case("summary.recomputed", "throughput-x2", inflated_summary, "output_tokens_per_s (trial trial 0 point 0)"),
     Case("windows.recomputed", "throughput-x2", inflated_windows, "output_tokens_per_s (trial 0 point 0 window 0)"),
+    Case("search.probes", "probe-moved", moved_probe, "the search picks"),
+    Case("search.probes", "probe-dropped", dropped_probe, "its rule asks for another"),
     Case("requests.sanity", "ttft-over-e2e", ttft_over_e2e, "ttft > e2e"),
     Case("requests.sanity", "id-reused", reused_request_id, "request ids used twice"),
     Case("percentiles.samples", "p99-from-16", p99_from_16, "ttft_ms_p99 published from 16 samples < 662",
