@@ -39,10 +39,10 @@ from inferboard.scenario.workload import PhasesLoad, RateLoad, SearchLoad, Workl
 
 
 def burstiness_of(wdef: Workload, point: int) -> float | None:
-    """The gamma shape of an open-loop point's arrivals (None in closed loop)."""
+    """The gamma shape of an open-loop point's arrivals (None in closed loop and for a trace's own arrivals)."""
     if isinstance(wdef.load, RateLoad):
         return wdef.load.burstiness_of(point)
-    return wdef.load.burstiness if isinstance(wdef.load, PhasesLoad) else None
+    return wdef.load.burstiness if isinstance(wdef.load, PhasesLoad | SearchLoad) else None
 
 
 def _hardware_columns(prov: dict[str, Any]) -> dict[str, Any]:
@@ -83,6 +83,8 @@ def summary_rows(prov: dict[str, Any], records: list[dict[str, Any]], metrics_ro
     waiting = gauge_samples(metrics_rows, catalogue, "waiting_requests")
     rss = gauge_samples(metrics_rows, catalogue, "server_rss_bytes")
     phases = phase_spans(wdef)
+    # recorded by the run (a trace's length was read there); a checker never opens files a definition names
+    planned = prov.get("requests_planned") or planned_requests(wdef, read_files=False)
     factor = wdef.load.recovery_factor if isinstance(wdef.load, PhasesLoad) else 1.5
 
     def server_for(trial: int) -> dict[str, Any]:
@@ -99,7 +101,7 @@ def summary_rows(prov: dict[str, Any], records: list[dict[str, Any]], metrics_ro
             model=prov["model"]["name"], sku=prov["sku"], trials=wdef.trials, trial=trial, load_point=lp,
             load_kind=wdef.load.kind, load_value=values[lp], burstiness=burstiness_of(wdef, lp),
             slo=wdef.slo.model_dump(),
-            requests_planned=planned_requests(wdef), warmup_requests=wdef.warmup_requests,
+            requests_planned=planned, warmup_requests=wdef.warmup_requests,
             gpu_count=prov.get("gpu_count", 0), server_exit_code=srv.get("exit_code") if crashed else None,
             server_log_tail=srv.get("log_tail") if crashed else None, cold_start_s=srv.get("cold_start_s"),
             hardware=hardware, gpu_window=windows.get((trial, lp)), model_entry=model_entry, sku_entry=sku_entry,
@@ -136,9 +138,10 @@ def search_columns(wdef: Workload, rows: list[dict[str, Any]]) -> dict[str, Any]
     target = wdef.load.goodput_target
     probes = [(r["load_value"], (r["goodput_fraction_scheduled"] or 0.0) >= target) for r in aggs]
     per_probe = wdef.warmup_requests + wdef.requests
+    points = fixed_sweep_points(probes, wdef.load.resolution)
     out.update(max_rate_at_slo_rps=result(probes), search_probes=len(probes),
                search_requests=sum(r["requests_total"] + r["warmup_requests"] for r in aggs),
-               fixed_sweep_requests=fixed_sweep_points(probes, wdef.load.resolution) * per_probe)
+               fixed_sweep_requests=None if points is None else points * per_probe)
     return out
 
 

@@ -36,7 +36,7 @@ from inferboard.results.schema import (
     SUMMARY,
     Journal,
 )
-from inferboard.scenario.schedule import CellPlan, LoadPointPlan, build_plan, probe_point
+from inferboard.scenario.schedule import CellPlan, LoadPointPlan, build_plan, planned_requests, probe_point
 from inferboard.scenario.search import next_rate
 from inferboard.scenario.workload import SearchLoad, Workload
 
@@ -102,7 +102,8 @@ def execute(spec: CellSpec) -> list[dict[str, Any]]:
         point_schedule_hashes=[p.schedule_hash for p in plan.points], cell_id=spec.id, sku=s.sku,
         gpus=s.gpu_fingerprints, catalogue=catalogue_snapshot(s),
     )
-    prov.update(endpoint=s.url, gpu_count=s.gpu_count, sku_verified=s.sku_verified, monitored_gpus=s.gpus)
+    prov.update(requests_planned=planned_requests(w), endpoint=s.url, gpu_count=s.gpu_count,
+                sku_verified=s.sku_verified, monitored_gpus=s.gpus)
     prov["client"].update(event_loop=_event_loop_name(), cpus=sorted(os.sched_getaffinity(0)),
                           timestamps=probe.timestamps)
     _write_provenance(out, prov)
@@ -237,10 +238,12 @@ async def _run_plan(spec: CellSpec, plan: CellPlan, journal: Journal) -> None:
                     stop.set()
                     await watcher
     finally:
-        if server is not None and servers:
-            servers[-1].update(server.stop())
-            _update_provenance(spec.out, servers=servers)
-        if server is not None:
-            server.close()
+        try:
+            if server is not None and servers:
+                servers[-1].update(server.stop())
+                _update_provenance(spec.out, servers=servers)
+        finally:
+            if server is not None:
+                server.close()
 
 

@@ -196,6 +196,8 @@ class Provenance(_Closed):
     servers: list[dict[str, Any]] = Field(default_factory=list)
     gpu_windows: list[dict[str, Any]] = Field(default_factory=list)
     requests_recorded: int | None = None
+    #: requests each load point plans (phased loads: its arrivals; traces: their lines), recorded at the run
+    requests_planned: int | None = None
     #: a search load's probes in the order they ran: {load_point, rate, goodput_fraction_scheduled, passed}
     search_probes: list[dict[str, Any]] = Field(default_factory=list)
 

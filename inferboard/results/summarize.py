@@ -228,7 +228,8 @@ def summarize_point(all_records: Sequence[dict[str, Any]], info: PointInfo) -> d
         drift_flags: list[str] = []
         nulls.update({c: "a phased load changes its rate by design" for c, _, _ in DRIFTS})
     else:
-        windows = window_rows(all_records, window_s=info.window_s, series={"server_rss_bytes": info.rss_samples})
+        # measured requests only: slow warm-up windows at the start would tilt the slope
+        windows = window_rows(records, window_s=info.window_s, series={"server_rss_bytes": info.rss_samples})
         drift, drift_flags = drift_columns(windows, nulls)
     row.update(drift)
     row.update(row_limits(row, info.model_entry, info.sku_entry))
@@ -271,7 +272,8 @@ def aggregate_trials(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
             continue
         med = float(np.median(vals))
         agg[key] = round(med) if isinstance(vals[0], int) else med
-    flags = []
+    flags = list(dict.fromkeys(f for r in rows for f in (r["flags"] or "").split("; ")
+                               if f.startswith("significant drift")))  # a trial's drift flag stays visible
     for key in CI_METRICS:
         vals = [r[key] for r in rows if r[key] is not None]
         lo, hi, reason = bootstrap_ci(vals)

@@ -255,7 +255,7 @@ def system_freeze() -> list[str]:
     from importlib import metadata
 
     return sorted({f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions() if d.metadata['Name']},
-                  key=str.lower)
+                  key=lambda s: (s.lower(), s))
 
 
 def freeze_hash(freeze: list[str]) -> str:

@@ -281,8 +281,9 @@ class ManagedServer:
         self.scraper = self.proc.metrics_scraper(self.scrape_interval_s)
         if self.scraper is not None:
             self.scraper.start()
-        self.sampler = RssSampler(self.proc, self.trial, self.scrape_interval_s / 2)
-        self.sampler.start()
+        if self.spec.mode != "container":  # a container's processes are not the engine CLI's descendants
+            self.sampler = RssSampler(self.proc, self.trial, self.scrape_interval_s / 2)
+            self.sampler.start()
         caches = None if not self.spec.fresh_dirs else ("warm" if warm else "empty")
         return {"trial": trial, "cold_start_s": cold, "log": self.log_path(trial).name, "argv": self.spec.argv,
                 "empty_at_start": [] if warm else list(self.spec.fresh_dirs), "caches": caches}

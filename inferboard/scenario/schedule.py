@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from inferboard.core.errors import InferboardError
 from inferboard.core.hashing import canonical_json
 from inferboard.scenario.prompts import PromptTokenizer, joined_text
 from inferboard.scenario.trace import read_trace
@@ -154,6 +155,8 @@ def phase_arrivals(load: PhasesLoad, seed: int, limit: int) -> list[float]:
     """Offsets (s) of the arrivals of a phased load, at most ``limit``: gamma gaps at each phase's rate (one
     random stream per phase), the first at 0, none at or past the end of the last phase."""
     out: list[float] = [0.0]
+    if limit <= 0:
+        return []
     for k, ((start, end), phase) in enumerate(zip(load.bounds(), load.phases, strict=True)):
         rng = _rng(seed, 4, k)
         t = out[-1] if k == 0 else start
@@ -165,12 +168,14 @@ def phase_arrivals(load: PhasesLoad, seed: int, limit: int) -> list[float]:
     return out[:limit]
 
 
-def planned_requests(w: Workload) -> int:
-    """Requests a load point of ``w`` plans: every arrival of a phased load, else warm-up + measured."""
+def planned_requests(w: Workload, *, read_files: bool = True) -> int:
+    """Requests a load point of ``w`` plans: every arrival of a phased load, the trace's lines up to warm-up +
+    measured, else warm-up + measured. ``read_files=False`` never opens a trace (a checker reading a submitted
+    definition): then a trace plans warm-up + measured."""
     total = w.warmup_requests + w.requests
     if isinstance(w.load, PhasesLoad):
         return len(phase_arrivals(w.load, w.seed, total))
-    if isinstance(w.dataset, TraceDataset):
+    if isinstance(w.dataset, TraceDataset) and read_files:
         return len(read_trace(w.dataset, total))
     return total
 
@@ -197,6 +202,10 @@ def hash_point(point: LoadPointPlan) -> str:
 def build_plan(w: Workload, tok: PromptTokenizer) -> CellPlan:
     """Build the deterministic plan of every load point of ``w``."""
     total = planned_requests(w)
+    if isinstance(w.load, PhasesLoad) and len(phase_arrivals(w.load, w.seed, total + 1)) > total:
+        # the bound would cut the last arrivals, those of the phase recovery_s measures
+        raise InferboardError(f"the phases draw more than warmup_requests + requests = {total} arrivals",
+                              field="requests", fix="raise requests (it bounds the arrivals)")
     turns_per = w.dataset.turns if isinstance(w.dataset, MultiTurnDataset) else 1
     n_sessions = math.ceil(total / turns_per)
     prefixes: list[tuple[str, int]] = []

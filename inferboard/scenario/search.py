@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from inferboard.scenario.workload import SearchLoad
 
 Probe = tuple[float, bool]  # (rate, passed)
+MAX_STEPS_DOWN = 3  # a start rate that fails is divided by growth at most this often: no probe lasts for days
 
 
 def bracket(probes: Sequence[Probe]) -> tuple[float | None, float | None]:
@@ -32,9 +33,9 @@ def next_rate(load: SearchLoad, probes: Sequence[Probe]) -> float | None:
     if hi is None:  # everything passed so far: ramp up, up to max_rate
         assert lo is not None
         return None if lo >= load.max_rate else min(load.max_rate, lo * load.growth)
-    if lo is None:  # everything failed so far: ramp down
+    if lo is None:  # everything failed so far: ramp down, at most MAX_STEPS_DOWN steps below the start
         low = hi / load.growth
-        return None if low < load.start_rate / load.growth ** (load.max_probes - 1) else low
+        return None if low < load.start_rate / load.growth ** MAX_STEPS_DOWN * (1 - 1e-9) else low
     if (hi - lo) / lo <= load.resolution:
         return None
     return math.sqrt(lo * hi)  # bisect in log space: the resolution is relative
@@ -45,10 +46,12 @@ def result(probes: Sequence[Probe]) -> float | None:
     return bracket(probes)[0]
 
 
-def fixed_sweep_points(probes: Sequence[Probe], resolution: float) -> int:
+def fixed_sweep_points(probes: Sequence[Probe], resolution: float) -> int | None:
     """Points a fixed geometric sweep over the probed range needs to resolve the result as finely as the search:
-    ceil(log(max/min) / log(1 + resolution)) + 1 (the search spends len(probes))."""
+    ceil(log(max/min) / log(1 + resolution)) + 1 (the search spends len(probes)); None when the search did not
+    bracket a limit (no failing or no passing probe)."""
     rates = [r for r, _ in probes]
-    if len(rates) < 2 or min(rates) <= 0:
-        return len(rates)
-    return math.ceil(math.log(max(rates) / min(rates)) / math.log1p(resolution)) + 1
+    lo, hi = bracket(probes)
+    if lo is None or hi is None or min(rates) <= 0:
+        return None
+    return math.ceil(round(math.log(max(rates) / min(rates)) / math.log1p(resolution), 9)) + 1

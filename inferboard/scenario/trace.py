@@ -11,6 +11,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import math
+import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -42,9 +44,13 @@ def trace_path(ds: TraceDataset) -> Path:
 
 def _timestamp(text: str) -> float:
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(value):
+            raise ValueError(text)
+        return value
     head, _, frac = text.strip().partition(".")
     stamp = datetime.fromisoformat(head + (f".{frac[:6]}" if frac else ""))
     return stamp.replace(tzinfo=UTC).timestamp()  # offsets only: read every stamp as UTC (no DST)
@@ -65,10 +71,12 @@ def _int(text: str, field: str, where: str) -> int:
 def _read(path: Path, sha256: str) -> tuple[TraceRow, ...]:
     where = str(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_TRACE_BYTES:
-            raise InferboardError(f"{size} bytes > {MAX_TRACE_BYTES}", field=where, fix="cut the trace")
-        data = path.read_bytes()
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise InferboardError("not a regular file", field=where, fix="point dataset.file to a CSV file")
+        with path.open("rb") as f:
+            data = f.read(MAX_TRACE_BYTES + 1)  # a size that lies (a device, a growing file) is still capped
+        if len(data) > MAX_TRACE_BYTES:
+            raise InferboardError(f"more than {MAX_TRACE_BYTES} bytes", field=where, fix="cut the trace")
     except OSError as err:
         raise InferboardError(f"cannot read the trace: {err.strerror}", field=where,
                               fix="point dataset.file to an existing CSV trace") from None

@@ -19,6 +19,9 @@ from inferboard.core.paths import REPO_ROOT
 from inferboard.core.strict import Strict
 
 WORKLOAD_SCHEMA_VERSION = 1
+MAX_RATE = 100_000.0  # req/s: bounds on what a workload file may ask, so planning it stays bounded
+MAX_DURATION_S = 7 * 86_400.0
+MAX_REQUESTS = 10_000_000
 NonNegInt = Annotated[int, Field(ge=0)]
 NonNegFloat = Annotated[float, Field(ge=0)]
 
@@ -134,8 +137,8 @@ class Phase(Strict):
     """One phase of a phased load: open-loop arrivals at ``rate`` req/s for ``duration_s`` seconds."""
 
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$", max_length=32)]
-    rate: PositiveFloat
-    duration_s: PositiveFloat
+    rate: Annotated[float, Field(gt=0, le=MAX_RATE)]
+    duration_s: Annotated[float, Field(gt=0, le=MAX_DURATION_S)]
 
 
 class PhasesLoad(Strict):
@@ -243,7 +246,8 @@ class Workload(Strict):
     description: str = ""
     dataset: Dataset
     load: LoadPattern
-    requests: PositiveInt = Field(description="measured requests per load point (warm-up excluded)")
+    requests: Annotated[int, Field(gt=0, le=MAX_REQUESTS)] = Field(
+        description="measured requests per load point (warm-up excluded)")
     duration_s: PositiveFloat | None = Field(None, description="stop issuing after this long per load point")
     warmup_requests: NonNegInt = 0
     trials: PositiveInt = 1
@@ -256,7 +260,8 @@ class Workload(Strict):
     slo: Slo = Field(default_factory=Slo)
     timeouts: Timeouts = Field(default_factory=Timeouts)
     sampling: Sampling = Field(default_factory=Sampling)
-    window_s: PositiveFloat = Field(1.0, description="width of the windows of windows.parquet (s, by scheduled time)")
+    window_s: Annotated[float, Field(ge=0.01, le=86_400)] = Field(
+        1.0, description="width of the windows of windows.parquet (s, by scheduled time)")
 
     @model_validator(mode="after")
     def _phases_fit(self) -> Workload:

@@ -142,6 +142,19 @@ def link_to_passwd(b: Path, _: Path) -> None:
     os.symlink(PASSWD, log)  # listed in the manifest, named like an allowed file
 
 
+def trace_at_passwd(b: Path, _: Path) -> None:
+    """A trace workload whose definition names a file of the checker's host: nothing reads it (the planned count
+    comes from provenance), and the edited definition no longer hashes to its workload hash."""
+    cell = next(p.parent for p in b.glob("cells/*/*/*/*/provenance.json") if p.parent.name == "cpu-trace-replay")
+
+    def point(p: dict[str, Any]) -> None:
+        p["workload"]["definition"]["dataset"]["file"] = str(PASSWD)
+        p.pop("requests_planned", None)
+
+    edit_json(cell / "provenance.json", point)
+    rehash(b)
+
+
 def manifest_link(b: Path, _: Path) -> None:
     (b / MANIFEST).unlink()
     os.symlink(PASSWD, b / MANIFEST)
@@ -228,6 +241,7 @@ CORPUS: list[Hostile] = [
     # notes are free text by design (printable, shown escaped by the site): markup there is accepted
     Hostile("markup-notes", markup_in("notes"), frozenset(), accepted=True),
     Hostile("markup-folder", markup_folder, frozenset({"layout.entries", "layout.allowed_files"})),
+    Hostile("trace-at-passwd", trace_at_passwd, frozenset({"workload.standard"})),
     Hostile("link-to-passwd", link_to_passwd, frozenset({"layout.entries"})),
     Hostile("manifest-link", manifest_link, frozenset({"layout.entries", "layout.allowed_files"})),
     Hostile("folder-link", folder_link, frozenset({"layout.entries"})),
