@@ -134,7 +134,8 @@ def _update_provenance(out: Path, **fields: Any) -> None:
 
 def load_points(spec: CellSpec, plan: CellPlan) -> Generator[LoadPointPlan, list[dict[str, Any]], None]:
     """The cell's load points, each sent back the records it measured: the plan's points, or the probes of a search
-    load chosen one by one from what the earlier probes measured (recorded in provenance as they run)."""
+    load chosen one by one from what the earlier probes measured (recorded in provenance as they run). Only a search
+    load gets records back (``keeps_records``): any other cell's are journaled, not held in memory."""
     w = spec.workload
     if not isinstance(w.load, SearchLoad):
         for p in plan.points:  # noqa: UP028 - records are sent in: a tuple's iterator has no send()
@@ -191,6 +192,7 @@ async def _run_plan(spec: CellSpec, plan: CellPlan, journal: Journal) -> None:
         loop.add_signal_handler(signal.SIGTERM, main.cancel)
     w = spec.workload
     server = spec.system.server
+    keep = isinstance(w.load, SearchLoad)  # a search chooses its next probe from the records it gets back
     servers: list[dict[str, Any]] = []
     windows: list[dict[str, Any]] = []
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -220,7 +222,8 @@ async def _run_plan(spec: CellSpec, plan: CellPlan, journal: Journal) -> None:
 
                         def sink(rec: dict[str, Any], _task: Any = task, _kept: list[Any] = measured) -> None:
                             journal.write(rec)
-                            _kept.append(rec)
+                            if keep:
+                                _kept.append(rec)
                             progress.advance(_task)
 
                         with GpuMonitor(spec.system.gpus) if spec.system.gpus else contextlib.nullcontext() as mon:
