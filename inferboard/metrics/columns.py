@@ -75,8 +75,9 @@ class ColdTtft(ColumnMetric):
 
 
 class RequestsToSteady(ColumnMetric):
-    """requests_to_steady = requests after a server start until every later TTFT stays within 1.5× the point's
-    median TTFT (the warm-up curve's length; 0 = steady from the first request)."""
+    """requests_to_steady = requests after a server start before the first whose TTFT is within 1.5× the steady
+    TTFT, the median of the later half of the point's requests (the warm-up curve's length; 0 = steady from the
+    first request)."""
 
     name, unit, label, display_unit = "requests_to_steady", "requests", "requests to steady", ""
     better, group, shown = "lower", "operations", True
@@ -85,7 +86,8 @@ class RequestsToSteady(ColumnMetric):
 
 class DriftTtft(ColumnMetric):
     """drift_ttft_p50_pct_per_h = 100 × slope of the windows' median TTFT per hour / their mean (with a 95% CI:
-    columns _ci95_low and _ci95_high); null on a phased load or with fewer than 10 windows with a median."""
+    columns _ci95_low and _ci95_high); null on a phased load, or with fewer than 10 windows with a median or
+    less than 60 s between the first and the last."""
 
     name, unit, label, display_unit = "drift_ttft_p50_pct_per_h", "%/h", "TTFT drift", None
     better, group, leaderboard = None, "operations", True

@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from inferboard.cell.finalize import summary_rows
@@ -29,6 +29,18 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+def _differences(table: str, got: list[dict[str, Any]], want: list[dict[str, Any]], cell: str,
+                 where: Callable[[dict[str, Any]], str]) -> Iterator[Finding]:
+    """What differs between a published table's rows and their recomputation (``where`` names a row)."""
+    if len(got) != len(want):
+        yield Finding(f"{table}.parquet has {len(got)} rows, the requests give {len(want)}", cell)
+        return
+    diffs = [f"{k} ({where(w)})" for g, w in zip(got, want, strict=True) for k in w if not _same(g.get(k), w[k])]
+    if diffs:
+        yield Finding(f"{table}.parquet differs from its recomputation in {len(diffs)} value(s): "
+                      f"{', '.join(diffs[:MAX_SHOWN])}", cell)
+
+
 @check("summary.recomputed")
 def summary_recomputed(b: Bundle) -> Iterator[Finding]:
     """summary.parquet is exactly what the suite computes from the cell's own requests.parquet, metrics.parquet
@@ -41,15 +53,8 @@ def summary_recomputed(b: Bundle) -> Iterator[Finding]:
             want = summary_rows(provenance(b, cd), rows(b, cd, "requests"), metrics, source=f"{cd}/provenance.json")
         except (InferboardError, KeyError, IndexError, ValueError, TypeError) as err:
             raise Unreadable(f"{cell}: the summary cannot be recomputed ({type(err).__name__}: {err})") from None
-        got = rows(b, cd, "summary")
-        if len(got) != len(want):
-            yield Finding(f"summary.parquet has {len(got)} rows, the requests give {len(want)}", cell)
-            continue
-        diffs = [(w["row_kind"], w["trial"], w["load_point"], k) for g, w in zip(got, want, strict=True)
-                 for k in w if not _same(g.get(k), w[k])]
-        if diffs:
-            shown = ", ".join(f"{k} ({kind} trial {t} point {lp})" for kind, t, lp, k in diffs[:MAX_SHOWN])
-            yield Finding(f"summary.parquet differs from its recomputation in {len(diffs)} value(s): {shown}", cell)
+        yield from _differences("summary", rows(b, cd, "summary"), want, cell,
+                                lambda w: f"{w['row_kind']} trial {w['trial']} point {w['load_point']}")
 
 
 @check("windows.recomputed")
@@ -66,15 +71,8 @@ def windows_recomputed(b: Bundle) -> Iterator[Finding]:
             want = window_table(prov, wdef, rows(b, cd, "requests"), metrics, gpu)
         except (InferboardError, KeyError, IndexError, ValueError, TypeError) as err:
             raise Unreadable(f"{cell}: the windows cannot be recomputed ({type(err).__name__}: {err})") from None
-        got = rows(b, cd, "windows")
-        if len(got) != len(want):
-            yield Finding(f"windows.parquet has {len(got)} rows, the requests give {len(want)}", cell)
-            continue
-        diffs = [(w["trial"], w["load_point"], w["window"], k) for g, w in zip(got, want, strict=True)
-                 for k in w if not _same(g.get(k), w[k])]
-        if diffs:
-            shown = ", ".join(f"{k} (trial {t} point {lp} window {n})" for t, lp, n, k in diffs[:MAX_SHOWN])
-            yield Finding(f"windows.parquet differs from its recomputation in {len(diffs)} value(s): {shown}", cell)
+        yield from _differences("windows", rows(b, cd, "windows"), want, cell,
+                                lambda w: f"trial {w['trial']} point {w['load_point']} window {w['window']}")
 
 
 def _record_problems(r: dict[str, Any]) -> list[str]:
