@@ -11,17 +11,31 @@ from inferboard.metrics.windows import PhaseSpan, window_rows
 from inferboard.runtimes.sampler import RSS_SERIES
 from inferboard.scenario.workload import PhasesLoad, Workload
 
+#: the gauges read from metrics.parquet: runner metric name keys, and the suite's own RSS sample
+GAUGE_KEYS: tuple[str, ...] = ("server_rss_bytes", "kv_cache_usage", "waiting_requests", "running_requests")
+
+
+def series_name(catalogue: dict[str, Any], key: str) -> str | None:
+    """The metrics.parquet series name of gauge ``key``: from the runner definition snapshotted in provenance,
+    or the suite's own RSS series; None when the runtime exports no such gauge."""
+    if key == "server_rss_bytes":
+        return RSS_SERIES
+    node: Any = catalogue
+    for part in ("runner", "metrics", "names", key):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node if isinstance(node, str) and node else None
+
+
+def gauge_names(catalogue: dict[str, Any]) -> frozenset[str]:
+    """Every series name the summary and the windows read from metrics.parquet (the rest is never used)."""
+    return frozenset(n for k in GAUGE_KEYS if (n := series_name(catalogue, k)))
+
 
 def gauge_samples(metrics_rows: list[dict[str, Any]], catalogue: dict[str, Any],
                   key: str) -> dict[int, list[tuple[int, float]]]:
-    """One gauge per trial from metrics.parquet's rows: ``key`` is a runner metric name key (kv_cache_usage,
-    waiting_requests, running_requests; the series' name comes from the runner definition snapshotted in
-    provenance) or "server_rss_bytes" (the suite's own sample). Empty when the runtime exports no such gauge."""
-    if key == "server_rss_bytes":
-        name: str | None = RSS_SERIES
-    else:
-        runner = catalogue.get("runner") or {}
-        name = ((runner.get("metrics") or {}).get("names") or {}).get(key)
+    """One gauge per trial from metrics.parquet's rows: ``key`` is one of GAUGE_KEYS (see series_name).
+    Empty when the runtime exports no such gauge."""
+    name = series_name(catalogue, key)
     by_trial: dict[int, list[tuple[int, float]]] = defaultdict(list)
     if not name:
         return by_trial
@@ -60,8 +74,7 @@ def window_table(prov: dict[str, Any], wdef: Workload, records: list[dict[str, A
                  metrics_rows: list[dict[str, Any]], gpu_samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows of windows.parquet, ordered by (trial, load point, window)."""
     catalogue = prov.get("catalogue") or {}
-    gauges = {key: gauge_samples(metrics_rows, catalogue, key)
-              for key in ("server_rss_bytes", "kv_cache_usage", "waiting_requests", "running_requests")}
+    gauges = {key: gauge_samples(metrics_rows, catalogue, key) for key in GAUGE_KEYS}
     gpu_mem = gpu_memory_samples(gpu_samples, prov.get("gpu_windows") or [])
     groups: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
     for r in records:

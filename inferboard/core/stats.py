@@ -29,10 +29,13 @@ def min_samples(q: float, confidence: float = EARLY_STOP_CONFIDENCE, misses: int
     """
     tail = 1.0 - q / 100.0
     alpha = 1.0 - confidence
-    n = misses + 1
-    while sps.binom.cdf(misses, n, tail) > alpha:
-        n += 1
-    return n
+    lo = misses + 1
+    while True:  # the cdf falls as n grows: the first n of a doubling block where it is <= alpha
+        ns = np.arange(lo, 2 * lo + 64)
+        hits = np.flatnonzero(sps.binom.cdf(misses, ns, tail) <= alpha)
+        if hits.size:
+            return int(ns[hits[0]])
+        lo = int(ns[-1]) + 1
 
 
 def percentile(values: Sequence[float] | np.ndarray, q: float) -> tuple[float | None, str | None]:

@@ -6,12 +6,12 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field
 
 from inferboard.core.errors import InferboardError, validated
 from inferboard.core.paths import REPO_ROOT
 from inferboard.core.strict import Strict
+from inferboard.core.yamltext import load_yaml
 
 CPU_HOST = "cpu-host"
 
@@ -55,7 +55,7 @@ def skus_file() -> Path:
 def load_skus(path: Path | None = None) -> dict[str, Sku]:
     """Every SKU by id (validated; a figure given without a source is an error)."""
     p = path or skus_file()
-    cat = validated(SkuCatalogue, yaml.safe_load(p.read_text()), source=str(p))
+    cat = validated(SkuCatalogue, load_yaml(p.read_text()), source=str(p))
     for s in cat.skus:
         for f in ("memory_gb", "memory_bandwidth_tbps", "bf16_dense_tflops", "fp8_dense_tflops", "tdp_w"):
             if getattr(s, f) is not None and not s.sources.get(f):

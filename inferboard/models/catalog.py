@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import Field
 
 from inferboard.core.errors import validated
 from inferboard.core.paths import REPO_ROOT
 from inferboard.core.strict import Strict
+from inferboard.core.yamltext import load_yaml
 
 DTYPE_BYTES = {"float32": 4.0, "bfloat16": 2.0, "float16": 2.0, "float8_e4m3": 1.0, "mxfp4": 0.53125}
 Positive = Annotated[int, Field(gt=0)]
@@ -58,5 +58,5 @@ def models_file() -> Path:
 def load_models(path: Path | None = None) -> dict[str, ModelEntry]:
     """Every catalogue entry by id (validated)."""
     p = path or models_file()
-    cat = validated(Catalogue, yaml.safe_load(p.read_text()), source=str(p))
+    cat = validated(Catalogue, load_yaml(p.read_text()), source=str(p))
     return {m.id: m for m in cat.models}

@@ -146,7 +146,7 @@ def expand(cfg: PipelineConfig) -> list[MatrixCell]:
 
 
 def load_config(path: Path) -> tuple[PipelineConfig, list[MatrixCell]]:
-    import yaml
+    from inferboard.core.yamltext import load_yaml
 
-    cfg = parse_config(yaml.safe_load(path.read_text()) or {}, source=str(path))
+    cfg = parse_config(load_yaml(path.read_text()) or {}, source=str(path))
     return cfg, expand(cfg)

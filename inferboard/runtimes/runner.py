@@ -13,12 +13,12 @@ import string
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import Field, model_validator
 
 from inferboard.core.errors import InferboardError, validated
 from inferboard.core.paths import REPO_ROOT
 from inferboard.core.strict import Strict
+from inferboard.core.yamltext import load_yaml
 
 RUNNER_SCHEMA_VERSION = 1
 BUILTIN_PLACEHOLDERS = frozenset({"model", "model_gguf", "port", "host", "served_model_name", "python", "env_dir"})
@@ -210,7 +210,7 @@ def load_runner(name_or_path: str) -> Runner:
         known = sorted(d.name for d in runners_dir().iterdir() if (d / "runner.yaml").is_file())
         raise InferboardError(f"unknown runtime {name_or_path!r}", field="--runtime",
                               fix=f"one of: {', '.join(known)}")
-    return validated(Runner, yaml.safe_load(path.read_text()), source=str(path))
+    return validated(Runner, load_yaml(path.read_text()), source=str(path))
 
 
 def all_runners() -> dict[str, Runner]:

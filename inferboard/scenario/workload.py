@@ -17,6 +17,7 @@ from inferboard.core.errors import InferboardError, validated
 from inferboard.core.hashing import content_hash
 from inferboard.core.paths import REPO_ROOT
 from inferboard.core.strict import Strict
+from inferboard.core.yamltext import load_yaml
 
 WORKLOAD_SCHEMA_VERSION = 1
 MAX_RATE = 100_000.0  # req/s: bounds on what a workload file may ask, so planning it stays bounded
@@ -334,7 +335,7 @@ def load_workload(name_or_path: str) -> Workload:
     """Load and validate a workload by standard name or file path."""
     path = resolve_workload_path(name_or_path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml(path.read_text())
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

@@ -26,6 +26,7 @@ from markupsafe import Markup
 
 from inferboard.core.errors import InferboardError
 from inferboard.core.paths import REPO_ROOT
+from inferboard.core.yamltext import load_yaml
 from inferboard.metrics import Column, column_label, headline_columns
 from inferboard.site import data as sd
 from inferboard.site import operations as ops
@@ -124,7 +125,7 @@ class SiteBuilder:
         self.matrix_cells = _default_matrix()
         #: the figure each operational workload is ranked by (None: ranked by goodput), see site.operations
         self.figures = {w: ops.workload_figure(cs, self.workloads.get(w)) for w, cs in self.by("workload").items()}
-        self.mkdocs = yaml.safe_load((site_src / "mkdocs.yml").read_text())
+        self.mkdocs = load_yaml((site_src / "mkdocs.yml").read_text())
         self.site_meta = {"name": self.mkdocs["site_name"],
                           "css": [*_material_css(), *self.mkdocs.get("extra_css", [])],
                           "js": list(self.mkdocs.get("extra_javascript", []))}

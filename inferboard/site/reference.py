@@ -24,6 +24,7 @@ import yaml
 from markupsafe import Markup, escape
 
 from inferboard.core.paths import REPO_ROOT
+from inferboard.core.yamltext import load_yaml
 
 if TYPE_CHECKING:
     from inferboard.hardware.sku import Sku
@@ -368,7 +369,7 @@ def reference_pages() -> dict[str, str]:
 def page_title(text: str, default: str) -> str:
     """The title of a page: its front matter's, else its first '# ' heading, else ``default``."""
     if text.startswith("---\n"):
-        front = yaml.safe_load(text[4:].partition("\n---")[0]) or {}
+        front = load_yaml(text[4:].partition("\n---")[0]) or {}
         if isinstance(front, dict) and front.get("title"):
             return str(front["title"])
     m = re.search(r"^# (.+)$", text, flags=re.MULTILINE)
@@ -390,7 +391,7 @@ def add_pages(project: Path, extra_pages: Mapping[str, str] | None = None) -> No
     guide = [{page_title((guide_dir / n).read_text(encoding="utf-8"), n)[:80]: f"guide/{n}"} for n in order]
     reference = [{page_title(text, path): path} for path, text in sorted(pages.items())]
     cfg_path = project / "mkdocs.yml"
-    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg = load_yaml(cfg_path.read_text())
     nav = cfg.setdefault("nav", [])
     if guide:
         nav.append({"Guide": guide})

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from inferboard.results.schema import TABLES
@@ -37,6 +38,9 @@ MAX_ROW_GROUPS = 256
 MAX_PARQUET_UNCOMPRESSED = 256 * 1024 * 1024
 MAX_DECODED_BYTES = 256 * 1024 * 1024
 BATCH_ROWS = 1024
+# Python rows are kept for reuse (several checks read each table) while the tables they came from hold at most
+# this many Arrow bytes in all; past it each caller gets fresh rows and none are kept (memory stays bounded)
+ROWS_KEPT_ARROW_BYTES = 32 * 1024 * 1024
 #: metrics.parquet: the runtime's /metrics samples (written by inferboard.runtimes.server)
 METRICS_SCHEMA = pa.schema([("trial", pa.int64()), ("t_ns", pa.int64()), ("name", pa.string()),
                             ("labels", pa.string()), ("value", pa.float64())])
@@ -92,6 +96,8 @@ class Bundle:
         self._json: dict[str, Any] = {}  # what was read once, kept for this bundle only
         self._meta: dict[str, pq.FileMetaData] = {}
         self._tables: dict[str, pa.Table] = {}
+        self._rows: dict[str, list[dict[str, Any]]] = {}
+        self._rows_kept_bytes = 0
 
     @functools.cached_property
     def entries(self) -> list[Entry]:
@@ -228,14 +234,27 @@ class Bundle:
                     continue
         return total
 
-    def rows(self, rel: str) -> list[dict[str, Any]]:
-        """The rows of a Parquet file as Python values (a value Python cannot hold is a clear reason)."""
+    def rows(self, rel: str, *, names: frozenset[str] | None = None) -> list[dict[str, Any]]:
+        """The rows of a Parquet file as Python values (a value Python cannot hold is a clear reason); with
+        ``names``, only the rows whose ``name`` column is one of them (metrics.parquet's series, filtered before
+        they become Python objects). Callers share the rows and never change them; they are kept while
+        ROWS_KEPT_ARROW_BYTES allows."""
+        key = rel if names is None else "\0".join([rel, *sorted(names)])
+        if key in self._rows:
+            return self._rows[key]
         try:
-            return self.table(rel).to_pylist()
+            table = self.table(rel)
+            if names is not None:
+                table = table.filter(pc.is_in(table["name"], value_set=pa.array(sorted(names), pa.string())))
+            data = table.to_pylist()
         except Unreadable:
             raise
         except Exception as err:
             raise Unreadable(f"{rel}: values out of range ({type(err).__name__}: {str(err)[:120]})") from None
+        if self._rows_kept_bytes + table.nbytes <= ROWS_KEPT_ARROW_BYTES:
+            self._rows[key] = data
+            self._rows_kept_bytes += table.nbytes
+        return data
 
     @property
     def cell_dirs(self) -> list[str]:

@@ -42,7 +42,7 @@ def status(b: Bundle, cell_dir: str) -> dict[str, Any]:
 
 def rows(b: Bundle, cell_dir: str, name: str) -> list[dict[str, Any]]:
     """A table of a cell (requests, summary, gpu_samples), every row validated against its model (once per
-    bundle; the Python rows are made afresh for each caller and not kept, so memory holds one table's rows)."""
+    bundle; the rows are shared by every caller, read-only, and kept within Bundle's memory cap)."""
     rel = f"{cell_dir}/{name}.parquet"
     data = b.rows(rel)
     if rel not in b.validated_tables:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from inferboard.cell.finalize import summary_rows
-from inferboard.cell.timeline import window_table
+from inferboard.cell.timeline import gauge_names, window_table
 from inferboard.core.errors import InferboardError, validated
 from inferboard.core.stats import PERCENTILES, min_samples, pname
 from inferboard.metrics import RECORD_METRICS
@@ -41,6 +41,15 @@ def _differences(table: str, got: list[dict[str, Any]], want: list[dict[str, Any
                       f"{', '.join(diffs[:MAX_SHOWN])}", cell)
 
 
+def _gauges(b: Bundle, cd: str, prov: dict[str, Any]) -> list[dict[str, Any]]:
+    """The metrics.parquet rows the summary and the windows read: the series of the gauges they use only."""
+    rel = f"{cd}/metrics.parquet"
+    if not b.has(rel):
+        return []
+    catalogue = prov.get("catalogue")
+    return b.rows(rel, names=gauge_names(catalogue if isinstance(catalogue, dict) else {}))
+
+
 @check("summary.recomputed")
 def summary_recomputed(b: Bundle) -> Iterator[Finding]:
     """summary.parquet is exactly what the suite computes from the cell's own requests.parquet, metrics.parquet
@@ -48,9 +57,9 @@ def summary_recomputed(b: Bundle) -> Iterator[Finding]:
     hashed again after the edit."""
     for cd in b.cell_dirs:
         cell = b.cell_id(cd)
-        metrics = b.rows(f"{cd}/metrics.parquet") if b.has(f"{cd}/metrics.parquet") else []
         try:
-            want = summary_rows(provenance(b, cd), rows(b, cd, "requests"), metrics, source=f"{cd}/provenance.json")
+            prov = provenance(b, cd)
+            want = summary_rows(prov, rows(b, cd, "requests"), _gauges(b, cd, prov), source=f"{cd}/provenance.json")
         except (InferboardError, KeyError, IndexError, ValueError, TypeError) as err:
             raise Unreadable(f"{cell}: the summary cannot be recomputed ({type(err).__name__}: {err})") from None
         yield from _differences("summary", rows(b, cd, "summary"), want, cell,
@@ -63,12 +72,11 @@ def windows_recomputed(b: Bundle) -> Iterator[Finding]:
     provenance (equal within a relative 1e-9), like the summary."""
     for cd in b.cell_dirs:
         cell = b.cell_id(cd)
-        metrics = b.rows(f"{cd}/metrics.parquet") if b.has(f"{cd}/metrics.parquet") else []
         gpu = rows(b, cd, "gpu_samples") if b.has(f"{cd}/gpu_samples.parquet") else []
         try:
             prov = provenance(b, cd)
             wdef = validated(Workload, prov["workload"]["definition"], source=f"{cd}/provenance.json")
-            want = window_table(prov, wdef, rows(b, cd, "requests"), metrics, gpu)
+            want = window_table(prov, wdef, rows(b, cd, "requests"), _gauges(b, cd, prov), gpu)
         except (InferboardError, KeyError, IndexError, ValueError, TypeError) as err:
             raise Unreadable(f"{cell}: the windows cannot be recomputed ({type(err).__name__}: {err})") from None
         yield from _differences("windows", rows(b, cd, "windows"), want, cell,

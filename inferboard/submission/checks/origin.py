@@ -49,9 +49,9 @@ def _workload_at(sha: str, name: str) -> str | None:
     try:
         text = subprocess.run(["git", "show", f"{sha}:workflows/workloads/{name}.yaml"], cwd=REPO_ROOT,
                               capture_output=True, text=True, timeout=10, check=True).stdout
-        import yaml
+        from inferboard.core.yamltext import load_yaml
 
-        return parse_workload(yaml.safe_load(text), source=name).content_hash()
+        return parse_workload(load_yaml(text), source=name).content_hash()
     except (OSError, subprocess.SubprocessError, InferboardError, ValueError):
         return None
 
