@@ -304,7 +304,8 @@ class Connection:
         fault = _fault(ctrl, rid)
         arrival = self.arrival
         rec: dict[str, Any] = {"arrival_ns": arrival, "queued_ns": arrival, "start_ns": None, "sent_ns": [],
-                               "fault": fault, "max_tokens": n, "end_ns": None}
+                               "fault": fault, "max_tokens": n, "end_ns": None, "model": model,
+                               "lora": body.get("lora")}
         srv.records[rid] = rec
         if fault == "reset_before":
             rec["end_ns"] = _now()

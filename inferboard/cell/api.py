@@ -42,7 +42,8 @@ def run_cell(system: SystemUnderTest | PreparedSystem, scenario: Scenario, outpu
     """
     workload, source = scenario.resolve()
     check_output(output)
-    prepared = system if isinstance(system, PreparedSystem) else prepare(system, output)
+    adapters = workload.models.adapters if workload.models else ()
+    prepared = system if isinstance(system, PreparedSystem) else prepare(system, output, adapters=adapters)
     if client_cpus:
         os.sched_setaffinity(0, set(client_cpus))
     spec = CellSpec(system=prepared, workload=workload, out=output, workload_source=source, progress=progress)

@@ -91,7 +91,7 @@ def summary_rows(prov: dict[str, Any], records: list[dict[str, Any]], metrics_ro
         """The server record that served ``trial`` (the last one started at or before it)."""
         return next((s for s in reversed(servers) if s["trial"] <= trial), {})
 
-    rows = []
+    rows, by_target = [], []
     for (trial, lp), recs in sorted(groups.items()):
         srv = server_for(trial)
         crashed = bool(srv.get("crashed"))
@@ -110,14 +110,29 @@ def summary_rows(prov: dict[str, Any], records: list[dict[str, Any]], metrics_ro
             after_start=lp == 0 and srv.get("trial") == trial, server_caches=srv.get("caches"),
         )
         rows.append(summarize_point(recs, info))
+        by_target += target_rows(wdef, recs, info)
     by_point: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         by_point[row["load_point"]].append(row)
     rows.extend(aggregate_trials(rs) for _, rs in sorted(by_point.items()))
     search = search_columns(wdef, rows)
+    rows.extend(by_target)
     for row in rows:
         row.update(search)
     return rows
+
+
+def target_rows(wdef: Workload, recs: list[dict[str, Any]], info: PointInfo) -> list[dict[str, Any]]:
+    """With a traffic split, one ``target`` row per (trial, load point, target): the point's figures over the
+    requests addressed to that target only (its latency next to the other targets' on the same server)."""
+    if wdef.models is None:
+        return []
+    out = []
+    for t in wdef.models.targets:
+        row = summarize_point([r for r in recs if r.get("target") == t.name], info)
+        row.update(row_kind="target", target=t.name)
+        out.append(row)
+    return out
 
 
 def point_values(wdef: Workload, prov: dict[str, Any]) -> list[float]:

@@ -193,6 +193,7 @@ async def _run_plan(spec: CellSpec, plan: CellPlan, journal: Journal) -> None:
     w = spec.workload
     server = spec.system.server
     keep = isinstance(w.load, SearchLoad)  # a search chooses its next probe from the records it gets back
+    fields = {t.name: spec.system.target_fields(t.name) for t in w.models.targets} if w.models else {}
     servers: list[dict[str, Any]] = []
     windows: list[dict[str, Any]] = []
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -228,7 +229,8 @@ async def _run_plan(spec: CellSpec, plan: CellPlan, journal: Journal) -> None:
 
                         with GpuMonitor(spec.system.gpus) if spec.system.gpus else contextlib.nullcontext() as mon:
                             try:
-                                await LoadGenerator(client, sink, trial=trial, stop=stop).run(point)
+                                await LoadGenerator(client, sink, trial=trial, stop=stop,
+                                                    target_fields=fields).run(point)
                             except asyncio.CancelledError:
                                 raise KeyboardInterrupt from None
                         if mon is not None:

@@ -17,6 +17,7 @@ from typing import Any, Literal, Protocol
 from inferboard.core.errors import InferboardError
 from inferboard.hardware.sku import load_skus, resolve_sku
 from inferboard.models.catalog import load_models
+from inferboard.runtimes.adapters import request_fields
 from inferboard.scenario.prompts import PromptTokenizer, load_tokenizer
 
 
@@ -79,6 +80,14 @@ class PreparedSystem:
     model_label: str | None = None  # the model's name in the cell id when ``model`` is a path
     length_control: str = "ignore_eos"  # how the runtime is asked to force output lengths (runner api)
     runner: dict[str, Any] | None = None  # the runner definition (runners/<rt>/runner.yaml) as loaded
+    adapters: tuple[str, ...] = ()  # LoRA adapters loaded next to the model, in launch order
+    adapter_request: Literal["model", "lora_field"] | None = None  # how a request picks one (runner adapters)
+
+    def target_fields(self, target: str | None) -> dict[str, Any]:
+        """The request body fields that address a traffic split's ``target`` (none for None)."""
+        if target is None:
+            return {}
+        return request_fields(self.adapter_request, self.model, self.adapters, target)
 
 
 def visible_gpus(gpus: list[dict[str, Any]]) -> list[int]:
@@ -93,8 +102,9 @@ def visible_gpus(gpus: list[dict[str, Any]]) -> list[int]:
         return indices
 
 
-def prepare(system: SystemUnderTest, output: Path) -> PreparedSystem:
-    """Resolve the SKU, build or find the runtime's environment or image, and describe its server."""
+def prepare(system: SystemUnderTest, output: Path, *, adapters: tuple[str, ...] = ()) -> PreparedSystem:
+    """Resolve the SKU, build or find the runtime's environment or image, and describe its server (loading
+    ``adapters``, the model folder's LoRA adapters a traffic split addresses)."""
     from inferboard.hardware.amd import host_gpus
 
     gpus = host_gpus()  # this host's; the server's only when this host starts it
@@ -111,9 +121,11 @@ def prepare(system: SystemUnderTest, output: Path) -> PreparedSystem:
     if system.mode == "container":
         local = prepare_container(system.runtime, system.model_dir, output, dict(system.params),
                                   variant=system.variant, source=system.image_source, engine=system.engine,
-                                  gpus=tuple(visible) if system.variant == "cuda" else (), cpus=system.server_cpus)
+                                  gpus=tuple(visible) if system.variant == "cuda" else (), cpus=system.server_cpus,
+                                  adapters=adapters)
     else:
-        local = prepare_local(system.runtime, system.model_dir, output, dict(system.params), cpus=system.server_cpus)
+        local = prepare_local(system.runtime, system.model_dir, output, dict(system.params), cpus=system.server_cpus,
+                              adapters=adapters)
     tokenizer = system.tokenizer
     if tokenizer is None and (system.model_dir / "tokenizer.json").is_file():
         tokenizer = system.model_dir
@@ -122,7 +134,8 @@ def prepare(system: SystemUnderTest, output: Path) -> PreparedSystem:
         runtime=local.runtime_provenance, model_info=local.model_info, sku=sku, sku_verified=verified,
         gpu_fingerprints=gpus, gpus=visible, gpu_count=len(visible), server=local.server,
         model_label=local.model_info["id"], length_control=local.runtime_provenance["length_control"],
-        runner=local.runner.model_dump(mode="json"),
+        runner=local.runner.model_dump(mode="json"), adapters=adapters,
+        adapter_request=local.runner.adapters.request if adapters and local.runner.adapters else None,
     )
 
 

@@ -21,18 +21,21 @@ def num(v: Any) -> str:
 
 
 def summary_table(rows: list[dict[str, Any]]) -> Table:
-    """The aggregate rows of a run: load, validity, requests, then each headline metric (summary_columns)."""
+    """The aggregate rows of a run: load, validity, requests, then each headline metric (summary_columns); with a
+    traffic split, each target's row of each trial under them."""
     cols = summary_columns()
     table = Table(title="summary (median across trials)")
     for head in ("load", "valid", "ok/total"):
         table.add_column(head, justify="right")
     for c in cols:
         table.add_column(f"{c.label}\n{c.unit}" if c.unit else c.label, justify="right")
-    for r in rows:
-        if r["row_kind"] != "aggregate":
-            continue
+    for r in sorted((r for r in rows if r["row_kind"] in ("aggregate", "target")),
+                    key=lambda r: (r.get("load_point") or 0, r["row_kind"] == "target", r.get("trial") or 0)):
+        load = f"{r['load_kind']} {r['load_value']:g}"
+        if r["row_kind"] == "target":
+            load = f"↳ {r['target']}" + (f" (trial {r['trial'] + 1})" if r["trials"] > 1 else "")
         table.add_row(
-            f"{r['load_kind']} {r['load_value']:g}", "yes" if r["valid"] else escape(f"no: {r['invalid_reason']}"),
+            escape(load), "yes" if r["valid"] else escape(f"no: {r['invalid_reason']}"),
             f"{r['requests_ok']}/{r['requests_total']}", *(num(r.get(c.key)) for c in cols))
     return table
 

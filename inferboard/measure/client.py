@@ -205,8 +205,9 @@ class StreamingClient:
     async def __aexit__(self, *exc: object) -> None:
         self._pool.close()
 
-    def body(self, *, prompt: str | None, messages: Any, max_tokens: int) -> bytes:
-        """The JSON request body for one turn (built before its send time)."""
+    def body(self, *, prompt: str | None, messages: Any, max_tokens: int, extra: dict[str, Any] | None = None) -> bytes:
+        """The JSON request body for one turn (built before its send time); ``extra`` fields come last (the
+        model or adapter a traffic split's target addresses)."""
         payload: dict[str, Any] = {"model": self.model, "max_tokens": max_tokens, "stream": True,
                                    "stream_options": {"include_usage": True},
                                    "temperature": self.sampling.temperature}
@@ -223,6 +224,8 @@ class StreamingClient:
             payload["ignore_eos"] = True
             payload["min_tokens"] = max_tokens
         payload.update(self.sampling.extra_body)
+        if extra:
+            payload.update(extra)
         return orjson.dumps(payload)
 
     async def send(self, body: bytes, *, request_id: str) -> Outcome:

@@ -43,7 +43,7 @@ async def _sleep_until(ns: int) -> None:
 
 def make_record(out: Outcome, *, turn: PlannedTurn, scheduled_ns: int, request_id: str, trial: int,
                 plan: LoadPointPlan, session_id: int, turn_index: int, warmup: bool,
-                forced: bool) -> dict[str, Any]:
+                forced: bool, target: str | None = None) -> dict[str, Any]:
     """One requests.parquet row from a request's outcome (status refined for short outputs)."""
     n_chunks = len(out.chunk_ns)
     n_out = out.completion_tokens if out.completion_tokens is not None else n_chunks
@@ -64,7 +64,7 @@ def make_record(out: Outcome, *, turn: PlannedTurn, scheduled_ns: int, request_i
     sent = out.sent_ns
     return {
         "request_id": request_id, "trial": trial, "load_point": plan.index, "load_kind": plan.kind,
-        "load_value": plan.value, "session_id": session_id, "turn": turn_index, "warmup": warmup,
+        "load_value": plan.value, "session_id": session_id, "turn": turn_index, "target": target, "warmup": warmup,
         "status": status, "http_status": out.http_status, "scheduled_ns": scheduled_ns, "sent_ns": sent,
         "first_token_ns": out.chunk_ns[0] if n_chunks else None, "end_ns": out.end_ns, **vals,
         "prompt_tokens": out.prompt_tokens, "prompt_tokens_target": turn.prompt_tokens_target,
@@ -79,11 +79,12 @@ class LoadGenerator:
     """Drives one load point of a plan through a client, handing each record to ``sink``."""
 
     def __init__(self, client: StreamingClient, sink: Callable[[dict[str, Any]], None], *, trial: int = 0,
-                 stop: asyncio.Event | None = None) -> None:
+                 stop: asyncio.Event | None = None, target_fields: dict[str, dict[str, Any]] | None = None) -> None:
         self.client = client
         self.sink = sink
         self.trial = trial
         self.stop = stop or asyncio.Event()
+        self.target_fields = target_fields or {}  # a traffic split's target → the body fields that address it
 
     async def run(self, plan: LoadPointPlan) -> PointRun:
         """Run ``plan`` (closed or open loop) until its bounds; every issued request is recorded."""
@@ -120,19 +121,20 @@ class LoadGenerator:
                     return
                 scheduled_ns = prev_end + int(turn.think_time_s * 1e9)
                 await _sleep_until(scheduled_ns)
-            body = self.client.body(prompt=turn.prompt, messages=turn.messages, max_tokens=turn.max_tokens)
+            body = self.client.body(prompt=turn.prompt, messages=turn.messages, max_tokens=turn.max_tokens,
+                                    extra=self.target_fields.get(session.target) if session.target else None)
             rid = f"t{self.trial}-p{self._plan.index}-{slot:06d}"
             self._run.issued += 1
             if limit is not None:
                 async with limit:
-                    out = await self._send(body, rid, turn, scheduled_ns, session.session_id, k, slot)
+                    out = await self._send(body, rid, turn, scheduled_ns, session, k, slot)
             else:
-                out = await self._send(body, rid, turn, scheduled_ns, session.session_id, k, slot)
+                out = await self._send(body, rid, turn, scheduled_ns, session, k, slot)
             if out.status != "ok":
                 return  # a broken conversation issues no further turns
             prev_end = out.end_ns or _now()
 
-    async def _send(self, body: bytes, rid: str, turn: PlannedTurn, scheduled_ns: int, session_id: int,
+    async def _send(self, body: bytes, rid: str, turn: PlannedTurn, scheduled_ns: int, session: PlannedSession,
                     k: int, slot: int) -> Outcome:
         out: Outcome | None = None
         try:
@@ -142,9 +144,9 @@ class LoadGenerator:
                 out = Outcome(status="connection_error", sent_ns=_now(), end_ns=_now(),
                               error="aborted: run interrupted")
             self.sink(make_record(out, turn=turn, scheduled_ns=scheduled_ns, request_id=rid, trial=self.trial,
-                                  plan=self._plan, session_id=session_id, turn_index=k,
+                                  plan=self._plan, session_id=session.session_id, turn_index=k,
                                   warmup=slot < self._plan.warmup_requests,
-                                  forced=self.client.sampling.ignore_eos))
+                                  forced=self.client.sampling.ignore_eos, target=session.target))
         return out
 
     async def _closed_loop(self, concurrency: int) -> None:

@@ -57,6 +57,7 @@ from inferboard.metrics.latency import (
     TTFTFromScheduled,
 )
 from inferboard.metrics.load import AchievedRate, Concurrency, ScheduledRate, TargetRate
+from inferboard.metrics.multimodel import AdapterTtftPenalty
 from inferboard.metrics.operational import OverloadErrorRate, OverloadShedRate, OverloadTimeoutRate, RecoveryS
 from inferboard.metrics.registry import (
     Column,
@@ -96,7 +97,7 @@ BUILTIN: tuple[type[Metric], ...] = (
     OutputTokensPerS, InputTokensPerS, TotalTokensPerS, OutputTokensPerSPerGpu, Interactivity, GoodRequests,
     Goodput, GoodputFraction, GoodputFractionScheduled, GoodputPerGpu, TargetRate, ScheduledRate, AchievedRate,
     Concurrency,
-    OverloadErrorRate, OverloadShedRate, OverloadTimeoutRate, RecoveryS,
+    OverloadErrorRate, OverloadShedRate, OverloadTimeoutRate, RecoveryS, AdapterTtftPenalty,
     # computed outside the metric classes
     JoulesPerOutputToken, RooflineEfficiency, KvCacheUsageMax, TokensPerJoule, GoodputPerDollar,
     WaitingRequestsMax, ServerRssMax, ColdTtft, RequestsToSteady, DriftTtft, DriftTpot, RssGrowth,

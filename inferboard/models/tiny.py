@@ -168,7 +168,7 @@ def _write_gguf(path: Path, shape: TinyShape, weights: dict[str, np.ndarray], to
 
 
 def write_tiny_model(out: Path, size: str = "tiny-llama-2l") -> dict[str, Any]:
-    """Write the model folder (HF files + ``model.gguf``) and return its manifest (file hashes)."""
+    """Write the model folder (HF files + ``model.gguf`` + LoRA ``adapters/``) and return its manifest (file hashes)."""
     from safetensors.numpy import save_file
 
     if size not in SIZES:
@@ -210,6 +210,9 @@ def write_tiny_model(out: Path, size: str = "tiny-llama-2l") -> dict[str, Any]:
                 "parameters": int(sum(v.size for v in weights.values())), "files": files}
     manifest["revision"] = content_hash(files)
     _dump(out / "manifest.json", manifest)
+    from inferboard.models.lora import write_adapters
+
+    write_adapters(out, shape)  # adapters/ has its own manifest: the model's files and revision are unchanged
     return manifest
 
 

@@ -61,6 +61,8 @@ class RequestRecord(BaseModel):
     """the session (conversation) it belongs to; single-turn workloads have one request per session"""
     turn: int
     """turn within the conversation (0-based)"""
+    target: str | None = None
+    """the model it addressed in a traffic split (base or a LoRA adapter's name); null: the served model"""
     warmup: bool
     """a warm-up request: recorded, never summarised"""
     status: Status
@@ -116,7 +118,8 @@ CI_METRICS: tuple[str, ...] = ci_metrics()
 
 def _summary_fields() -> dict[str, Any]:
     f: dict[str, Any] = {
-        "schema_version": (int, ...), "cell_id": (str, ...), "row_kind": (Literal["trial", "aggregate"], ...),
+        "schema_version": (int, ...), "cell_id": (str, ...),
+        "row_kind": (Literal["trial", "aggregate", "target"], ...), "target": (str | None, ...),
         "trial": (int | None, ...), "load_point": (int, ...), "load_kind": (str, ...),
         "load_value": (float, ...), "burstiness": (float | None, ...), "trials": (int, ...), "workload": (str, ...),
         "workload_hash": (str, ...), "schedule_hash": (str, ...), "runtime": (str, ...), "model": (str, ...),
@@ -327,6 +330,11 @@ def read_journal(path: Path) -> list[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------- validated writes
+#: columns added since the first published bundles, by table: a file written before them lacks them, and a
+#: reader (the checker) takes them as null; a migration needs nothing else while columns are only added
+ADDED_COLUMNS: dict[str, tuple[str, ...]] = {"requests": ("target",),
+                                              "summary": ("target", "adapter_ttft_penalty_pct")}
+
 #: the tables a cell and the leaderboard write: name → (row model, Arrow schema)
 TABLES: dict[str, tuple[type[BaseModel], pa.Schema]] = {
     "requests": (RequestRecord, REQUESTS_SCHEMA),

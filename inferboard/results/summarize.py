@@ -201,7 +201,8 @@ def summarize_point(all_records: Sequence[dict[str, Any]], info: PointInfo) -> d
     records = [r for r in all_records if not r["warmup"]]
     nulls: dict[str, str] = {}
     row: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION, "cell_id": info.cell_id, "row_kind": "trial", "trial": info.trial,
+        "schema_version": SCHEMA_VERSION, "cell_id": info.cell_id, "row_kind": "trial", "target": None,
+        "trial": info.trial,
         "load_point": info.load_point, "load_kind": info.load_kind, "load_value": info.load_value,
         "burstiness": info.burstiness, "trials": info.trials, "workload": info.workload, "workload_hash": info.workload_hash,
         "schedule_hash": info.schedule_hash, "runtime": info.runtime, "model": info.model, "sku": info.sku,
@@ -259,7 +260,7 @@ def aggregate_trials(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     agg: dict[str, Any] = {k: first[k] for k in (
         "schema_version", "cell_id", "load_point", "load_kind", "load_value", "burstiness", "trials", "workload",
         "workload_hash", "schedule_hash", "runtime", "model", "sku", "gpu_count")}
-    agg.update(row_kind="aggregate", trial=None)
+    agg.update(row_kind="aggregate", target=None, trial=None)
     nulls: dict[str, str] = {}
     skip = set(agg) | {"valid", "invalid_reason", "flags", "null_reasons", "server_log_tail", "server_exit_code"}
     for key in first:

@@ -9,8 +9,9 @@ from typing import Any
 
 from inferboard.core.errors import InferboardError
 from inferboard.core.hashing import file_sha256
+from inferboard.runtimes.adapters import adapter_ranks
 from inferboard.runtimes.envs import build_env, env_dir
-from inferboard.runtimes.runner import Runner, load_runner, runners_dir
+from inferboard.runtimes.runner import Runner, load_runner, require_adapters, runners_dir
 from inferboard.runtimes.server import ManagedServer, local_launch
 
 
@@ -60,29 +61,42 @@ def _runtime_provenance(runner: Runner, mode: str, params: dict[str, str], cpus:
             "forces_output_length": runner.api.forces_output_length, "length_control": runner.api.length_control}
 
 
+def _adapters(runner: Runner, model_dir: Path, names: tuple[str, ...]) -> dict[str, int]:
+    """The adapters a traffic split needs (name → rank), checked before anything is built."""
+    if not names:
+        return {}
+    require_adapters(runner)
+    return adapter_ranks(model_dir, names)
+
+
 def prepare_local(runtime: str, model_dir: Path, out: Path, params: dict[str, str],
-                  port: int | None = None, cpus: tuple[int, ...] = ()) -> PreparedServer:
-    """Build (or reuse) the runtime's environment and describe the server a cell will manage."""
+                  port: int | None = None, cpus: tuple[int, ...] = (),
+                  adapters: tuple[str, ...] = ()) -> PreparedServer:
+    """Build (or reuse) the runtime's environment and describe the server a cell will manage (``adapters``:
+    the model folder's LoRA adapters to load next to it)."""
     runner = _checked_runner(runtime, model_dir, params)
+    ranks = _adapters(runner, model_dir, adapters)
     info = build_env(runtime)
     info_model = model_info(model_dir)
     served = str(model_dir.resolve()) if runner.api.request_model == "model_path" else info_model["id"]
     spec = local_launch(runner, env_dir=env_dir(runtime), model_dir=model_dir.resolve(), served_model_name=served,
                         port=port, params=params, python=info["python"] if info.get("kind") == "system" else None,
-                        cpus=cpus)
-    prov = _runtime_provenance(runner, "local", params, cpus, env=info)
+                        cpus=cpus, adapters=ranks)
+    prov = _runtime_provenance(runner, "local", params, cpus, env=info, **({"adapters": ranks} if ranks else {}))
     return PreparedServer(ManagedServer(spec, out), served, prov, info_model, runner)
 
 
 def prepare_container(runtime: str, model_dir: Path, out: Path, params: dict[str, str], *, variant: str = "cpu",
                       source: str = "built", engine: str | None = None, gpus: tuple[int, ...] = (),
-                      port: int | None = None, cpus: tuple[int, ...] = ()) -> PreparedServer:
+                      port: int | None = None, cpus: tuple[int, ...] = (),
+                      adapters: tuple[str, ...] = ()) -> PreparedServer:
     """Describe a container-mode server: the image built here (image.lock) or the upstream one, by digest."""
     from inferboard.runtimes.containers import detect_engine, engine_version, inspect_image
     from inferboard.runtimes.images import image_lock
     from inferboard.runtimes.server import container_launch
 
     runner = _checked_runner(runtime, model_dir, params)
+    ranks = _adapters(runner, model_dir, adapters)
     eng = detect_engine(engine)
     image: dict[str, Any]
     if source == "built":
@@ -110,8 +124,8 @@ def prepare_container(runtime: str, model_dir: Path, out: Path, params: dict[str
     vendor = {"cuda": "nvidia", "rocm": "amd"}.get(variant)
     spec = container_launch(runner, engine=eng, image=ref, model_dir=model_dir.resolve(), served_model_name=served,
                             port=port, params=params, gpu_vendor=vendor, gpus=gpus,  # type: ignore[arg-type]
-                            cpus=cpus)
+                            cpus=cpus, adapters=ranks)
     prov = _runtime_provenance(runner, "container", params, cpus, engine=eng, engine_version=engine_version(eng),
                                variant=variant, image=image, resolved_image_id=meta["id"],
-                               resolved_repo_digests=meta["repo_digests"])
+                               resolved_repo_digests=meta["repo_digests"], **({"adapters": ranks} if ranks else {}))
     return PreparedServer(ManagedServer(spec, out), served, prov, info_model, runner)

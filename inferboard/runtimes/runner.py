@@ -19,6 +19,7 @@ from inferboard.core.errors import InferboardError, validated
 from inferboard.core.paths import REPO_ROOT
 from inferboard.core.strict import Strict
 from inferboard.core.yamltext import load_yaml
+from inferboard.runtimes.adapters import ADAPTER_PLACEHOLDERS, MODULES_ITEM, Adapters
 
 RUNNER_SCHEMA_VERSION = 1
 BUILTIN_PLACEHOLDERS = frozenset({"model", "model_gguf", "port", "host", "served_model_name", "python", "env_dir"})
@@ -170,6 +171,9 @@ class Runner(Strict):
     local: Annotated[LocalVenv | LocalCmake | LocalSystem, Field(discriminator="kind")] | None = None
     built_image: BuiltImage | None = Field(
         None, description="images built here from runners/<name>/Containerfile.<variant>; needed where one exists")
+    adapters: Adapters | None = Field(
+        None, description="how it serves LoRA adapters next to its model (a workload's traffic split); none: it "
+                          "serves one model")
 
     @model_validator(mode="after")
     def _placeholders_declared(self) -> Runner:
@@ -181,6 +185,11 @@ class Runner(Strict):
                     if name not in declared:
                         raise ValueError(f"{where}: placeholder {{{name}}} is not declared under params "
                                          f"(built-ins: {', '.join(sorted(BUILTIN_PLACEHOLDERS))})")
+        for text in self.adapters.argv if self.adapters else []:
+            unknown = [n for n in placeholders(text) if n not in ADAPTER_PLACEHOLDERS and text != MODULES_ITEM]
+            if unknown:
+                raise ValueError(f"adapters.argv: placeholder {{{unknown[0]}}} is not one of "
+                                 f"{', '.join(sorted(ADAPTER_PLACEHOLDERS | {MODULES_ITEM.strip('{}')}))}")
         return self
 
 
@@ -234,3 +243,12 @@ def runner_file(name: str) -> Path:
     return runners_dir() / name / "runner.yaml"
 
 
+
+
+def require_adapters(runner: Runner) -> Adapters:
+    """The runner's way of serving LoRA adapters; a one-line error naming those that have one when it has none."""
+    if runner.adapters is None:
+        able = [n for n, r in all_runners().items() if r.adapters is not None]
+        raise InferboardError(f"{runner.name} declares no way to serve several models (no adapters section)",
+                              field="models", fix=f"use a runtime whose runner.yaml has one ({', '.join(able)})")
+    return runner.adapters

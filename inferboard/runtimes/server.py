@@ -25,8 +25,9 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from inferboard.core.errors import InferboardError
+from inferboard.runtimes.adapters import adapter_argv
 from inferboard.runtimes.containers import MODEL_MOUNT, ContainerRun, Engine, GpuVendor, run_argv
-from inferboard.runtimes.runner import Runner, local_runners, render
+from inferboard.runtimes.runner import Runner, local_runners, render, require_adapters
 from inferboard.runtimes.sampler import RssSampler
 
 LOG_TAIL_BYTES = 4000
@@ -72,7 +73,7 @@ class LaunchSpec:
 
 def local_launch(runner: Runner, *, env_dir: Path, model_dir: Path, served_model_name: str, port: int | None = None,
                  params: dict[str, Any] | None = None, python: str | None = None,
-                 cpus: tuple[int, ...] = ()) -> LaunchSpec:
+                 cpus: tuple[int, ...] = (), adapters: dict[str, int] | None = None) -> LaunchSpec:
     """A LaunchSpec for local mode from the runner's ``local.launch`` template."""
     if runner.local is None:
         raise InferboardError(f"runtime {runner.name!r} has no local mode", field="--runtime",
@@ -84,20 +85,28 @@ def local_launch(runner: Runner, *, env_dir: Path, model_dir: Path, served_model
                   served_model_name=served_model_name, env_dir=str(env_dir),
                   python=python or str(env_dir / "bin" / "python"))
     argv, env = render(runner.local.launch, values)
+    argv += _adapter_argv(runner, str(model_dir), adapters)
     return LaunchSpec(runner=runner, argv=argv, env=env, port=port, served_model_name=served_model_name, cpus=cpus,
                       fresh_dirs=tuple(runner.local.launch.fresh_dirs))
+
+
+def _adapter_argv(runner: Runner, model_path: str, adapters: dict[str, int] | None) -> list[str]:
+    """The arguments that load ``adapters`` (name → rank); none without any."""
+    return adapter_argv(require_adapters(runner), model_path, adapters) if adapters else []
 
 
 def container_launch(runner: Runner, *, engine: Engine, image: str, model_dir: Path, served_model_name: str,
                      port: int | None = None, params: dict[str, Any] | None = None,
                      gpu_vendor: GpuVendor | None = None, gpus: tuple[int, ...] = (),
-                     sif: Path | None = None, cpus: tuple[int, ...] = ()) -> LaunchSpec:
+                     sif: Path | None = None, cpus: tuple[int, ...] = (),
+                     adapters: dict[str, int] | None = None) -> LaunchSpec:
     """A LaunchSpec that runs the runner's ``launch`` template inside ``image`` (pinned by digest)."""
     port = port or free_port()
     values: dict[str, Any] = {**runner.params, **(params or {})}
     values.update(model=MODEL_MOUNT, model_gguf=f"{MODEL_MOUNT}/model.gguf", port=port, host="127.0.0.1",
                   served_model_name=served_model_name, env_dir="/", python="python3")
     args, env = render(runner.launch, values)
+    args += _adapter_argv(runner, MODEL_MOUNT, adapters)
     name = f"inferboard-{runner.name}-{port}"
     run = ContainerRun(image=image, args=args, model_dir=model_dir, name=name, env=env, gpu_vendor=gpu_vendor,
                        gpus=gpus, sif=sif, cpus=cpus)

@@ -26,6 +26,7 @@ from inferboard.scenario.workload import (
     Sampling,
     Slo,
     Timeouts,
+    TrafficSplit,
     Workload,
     as_list,
     load_workload,
@@ -62,6 +63,7 @@ class WorkloadOverrides(Strict):
     slo: Slo | None = Field(None, description="merged: only the bounds given change")
     timeouts: Timeouts | None = Field(None, description="merged: only the timeouts given change")
     sampling: Sampling | None = Field(None, description="merged: only the settings given change")
+    models: TrafficSplit | None = Field(None, description="replaces the traffic split (several models on one server)")
 
     _coerce = field_validator("concurrency", "rate", mode="before")(as_list)
 

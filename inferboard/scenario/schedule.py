@@ -57,6 +57,7 @@ class PlannedSession:
     session_id: int
     arrival_s: float | None  # offset from load-point start (open loop); None in closed loop
     turns: tuple[PlannedTurn, ...]
+    target: str | None = None  # the model its requests address (a traffic split's target); None: the served one
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +181,19 @@ def planned_requests(w: Workload, *, read_files: bool = True) -> int:
     return total
 
 
+def session_targets(w: Workload, n: int) -> list[str | None]:
+    """The target of each of ``n`` sessions: a weighted draw from its own random stream, or round robin;
+    all None without a traffic split."""
+    if w.models is None:
+        return [None] * n
+    names = [t.name for t in w.models.targets]
+    if w.models.split == "round_robin":
+        return [names[i % len(names)] for i in range(n)]
+    weights = np.array([t.weight for t in w.models.targets], dtype=float)
+    picks = _rng(w.seed, 5).choice(len(names), size=n, p=weights / weights.sum())
+    return [names[int(i)] for i in picks]
+
+
 def hash_point(point: LoadPointPlan) -> str:
     """Hash of a load point's schedule: content, lengths, arrival offsets and think times."""
     body = {
@@ -192,7 +206,7 @@ def hash_point(point: LoadPointPlan) -> str:
         "duration_s": point.duration_s,
         "sessions": [
             [s.session_id, None if s.arrival_s is None else round(s.arrival_s * 1e9),
-             [t.hash_fields() for t in s.turns]]
+             [t.hash_fields() for t in s.turns], *([s.target] if s.target is not None else [])]
             for s in point.sessions
         ],
     }
@@ -214,6 +228,7 @@ def build_plan(w: Workload, tok: PromptTokenizer) -> CellPlan:
             prefixes.append((tok.text_of(w.dataset.prefix_tokens, _rng(w.seed, 3, g)),
                              w.dataset.prefix_tokens))
     sessions = [_turns_for_session(w, tok, w.api, sid, prefixes) for sid in range(n_sessions)]
+    targets = session_targets(w, n_sessions)
     points = []
     if isinstance(w.load, SearchLoad):  # probes are planned while the cell runs: probe_point
         return CellPlan(points=(), schedule_hash=_hash_of([]), turns=tuple(sessions))
@@ -231,7 +246,7 @@ def build_plan(w: Workload, tok: PromptTokenizer) -> CellPlan:
             offs, burst, maxc = [None] * n_sessions, None, None
         plan = LoadPointPlan(
             index=i, kind=w.load.kind, value=value, burstiness=burst, max_concurrency=maxc,
-            sessions=tuple(PlannedSession(sid, offs[sid], sessions[sid]) for sid in range(n_sessions)),
+            sessions=tuple(PlannedSession(sid, offs[sid], sessions[sid], targets[sid]) for sid in range(n_sessions)),
             warmup_requests=min(w.warmup_requests, total), requests=max(0, total - w.warmup_requests),
             duration_s=None if isinstance(w.load, PhasesLoad) else w.duration_s,  # its arrivals end with its phases
         )
@@ -249,9 +264,10 @@ def probe_point(w: Workload, plan: CellPlan, index: int, rate: float) -> LoadPoi
     assert isinstance(w.load, SearchLoad)
     n = len(plan.turns)
     offs = _arrivals(w.seed, n, rate, w.load.burstiness)
+    targets = session_targets(w, n)
     point = LoadPointPlan(
         index=index, kind="search", value=rate, burstiness=w.load.burstiness, max_concurrency=None,
-        sessions=tuple(PlannedSession(sid, offs[sid], plan.turns[sid]) for sid in range(n)),
+        sessions=tuple(PlannedSession(sid, offs[sid], plan.turns[sid], targets[sid]) for sid in range(n)),
         warmup_requests=w.warmup_requests, requests=w.requests, duration_s=w.duration_s)
     return _with_hash(point)
 

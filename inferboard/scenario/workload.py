@@ -23,6 +23,7 @@ WORKLOAD_SCHEMA_VERSION = 1
 MAX_RATE = 100_000.0  # req/s: bounds on what a workload file may ask, so planning it stays bounded
 MAX_DURATION_S = 7 * 86_400.0
 MAX_REQUESTS = 10_000_000
+BASE_TARGET = "base"  # the served model itself in a traffic split
 NonNegInt = Annotated[int, Field(ge=0)]
 NonNegFloat = Annotated[float, Field(ge=0)]
 
@@ -238,6 +239,35 @@ class Sampling(Strict):
     extra_body: dict[str, Any] = Field(default_factory=dict)
 
 
+class Target(Strict):
+    """One model requests are addressed to: ``base`` (the served model itself) or a LoRA adapter of it that the
+    runtime loads next to it (the tiny model's adapters: ``inferboard model tiny`` writes lora-a and lora-b)."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
+    weight: Annotated[float, Field(gt=0, le=1e6)] = 1.0
+
+
+class TrafficSplit(Strict):
+    """Several models on one server: which target each arrival goes to (fixed per session, from the seed)."""
+
+    split: Literal["weighted", "round_robin"] = Field(
+        "weighted", description="weighted: drawn with probability weight/sum; round_robin: session i → i mod n")
+    targets: Annotated[list[Target], Field(min_length=2, max_length=16)]
+
+    @field_validator("targets")
+    @classmethod
+    def _unique(cls, v: list[Target]) -> list[Target]:
+        names = [t.name for t in v]
+        if len(set(names)) != len(names):
+            raise ValueError("target names must be unique")
+        return v
+
+    @property
+    def adapters(self) -> tuple[str, ...]:
+        """The targets the runtime must load besides its model (every one but ``base``)."""
+        return tuple(t.name for t in self.targets if t.name != BASE_TARGET)
+
+
 class Workload(Strict):
     """A standard, versioned workload definition (see workflows/workloads/*.yaml)."""
 
@@ -263,6 +293,8 @@ class Workload(Strict):
     sampling: Sampling = Field(default_factory=Sampling)
     window_s: Annotated[float, Field(ge=0.01, le=86_400)] = Field(
         1.0, description="width of the windows of windows.parquet (s, by scheduled time)")
+    models: TrafficSplit | None = Field(
+        None, description="several models on one server (a traffic split over targets); none: the served model")
 
     @model_validator(mode="after")
     def _phases_fit(self) -> Workload:
@@ -284,7 +316,9 @@ class Workload(Strict):
 
     def content_hash(self) -> str:
         """Hash of everything that affects a measurement (the description is excluded)."""
-        return content_hash(self.model_dump(mode="json", exclude={"description"}))
+        # ``models`` is left out while unset, so the hashes of workloads older than the field are unchanged
+        skip = {"description"} | ({"models"} if self.models is None else set())
+        return content_hash(self.model_dump(mode="json", exclude=skip))
 
 
 # ------------------------------------------------------------ loading

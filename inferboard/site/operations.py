@@ -80,6 +80,8 @@ FIGURES: tuple[Figure, ...] = (
     Figure("max_rate_at_slo_rps", present=("max_rate_at_slo_rps",), then=("goodput_requests_per_s",)),
     Figure("drift_ttft_p50_pct_per_h", present=("drift_ttft_p50_pct_per_h",), absolute=True,
            shown=("drift_tpot_p50_pct_per_h", "rss_growth_bytes_per_h")),
+    Figure("adapter_ttft_penalty_pct", present=("adapter_ttft_penalty_pct",), then=("ttft_ms_p50",),
+           shown=("ttft_ms_p50", "tpot_ms_p50")),
 )
 
 

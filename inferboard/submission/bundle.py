@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from inferboard.results.schema import TABLES
+from inferboard.results.schema import ADDED_COLUMNS, TABLES
 from inferboard.submission.manifest import CELLS, MANIFEST
 
 # caps: a bundle over any of them is rejected before its contents are parsed
@@ -55,6 +55,20 @@ def expected_schema(rel: str) -> pa.Schema | None:
     if name == "metrics.parquet":
         return METRICS_SCHEMA
     return TABLES[_TABLE_OF[name]][1] if name in _TABLE_OF else None
+
+
+def added_columns(rel: str, want: pa.Schema | None, got: pa.Schema) -> list[str] | None:
+    """The columns of ``want`` a file may lack because it was written before they were added (empty when it has
+    them all); None when its columns are not its table's, then or now."""
+    if want is None:
+        return None
+    have = [(f.name, f.type) for f in got]
+    if have == [(f.name, f.type) for f in want]:
+        return []
+    later = ADDED_COLUMNS.get(_TABLE_OF.get(rel.rsplit("/", 1)[-1], ""), ())
+    if have == [(f.name, f.type) for f in want if f.name not in later]:
+        return [n for n in later if n in want.names]
+    return None
 
 
 class Unreadable(Exception):
@@ -206,7 +220,8 @@ class Bundle:
             raise Unreadable(f"{rel}: not read: the bundle's Parquet files hold over {MAX_BUNDLE_ROWS} rows")
         want = expected_schema(rel)
         got = meta.schema.to_arrow_schema()
-        if want is None or [(f.name, f.type) for f in got] != [(f.name, f.type) for f in want]:
+        added = added_columns(rel, want, got)
+        if want is None or added is None:
             raise Unreadable(f"{rel}: not read: its columns are not its table's (parquet.schema)")
         batches, decoded = [], 0
         try:
@@ -215,7 +230,12 @@ class Bundle:
                 if decoded > MAX_DECODED_BYTES:
                     raise Unreadable(f"{rel}: over {MAX_DECODED_BYTES} bytes once decoded")
                 batches.append(batch)
-            self._tables[rel] = pa.Table.from_batches(batches, schema=got)
+            table = pa.Table.from_batches(batches, schema=got)
+            for name in added:  # written before the column existed: null (results.schema.ADDED_COLUMNS)
+                assert want is not None
+                i = want.get_field_index(name)
+                table = table.add_column(i, want.field(i), pa.nulls(table.num_rows, want.field(i).type))
+            self._tables[rel] = table
         except Unreadable:
             raise
         except Exception as err:

@@ -143,3 +143,30 @@ def test_llama_server_cold_start_restarts_and_samples_its_memory(tiny_model: Pat
     assert all(r["cold_start_s"] > 0 and r["cold_ttft_ms"] > 0 for r in trials)
     assert all(r["server_rss_max_bytes"] > 10_000_000 for r in trials)  # the server's own memory, sampled
     assert all(r["server_caches"] is None for r in trials)  # llama-server has no compile caches to reuse
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_several_models_share_one_server(runtime: str, tiny_model: Path, tmp_path: Path) -> None:
+    """The tiny model and its two LoRA adapters behind one server `inferboard run --runtime` starts with them:
+    every request addressed one of the three, and each has its own summary row."""
+    _require_env(runtime)
+    spec = tmp_path / "ops-multi.yaml"
+    split = {"split": "round_robin", "targets": [{"name": "base"}, {"name": "lora-a"}, {"name": "lora-b"}]}
+    spec.write_text(yaml.safe_dump({**BASE, "name": "ops-multi", "load": {"kind": "concurrency", "concurrency": [3]},
+                                    "requests": 36, "warmup_requests": 3, "models": split}))
+    out = tmp_path / "multi"
+    proc = subprocess.run([sys.executable, "-m", "inferboard.cli", "run", "--runtime", runtime, "--model",
+                           str(tiny_model), "--workload", str(spec), "--out", str(out), "--sku", "cpu-host",
+                           "--no-progress", *PARAMS[runtime], *ISOLATE],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    cell = Cell(out, proc)
+    assert cell.provenance["runtime"]["adapters"] == {"lora-a": 8, "lora-b": 8}
+    assert {r["status"] for r in cell.requests} == {"ok"}
+    assert [r["target"] for r in sorted(cell.requests, key=lambda r: r["session_id"])][:4] == [
+        "base", "lora-a", "lora-b", "base"]
+    targets = {r["target"]: r for r in cell.summary if r["row_kind"] == "target"}
+    assert sorted(targets) == ["base", "lora-a", "lora-b"]
+    assert all(r["requests_ok"] == 12 and r["ttft_ms_p50"] > 0 for r in targets.values())  # p50 needs 11
+    (agg,) = _aggregates(cell)
+    assert agg["adapter_ttft_penalty_pct"] is not None  # 12 base against 24 adapter requests

@@ -125,9 +125,12 @@ def image_pins(wc):
 
 
 def model_input(wc):
-    """Generated models are built by a rule; catalogue models are folders the node must have (models/)."""
+    """Generated models are built by a rule (with their LoRA adapters); catalogue models are folders the node must
+    have (models/)."""
     path = model_path(cell_of(wc).model).resolve()
-    return f"{IB_HOME}/models/{path.name}/manifest.json" if path.is_relative_to(_home) else []
+    if not path.is_relative_to(_home):
+        return []
+    return [f"{IB_HOME}/models/{path.name}/manifest.json", f"{IB_HOME}/models/{path.name}/adapters/manifest.json"]
 
 
 def _cluster(sku):

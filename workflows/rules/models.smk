@@ -4,6 +4,7 @@
 rule tiny_model:
     output:
         manifest=f"{IB_HOME}/models/{{model}}/manifest.json",
+        adapters=f"{IB_HOME}/models/{{model}}/adapters/manifest.json",
     log:
         "logs/model/{model}.log",
     wildcard_constraints:

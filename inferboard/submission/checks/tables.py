@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from inferboard.results.schema import SCHEMA_VERSION
-from inferboard.submission.bundle import MAX_BUNDLE_ROWS, Bundle, Unreadable, expected_schema
+from inferboard.submission.bundle import MAX_BUNDLE_ROWS, Bundle, Unreadable, added_columns, expected_schema
 from inferboard.submission.checks.common import rows
 from inferboard.submission.registry import Finding, check
 
@@ -32,7 +32,9 @@ def parquet_caps(b: Bundle) -> Iterator[Finding]:
 @check("parquet.schema")
 def parquet_schema(b: Bundle) -> Iterator[Finding]:
     """Every Parquet file has exactly the columns and types of its table (requests, summary, windows,
-    gpu_samples, metrics), in order, and the tables other than metrics carry a known schema version."""
+    gpu_samples, metrics), in order, or those it had before columns were added to it (a file written then reads
+    them as null: results.schema.ADDED_COLUMNS), and the tables other than metrics carry a known schema
+    version."""
     for rel in _parquet(b):
         name = rel.rsplit("/", 1)[-1]
         try:
@@ -43,7 +45,7 @@ def parquet_schema(b: Bundle) -> Iterator[Finding]:
         table = None if name == "metrics.parquet" else name.removesuffix(".parquet")
         if want is None:
             continue  # layout.allowed_files refuses any other name
-        if [(f.name, f.type) for f in got] != [(f.name, f.type) for f in want]:
+        if added_columns(rel, want, got) is None:
             missing = [f.name for f in want if f.name not in got.names]
             extra = [n for n in got.names if n not in want.names]
             yield Finding(f"{rel}: columns differ from the {table or 'metrics'} table"

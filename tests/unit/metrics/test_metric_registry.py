@@ -107,7 +107,7 @@ def test_ci_metrics_and_the_summary_schema_are_unchanged() -> None:
     assert [m.name for m in AGGREGATE_METRICS] == [
         "requests_total", "requests_ok", "usage_mismatches", "duration_s", "interactivity_tokens_per_s_per_user",
         "good_requests", "target_rate", "scheduled_rate", "achieved_rate", "target_concurrency",
-        "overload_error_rate", "overload_shed_rate", "overload_timeout_rate", "recovery_s",
+        "overload_error_rate", "overload_shed_rate", "overload_timeout_rate", "recovery_s", "adapter_ttft_penalty_pct",
         "goodput_fraction_scheduled", "requests_failed",
         "requests_per_s", "output_tokens_per_s", "input_tokens_per_s", "goodput_requests_per_s", "goodput_fraction",
         "error_rate", "output_tokens_per_s_per_gpu", "total_tokens_per_s", "goodput_requests_per_s_per_gpu"]

@@ -22,9 +22,9 @@ def _cfg(**block):
 def test_default_config_is_the_cpu_matrix() -> None:
     cfg, cells = load_config(ROOT / "workflows/config/config.yaml")
     assert {c.runtime for c in cells} == {"vllm", "llamacpp"} and {c.sku for c in cells} == {"cpu-host"}
-    assert len(cells) == 18 and len({c.id for c in cells}) == 18  # 9 workloads × 2 runtimes
+    assert len(cells) == 20 and len({c.id for c in cells}) == 20  # 10 workloads × 2 runtimes
     assert {"cpu-overload", "cpu-cold-start", "cpu-burst", "cpu-soak", "cpu-slo-search",
-            "cpu-trace-replay"} <= {c.workload for c in cells}
+            "cpu-trace-replay", "cpu-multi-model"} <= {c.workload for c in cells}
     assert cfg.submissions_dir == "data/submissions" and cfg.leaderboard.startswith("build/")
 
 

@@ -66,6 +66,8 @@ CASES: dict[str, tuple[dict[str, Any], Any, Check]] = {
     "sampling": (BASE, {"temperature": 0.5}, lambda p, rows: _definition(p)["sampling"]["temperature"] == 0.5),
     "server_caches": (BASE, "reuse", lambda p, rows: _definition(p)["server_caches"] == "reuse"),
     "window_s": (BASE, 0.5, lambda p, rows: _definition(p)["window_s"] == 0.5),
+    "models": (BASE, {"split": "round_robin", "targets": [{"name": "base"}, {"name": "lora-a"}]},
+               lambda p, rows: sorted(r["target"] for r in rows if r["row_kind"] == "target") == ["base", "lora-a"]),
 }
 
 
