@@ -43,7 +43,8 @@ def run_cell(system: SystemUnderTest | PreparedSystem, scenario: Scenario, outpu
     workload, source = scenario.resolve()
     check_output(output)
     adapters = workload.models.adapters if workload.models else ()
-    prepared = system if isinstance(system, PreparedSystem) else prepare(system, output, adapters=adapters)
+    prepared = system if isinstance(system, PreparedSystem) else prepare(
+        system, output, adapters=adapters, studies_starts=workload.fresh_server_per_trial)
     if client_cpus:
         os.sched_setaffinity(0, set(client_cpus))
     spec = CellSpec(system=prepared, workload=workload, out=output, workload_source=source, progress=progress)

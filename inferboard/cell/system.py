@@ -53,6 +53,9 @@ class LocalRuntime:
     image_source: str = "built"  # container image: built here (image.lock) or upstream (runner digest)
     engine: str | None = None  # container engine (default: detected)
     server_cpus: tuple[int, ...] = ()
+    #: cell: every server start gets its own compile caches (the workload's server_caches); host: a cell whose
+    #: workload does not study starts shares this host's, kept across cells (local mode)
+    compile_caches: Literal["cell", "host"] = "cell"
     sku: str | None = None  # must match this host's fingerprint when given
     tokenizer: Path | None = None  # default: the model folder's tokenizer.json
 
@@ -102,9 +105,11 @@ def visible_gpus(gpus: list[dict[str, Any]]) -> list[int]:
         return indices
 
 
-def prepare(system: SystemUnderTest, output: Path, *, adapters: tuple[str, ...] = ()) -> PreparedSystem:
+def prepare(system: SystemUnderTest, output: Path, *, adapters: tuple[str, ...] = (),
+            studies_starts: bool = False) -> PreparedSystem:
     """Resolve the SKU, build or find the runtime's environment or image, and describe its server (loading
-    ``adapters``, the model folder's LoRA adapters a traffic split addresses)."""
+    ``adapters``, the model folder's LoRA adapters a traffic split addresses). A workload that ``studies_starts``
+    (a fresh server per trial) never gets the host's compile caches."""
     from inferboard.hardware.amd import host_gpus
 
     gpus = host_gpus()  # this host's; the server's only when this host starts it
@@ -125,7 +130,7 @@ def prepare(system: SystemUnderTest, output: Path, *, adapters: tuple[str, ...] 
                                   adapters=adapters)
     else:
         local = prepare_local(system.runtime, system.model_dir, output, dict(system.params), cpus=system.server_cpus,
-                              adapters=adapters)
+                              adapters=adapters, host_caches=system.compile_caches == "host" and not studies_starts)
     tokenizer = system.tokenizer
     if tokenizer is None and (system.model_dir / "tokenizer.json").is_file():
         tokenizer = system.model_dir

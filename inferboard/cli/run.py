@@ -35,6 +35,9 @@ def run(
     server_cpus: Annotated[str | None, typer.Option(help="Cores for the server, e.g. 0 or 0-3 (default: all)")]
     = None,
     client_cpus: Annotated[str | None, typer.Option(help="Cores for this load generator (default: all)")] = None,
+    host_compile_caches: Annotated[bool, typer.Option(
+        help="With --runtime: compile with this host's caches, kept across runs (not for a workload with a fresh "
+             "server per trial), instead of empty ones")] = False,
     concurrency: Annotated[str | None, typer.Option(help="Closed loop: requests in flight (1,4,16 = sweep)")] = None,
     rate: Annotated[str | None, typer.Option(help="Open loop: arrivals per second (1,2,4 = sweep)")] = None,
     burstiness: Annotated[float | None, typer.Option(help="Open loop: gamma shape of arrivals (1 = Poisson)")]
@@ -72,7 +75,8 @@ def run(
     if runtime is not None:
         system = LocalRuntime(runtime=runtime, model_dir=Path(model), params=_params(param), mode=mode,  # type: ignore[arg-type]
                               variant=variant, image_source=image_source, engine=engine,
-                              server_cpus=parse_cores(server_cpus, "--server-cpus"), sku=sku, tokenizer=tokenizer)
+                              server_cpus=parse_cores(server_cpus, "--server-cpus"), sku=sku, tokenizer=tokenizer,
+                              compile_caches="host" if host_compile_caches else "cell")
     else:
         assert endpoint is not None
         system = Endpoint(url=endpoint, model=model, api_key=api_key, sku=sku, tokenizer=tokenizer)

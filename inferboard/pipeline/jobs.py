@@ -70,7 +70,8 @@ def matrix_system(c: MatrixCell) -> LocalRuntime:
     variant = sku_variant(c.sku)
     return LocalRuntime(runtime=c.runtime, model_dir=model_path(c.model), params=dict(c.params), mode=c.mode,  # type: ignore[arg-type]
                         variant=variant, image_source="built" if variant == "cpu" else "upstream",
-                        server_cpus=parse_cores(c.cpus[0], "server_cpus") if c.cpus else (), sku=c.sku)
+                        server_cpus=parse_cores(c.cpus[0], "server_cpus") if c.cpus else (), sku=c.sku,
+                        compile_caches="host" if c.compile_caches == "host" else "cell")
 
 
 def run_matrix_cell(c: MatrixCell, results_dir: Path, system: SystemUnderTest | PreparedSystem | None = None

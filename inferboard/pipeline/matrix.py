@@ -36,6 +36,9 @@ class MatrixBlock(Strict):
                                          description="changes to each workload of the block, e.g. trials or rate")
     server_cpus: str | None = Field(None, description="cores for the server (e.g. '0'); the rest for the client")
     client_cpus: str | None = Field(None, description="cores for the load generator (e.g. '1')")
+    compile_caches: Literal["cell", "host"] = Field(
+        "cell", description="cell: every server start compiles with empty caches; host: the cells whose workload "
+        "does not study starts (no fresh_server_per_trial) share this host's compile caches, kept across cells")
 
 
 class ClusterSku(Strict):
@@ -74,6 +77,7 @@ class MatrixCell:
     params: tuple[tuple[str, str], ...]
     overrides: WorkloadOverrides = field(default_factory=WorkloadOverrides)
     cpus: tuple[str, str] | None = None  # (server cores, client cores)
+    compile_caches: str = "cell"  # MatrixBlock.compile_caches
 
     @property
     def id(self) -> str:
@@ -83,7 +87,7 @@ class MatrixCell:
         """The cell as JSON, so that a job runs exactly the cell of the workflow's (merged) config."""
         d = {"runtime": self.runtime, "model": self.model, "workload": self.workload, "sku": self.sku,
              "mode": self.mode, "params": [list(p) for p in self.params], "overrides": self.overrides.given(),
-             "cpus": list(self.cpus) if self.cpus else None}
+             "cpus": list(self.cpus) if self.cpus else None, "compile_caches": self.compile_caches}
         return json.dumps(d, sort_keys=True)
 
     @classmethod
@@ -93,10 +97,17 @@ class MatrixCell:
             return cls(runtime=d["runtime"], model=d["model"], workload=d["workload"], sku=d["sku"], mode=d["mode"],
                        params=tuple((str(k), str(v)) for k, v in d["params"]),
                        overrides=parse_overrides(d.get("overrides"), source="--cell-spec: overrides"),
-                       cpus=tuple(d["cpus"]) if d.get("cpus") else None)  # type: ignore[arg-type]
+                       cpus=tuple(d["cpus"]) if d.get("cpus") else None,  # type: ignore[arg-type]
+                       compile_caches=_caches(d.get("compile_caches", "cell")))
         except (ValueError, KeyError, TypeError) as err:
             raise InferboardError(f"not a cell spec: {err}", field="--cell-spec",
                                   fix="pass the JSON of MatrixCell.to_json()") from None
+
+
+def _caches(value: Any) -> str:
+    if value not in ("cell", "host"):
+        raise ValueError(f"compile_caches {value!r} is not cell or host")
+    return str(value)
 
 
 def parse_config(data: dict[str, Any], source: str = "config") -> PipelineConfig:
@@ -137,7 +148,8 @@ def expand(cfg: PipelineConfig) -> list[MatrixCell]:
                     for sku in block.skus:
                         cpus = (block.server_cpus, block.client_cpus) if block.server_cpus else None
                         c = MatrixCell(rt, model, wl, sku, block.mode,
-                                       tuple(sorted(block.params.get(rt, {}).items())), block.overrides, cpus)
+                                       tuple(sorted(block.params.get(rt, {}).items())), block.overrides, cpus,
+                                       block.compile_caches)
                         if c.id in cells and cells[c.id] != c:
                             raise InferboardError(f"cell {c.id} appears twice with different settings",
                                                   field=f"matrix[{i}]", fix="keep one definition per cell")

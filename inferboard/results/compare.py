@@ -9,14 +9,15 @@ import pyarrow.parquet as pq
 
 from inferboard.core.errors import InferboardError
 from inferboard.metrics import headline_columns
-from inferboard.results.schema import SUMMARY
+from inferboard.results.schema import SUMMARY, with_added_columns
 
 
 def _aggregate_rows(p: Path) -> dict[int, dict[str, Any]]:
     f = p / SUMMARY if p.is_dir() else p
     if not f.is_file():
         raise InferboardError(f"{f} does not exist", field=str(p), fix="give a cell folder with summary.parquet")
-    return {r["load_point"]: r for r in pq.read_table(f).to_pylist() if r["row_kind"] == "aggregate"}
+    rows = with_added_columns(pq.read_table(f), "summary").to_pylist()
+    return {r["load_point"]: r for r in rows if r["row_kind"] == "aggregate"}
 
 
 def verdict(delta: float | None, better: str | None) -> str | None:

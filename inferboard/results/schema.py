@@ -335,6 +335,17 @@ def read_journal(path: Path) -> list[dict[str, Any]]:
 ADDED_COLUMNS: dict[str, tuple[str, ...]] = {"requests": ("target",),
                                               "summary": ("target", "adapter_ttft_penalty_pct")}
 
+
+def with_added_columns(table: pa.Table, name: str) -> pa.Table:
+    """``table`` (of table ``name``) with the ADDED_COLUMNS it lacks, null, where its table has them."""
+    want = TABLES[name][1] if name in TABLES else None
+    for col in ADDED_COLUMNS.get(name, ()):
+        if want is not None and col not in table.column_names:
+            i = want.get_field_index(col)
+            table = table.add_column(min(i, table.num_columns), want.field(i),
+                                     pa.nulls(table.num_rows, want.field(i).type))
+    return table
+
 #: the tables a cell and the leaderboard write: name → (row model, Arrow schema)
 TABLES: dict[str, tuple[type[BaseModel], pa.Schema]] = {
     "requests": (RequestRecord, REQUESTS_SCHEMA),

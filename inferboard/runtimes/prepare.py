@@ -71,9 +71,10 @@ def _adapters(runner: Runner, model_dir: Path, names: tuple[str, ...]) -> dict[s
 
 def prepare_local(runtime: str, model_dir: Path, out: Path, params: dict[str, str],
                   port: int | None = None, cpus: tuple[int, ...] = (),
-                  adapters: tuple[str, ...] = ()) -> PreparedServer:
+                  adapters: tuple[str, ...] = (), host_caches: bool = False) -> PreparedServer:
     """Build (or reuse) the runtime's environment and describe the server a cell will manage (``adapters``:
-    the model folder's LoRA adapters to load next to it)."""
+    the model folder's LoRA adapters to load next to it; ``host_caches``: its compile caches are this host's,
+    next to the environment, kept across cells)."""
     runner = _checked_runner(runtime, model_dir, params)
     ranks = _adapters(runner, model_dir, adapters)
     info = build_env(runtime)
@@ -83,7 +84,10 @@ def prepare_local(runtime: str, model_dir: Path, out: Path, params: dict[str, st
                         port=port, params=params, python=info["python"] if info.get("kind") == "system" else None,
                         cpus=cpus, adapters=ranks)
     prov = _runtime_provenance(runner, "local", params, cpus, env=info, **({"adapters": ranks} if ranks else {}))
-    return PreparedServer(ManagedServer(spec, out), served, prov, info_model, runner)
+    server = ManagedServer(spec, out)
+    if host_caches:
+        server.host_caches = env_dir(runtime).with_name(env_dir(runtime).name + ".compile-caches")
+    return PreparedServer(server, served, prov, info_model, runner)
 
 
 def prepare_container(runtime: str, model_dir: Path, out: Path, params: dict[str, str], *, variant: str = "cpu",

@@ -250,6 +250,9 @@ class ServerProcess:
         return None if path is None else MetricsScraper(self.spec.url + path, interval_s)
 
 
+HOST_CACHES_READY = ".ready"  # written into the host's compile caches once a server got ready with them
+
+
 class ManagedServer:
     """The cell-facing wrapper: one ServerProcess per start, its log and metrics kept in the cell folder."""
 
@@ -262,6 +265,9 @@ class ManagedServer:
         self.sampler: RssSampler | None = None
         self.kept_caches: Path | None = None  # the first start's cache folders, when a workload reuses them
         self.reuse_caches = False
+        #: this host's compile caches, shared by the cells of a runtime environment and kept across them (None:
+        #: every start of the cell gets its own, as ``reuse_caches`` says)
+        self.host_caches: Path | None = None
 
     @property
     def url(self) -> str:
@@ -277,7 +283,12 @@ class ManagedServer:
         compile caches, like a restarted server on the same host) instead of empty ones."""
         self.trial = trial
         warm = reuse_caches and self.kept_caches is not None
-        self.proc = ServerProcess(self.spec, self.log_path(trial), caches=self.kept_caches if warm else None)
+        caches = self.kept_caches if warm else None
+        if self.host_caches is not None and self.spec.fresh_dirs:
+            warm, caches = (self.host_caches / HOST_CACHES_READY).is_file(), self.host_caches
+            for var in self.spec.fresh_dirs:
+                (caches / var.lower()).mkdir(parents=True, exist_ok=True)
+        self.proc = ServerProcess(self.spec, self.log_path(trial), caches=caches)
         self.reuse_caches = reuse_caches
         self.proc.start()
         try:
@@ -287,15 +298,18 @@ class ManagedServer:
             raise
         if reuse_caches and self.kept_caches is None:
             self.kept_caches = self.proc.scratch
+        if caches is not None and caches == self.host_caches:
+            (caches / HOST_CACHES_READY).touch()  # a server got ready with them: later starts are warm
         self.scraper = self.proc.metrics_scraper(self.scrape_interval_s)
         if self.scraper is not None:
             self.scraper.start()
         if self.spec.mode != "container":  # a container's processes are not the engine CLI's descendants
             self.sampler = RssSampler(self.proc, self.trial, self.scrape_interval_s / 2)
             self.sampler.start()
-        caches = None if not self.spec.fresh_dirs else ("warm" if warm else "empty")
+        state = None if not self.spec.fresh_dirs else ("warm" if warm else "empty")
         return {"trial": trial, "cold_start_s": cold, "log": self.log_path(trial).name, "argv": self.spec.argv,
-                "empty_at_start": [] if warm else list(self.spec.fresh_dirs), "caches": caches}
+                "empty_at_start": [] if warm else list(self.spec.fresh_dirs), "caches": state,
+                "caches_scope": "host" if caches is not None and caches == self.host_caches else "cell"}
 
     def exit_code(self) -> int | None:
         return None if self.proc is None else self.proc.exit_code()

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from inferboard.results.schema import ADDED_COLUMNS, TABLES
+from inferboard.results.schema import ADDED_COLUMNS, TABLES, with_added_columns
 from inferboard.submission.manifest import CELLS, MANIFEST
 
 # caps: a bundle over any of them is rejected before its contents are parsed
@@ -231,10 +231,8 @@ class Bundle:
                     raise Unreadable(f"{rel}: over {MAX_DECODED_BYTES} bytes once decoded")
                 batches.append(batch)
             table = pa.Table.from_batches(batches, schema=got)
-            for name in added:  # written before the column existed: null (results.schema.ADDED_COLUMNS)
-                assert want is not None
-                i = want.get_field_index(name)
-                table = table.add_column(i, want.field(i), pa.nulls(table.num_rows, want.field(i).type))
+            if added:  # written before those columns existed: null (results.schema.ADDED_COLUMNS)
+                table = with_added_columns(table, _TABLE_OF[rel.rsplit("/", 1)[-1]])
             self._tables[rel] = table
         except Unreadable:
             raise

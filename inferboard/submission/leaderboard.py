@@ -16,7 +16,7 @@ import orjson
 import pyarrow.parquet as pq
 
 from inferboard.core.errors import InferboardError
-from inferboard.results.schema import SUMMARY, write_rows
+from inferboard.results.schema import SUMMARY, with_added_columns, write_rows
 from inferboard.results.status import read_status
 from inferboard.results.summarize import plausibility
 from inferboard.submission.bundle import Bundle
@@ -83,7 +83,7 @@ def local_rows(results: Path, root: Path) -> tuple[list[dict[str, Any]], list[di
         statuses.append({k: st.get(k) for k in ("cell_id", "status", "reason")})
         if not (folder / SUMMARY).is_file():
             continue
-        for r in pq.read_table(folder / SUMMARY).to_pylist():
+        for r in with_added_columns(pq.read_table(folder / SUMMARY), "summary").to_pylist():
             if r["row_kind"] != "aggregate":
                 continue
             reasons = plausibility(r)

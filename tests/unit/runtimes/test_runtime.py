@@ -109,6 +109,35 @@ def test_fresh_dirs_are_empty_at_every_start_and_removed_after(tmp_path: Path) -
     assert seen[0] != seen[1]
 
 
+def test_host_compile_caches_outlive_the_cell_and_are_warm_for_the_next(tmp_path: Path) -> None:
+    """With the host's compile caches, the first start compiles into them, they outlive the cell (two managed
+    servers stand for two cells), and the next start finds them: recorded as warm."""
+    port = free_port()
+    script = tmp_path / "cache_server.py"
+    script.write_text(
+        "import os, pathlib, sys, runpy\n"
+        "cache = pathlib.Path(os.environ['FAKE_CACHE'])\n"
+        "print('cache', cache, 'entries', sorted(p.name for p in cache.iterdir()), flush=True)\n"
+        "(cache / 'compiled.bin').write_text('artifact')\n"
+        f"sys.argv = ['fakeserver', '--port', '{port}']\n"
+        f"runpy.run_path({str(ROOT / 'tests' / 'fakeserver.py')!r}, run_name='__main__')\n")
+    host = tmp_path / "host-caches"
+    starts = []
+    for cell in ("a", "b"):
+        spec = _spec([sys.executable, str(script)])
+        spec.port, spec.fresh_dirs = port, ("FAKE_CACHE",)
+        server = ManagedServer(spec, tmp_path / cell)
+        server.host_caches = host
+        starts.append(server.start(0))
+        server.stop()
+        server.close()
+    assert [(s["caches"], s["caches_scope"]) for s in starts] == [("empty", "host"), ("warm", "host")]
+    assert starts[1]["empty_at_start"] == []
+    assert (host / "fake_cache" / "compiled.bin").read_text() == "artifact"  # kept after both cells
+    assert "entries []" in (tmp_path / "a" / "server-trial0.log").read_text()
+    assert "entries ['compiled.bin']" in (tmp_path / "b" / "server-trial0.log").read_text()
+
+
 def test_local_launch_without_local_mode_names_the_runtimes_that_have_one() -> None:
     from inferboard.runtimes.runner import load_runner, local_runners
     from inferboard.runtimes.server import local_launch
