@@ -7,6 +7,8 @@ gives the same bytes whatever the catalogues say today. Idempotent; safe on a fo
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -33,9 +35,9 @@ from inferboard.results.schema import (
     write_rows,
 )
 from inferboard.results.summarize import PointInfo, aggregate_trials, summarize_point
-from inferboard.scenario.schedule import planned_requests
+from inferboard.scenario.schedule import planned_requests, session_targets
 from inferboard.scenario.search import fixed_sweep_points, result
-from inferboard.scenario.workload import PhasesLoad, RateLoad, SearchLoad, Workload
+from inferboard.scenario.workload import MultiTurnDataset, PhasesLoad, RateLoad, SearchLoad, Workload
 
 
 def burstiness_of(wdef: Workload, point: int) -> float | None:
@@ -124,12 +126,17 @@ def summary_rows(prov: dict[str, Any], records: list[dict[str, Any]], metrics_ro
 
 def target_rows(wdef: Workload, recs: list[dict[str, Any]], info: PointInfo) -> list[dict[str, Any]]:
     """With a traffic split, one ``target`` row per (trial, load point, target): the point's figures over the
-    requests addressed to that target only (its latency next to the other targets' on the same server)."""
+    requests addressed to that target only (its latency next to the other targets' on the same server); its
+    planned requests are those the schedule addressed to it."""
     if wdef.models is None:
         return []
+    turns = wdef.dataset.turns if isinstance(wdef.dataset, MultiTurnDataset) else 1
+    planned = session_targets(wdef, math.ceil(info.requests_planned / turns))
     out = []
     for t in wdef.models.targets:
-        row = summarize_point([r for r in recs if r.get("target") == t.name], info)
+        mine = min(info.requests_planned, turns * planned.count(t.name))
+        row = summarize_point([r for r in recs if r.get("target") == t.name],
+                              dataclasses.replace(info, requests_planned=mine))
         row.update(row_kind="target", target=t.name)
         out.append(row)
     return out

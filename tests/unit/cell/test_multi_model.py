@@ -27,7 +27,7 @@ def test_a_split_addresses_each_target_and_summarises_each(server, tmp_path: Pat
     measured = collections.Counter(r["target"] for r in recs if not r["warmup"])
     for name, row in by_target.items():
         assert row["requests_total"] == measured[name] and row["load_point"] == point["load_point"]
-        assert row["ttft_ms_p50"] is not None
+        assert row["ttft_ms_p50"] is not None and row["requests_not_issued"] == 0
     assert sum(r["requests_total"] for r in by_target.values()) == point["requests_total"]
     assert point["adapter_ttft_penalty_pct"] is not None  # ≥ 11 ok requests on each side
     assert all(r["adapter_ttft_penalty_pct"] is None for r in by_target.values())  # one side only
