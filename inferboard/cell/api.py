@@ -14,6 +14,7 @@ from typing import Any
 
 from inferboard.cell.run import CellSpec, check_output, execute
 from inferboard.cell.system import PreparedSystem, SystemUnderTest, prepare
+from inferboard.core.errors import InferboardError
 from inferboard.scenario.scenario import Scenario
 
 
@@ -45,6 +46,10 @@ def run_cell(system: SystemUnderTest | PreparedSystem, scenario: Scenario, outpu
     adapters = workload.models.adapters if workload.models else ()
     prepared = system if isinstance(system, PreparedSystem) else prepare(
         system, output, adapters=adapters, studies_starts=workload.fresh_server_per_trial)
+    if prepared.server is not None and prepared.adapters != adapters:
+        raise InferboardError(f"the server was prepared with adapters {list(prepared.adapters)}, the workload "
+                              f"addresses {list(adapters)}", field="models.targets",
+                              fix="prepare the system for this workload (run_cell does when given the system)")
     if client_cpus:
         os.sched_setaffinity(0, set(client_cpus))
     spec = CellSpec(system=prepared, workload=workload, out=output, workload_source=source, progress=progress)

@@ -35,9 +35,9 @@ from inferboard.results.schema import (
     write_rows,
 )
 from inferboard.results.summarize import PointInfo, aggregate_trials, summarize_point
-from inferboard.scenario.schedule import planned_requests, session_targets
+from inferboard.scenario.schedule import planned_requests, target_counts
 from inferboard.scenario.search import fixed_sweep_points, result
-from inferboard.scenario.workload import MultiTurnDataset, PhasesLoad, RateLoad, SearchLoad, Workload
+from inferboard.scenario.workload import MAX_REQUESTS, MultiTurnDataset, PhasesLoad, RateLoad, SearchLoad, Workload
 
 
 def burstiness_of(wdef: Workload, point: int) -> float | None:
@@ -94,6 +94,7 @@ def summary_rows(prov: dict[str, Any], records: list[dict[str, Any]], metrics_ro
         return next((s for s in reversed(servers) if s["trial"] <= trial), {})
 
     rows, by_target = [], []
+    per_target = planned_by_target(wdef, planned) if wdef.models else {}
     for (trial, lp), recs in sorted(groups.items()):
         srv = server_for(trial)
         crashed = bool(srv.get("crashed"))
@@ -112,7 +113,7 @@ def summary_rows(prov: dict[str, Any], records: list[dict[str, Any]], metrics_ro
             after_start=lp == 0 and srv.get("trial") == trial, server_caches=srv.get("caches"),
         )
         rows.append(summarize_point(recs, info))
-        by_target += target_rows(wdef, recs, info)
+        by_target += target_rows(wdef, recs, info, per_target)
     by_point: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         by_point[row["load_point"]].append(row)
@@ -124,22 +125,43 @@ def summary_rows(prov: dict[str, Any], records: list[dict[str, Any]], metrics_ro
     return rows
 
 
-def target_rows(wdef: Workload, recs: list[dict[str, Any]], info: PointInfo) -> list[dict[str, Any]]:
-    """With a traffic split, one ``target`` row per (trial, load point, target): the point's figures over the
-    requests addressed to that target only (its latency next to the other targets' on the same server); its
-    planned requests are those the schedule addressed to it."""
+#: summary columns of the whole server, not of one target's requests: null on target rows
+SERVER_WIDE: tuple[str, ...] = (
+    "energy_j", "joules_per_output_token", "gpu_window_s", "power_mean_w", "power_max_w", "sm_clock_mean_mhz",
+    "gpu_temp_max_c", "gpu_memory_used_max_bytes", "roofline_efficiency_pct", "kv_cache_usage_max",
+    "kv_cache_usage_mean", "waiting_requests_max", "server_rss_max_bytes", "cold_start_s", "cold_ttft_ms",
+    "requests_to_steady", "rss_growth_bytes_per_h", "rss_growth_bytes_per_h_ci95_low",
+    "rss_growth_bytes_per_h_ci95_high")
+
+
+def target_rows(wdef: Workload, recs: list[dict[str, Any]], info: PointInfo,
+                planned: dict[str, int]) -> list[dict[str, Any]]:
+    """With a traffic split, one ``target`` row per (trial, load point, target): the point's latency figures over
+    the requests addressed to that target only (its latency next to the other targets' on the same server), with
+    ``planned`` requests (target → the requests the schedule addressed to it). The whole server's figures (energy,
+    power, memory, queue, cold start) are the point row's: null here."""
     if wdef.models is None:
         return []
-    turns = wdef.dataset.turns if isinstance(wdef.dataset, MultiTurnDataset) else 1
-    planned = session_targets(wdef, math.ceil(info.requests_planned / turns))
     out = []
     for t in wdef.models.targets:
-        mine = min(info.requests_planned, turns * planned.count(t.name))
         row = summarize_point([r for r in recs if r.get("target") == t.name],
-                              dataclasses.replace(info, requests_planned=mine))
-        row.update(row_kind="target", target=t.name)
+                              dataclasses.replace(info, requests_planned=planned.get(t.name, 0)))
+        nulls = orjson.loads(row["null_reasons"]) if row["null_reasons"] else {}
+        for key in SERVER_WIDE:
+            row[key] = None
+            nulls[key] = "a whole-server figure: see the point's row"
+        row.update(row_kind="target", target=t.name,
+                   null_reasons=orjson.dumps(nulls, option=orjson.OPT_SORT_KEYS).decode())
         out.append(row)
     return out
+
+
+def planned_by_target(wdef: Workload, requests_planned: int) -> dict[str, int]:
+    """Target → the requests the schedule addressed to it (sessions × turns, the whole at most ``requests_planned``;
+    counted once per cell, bounded by the workload's own bounds)."""
+    turns = wdef.dataset.turns if isinstance(wdef.dataset, MultiTurnDataset) else 1
+    n = min(requests_planned, 2 * MAX_REQUESTS)
+    return {k: min(n, v * turns) for k, v in target_counts(wdef, math.ceil(n / turns)).items()}
 
 
 def point_values(wdef: Workload, prov: dict[str, Any]) -> list[float]:

@@ -27,6 +27,8 @@ def min_samples(q: float, confidence: float = EARLY_STOP_CONFIDENCE, misses: int
     i.e. if the true tail fraction were 1 - q/100, seeing at most ``misses`` samples beyond the reported
     value would happen less than 1% of the time. Gives p90: 64, p99: 662, p99.9: 6636.
     """
+    if not 0 <= q < 100 or not 0 < confidence < 1:
+        raise ValueError(f"min_samples: q {q} must be in [0, 100) and confidence {confidence} in (0, 1)")
     tail = 1.0 - q / 100.0
     alpha = 1.0 - confidence
     lo = misses + 1

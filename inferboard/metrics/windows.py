@@ -27,7 +27,7 @@ WINDOW_LATENCIES: tuple[str, ...] = ("ttft_ms", "tpot_ms", "ttft_from_scheduled_
 WINDOW_GAUGES: tuple[str, ...] = ("server_rss_bytes", "gpu_memory_used_bytes", "kv_cache_usage",
                                   "waiting_requests", "running_requests")
 MAX_WINDOWS = 100_000
-_FAR = 2**61  # offsets are clipped here (far past any window: MAX_WINDOWS × width < 2**61)
+_FAR = 2**61  # offsets are clipped here: 73 years in ns, past any window of a sane point (clamped to the last)
 GAUGE_HOLD_NS = 2 * NS  # a gauge sample stands for the windows after it for this long (scrapes are ~1 s apart)
 
 

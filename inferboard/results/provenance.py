@@ -14,7 +14,7 @@ import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,6 +27,7 @@ from inferboard.core.paths import REPO_ROOT
 from inferboard.hardware.host import host_fingerprint
 from inferboard.hardware.nvidia import gpu_fingerprints, nvml_status
 from inferboard.results.schema import SCHEMA_VERSION
+from inferboard.scenario.workload import MAX_REQUESTS
 
 _CLIENT_PACKAGES = ("httptools", "uvloop", "orjson", "pyarrow", "numpy", "scipy", "pydantic", "tokenizers")
 
@@ -197,7 +198,7 @@ class Provenance(_Closed):
     gpu_windows: list[dict[str, Any]] = Field(default_factory=list)
     requests_recorded: int | None = None
     #: requests each load point plans (phased loads: its arrivals; traces: their lines), recorded at the run
-    requests_planned: int | None = None
+    requests_planned: Annotated[int, Field(ge=0, le=2 * MAX_REQUESTS)] | None = None  # warm-up + measured
     #: a search load's probes in the order they ran: {load_point, rate, goodput_fraction_scheduled, passed}
     search_probes: list[dict[str, Any]] = Field(default_factory=list)
 

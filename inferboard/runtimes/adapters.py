@@ -18,11 +18,12 @@ from pydantic import Field
 from inferboard.core.errors import InferboardError
 from inferboard.core.strict import Strict
 
-#: placeholders of an adapters argv: besides the launch's own and the runner's params
+#: the only placeholders of an adapters argv (besides MODULES_ITEM alone in an item)
 ADAPTER_PLACEHOLDERS = frozenset({"adapter_count", "adapter_rank", "adapter_ggufs"})
 #: an argv item that is exactly this becomes one ``name=path`` item per adapter (vLLM's --lora-modules)
 MODULES_ITEM = "{adapter_modules}"
 ADAPTERS_DIR = "adapters"
+BASE = "base"  # the served model itself in a traffic split (scenario.workload.BASE_TARGET)
 
 
 class Adapters(Strict):
@@ -76,8 +77,12 @@ def request_fields(request: Literal["model", "lora_field"] | None, served_model_
     """The request body fields that address ``target`` (``base`` or one of ``adapters``, in launch order).
 
     Without a runner declaration (an endpoint) the target's name is the request's model (``base``: the
-    served one)."""
-    if target == "base":
+    served one). A target the server did not load is an error: it would be served by the base model."""
+    if request is not None and target != BASE and target not in adapters:
+        raise InferboardError(f"target {target!r} is not one of the adapters the server loaded "
+                              f"({', '.join(adapters) or 'none'})", field="models.targets",
+                              fix="prepare the server with the workload's adapters")
+    if target == BASE:
         if request == "lora_field":  # every adapter at scale 0: the model alone
             return {"lora": [{"id": i, "scale": 0.0} for i in range(len(adapters))]}
         return {"model": served_model_name}

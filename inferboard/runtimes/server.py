@@ -9,6 +9,7 @@ tail), and stops with SIGTERM, then SIGKILL after a grace period.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -250,7 +251,12 @@ class ServerProcess:
         return None if path is None else MetricsScraper(self.spec.url + path, interval_s)
 
 
-HOST_CACHES_READY = ".ready"  # written into the host's compile caches once a server got ready with them
+HOST_CACHES_READY = ".ready"  # written into the host's compile caches once a server got ready and left files there
+
+
+def _holds_files(caches: Path, fresh_dirs: tuple[str, ...]) -> bool:
+    """Whether a start left compile artefacts in the caches (TMPDIR alone does not count)."""
+    return any(p.is_file() for var in fresh_dirs if var != "TMPDIR" for p in (caches / var.lower()).rglob("*"))
 
 
 class ManagedServer:
@@ -284,22 +290,33 @@ class ManagedServer:
         self.trial = trial
         warm = reuse_caches and self.kept_caches is not None
         caches = self.kept_caches if warm else None
+        lock = None
         if self.host_caches is not None and self.spec.fresh_dirs:
-            warm, caches = (self.host_caches / HOST_CACHES_READY).is_file(), self.host_caches
+            caches = self.host_caches
             for var in self.spec.fresh_dirs:
                 (caches / var.lower()).mkdir(parents=True, exist_ok=True)
-        self.proc = ServerProcess(self.spec, self.log_path(trial), caches=caches)
-        self.reuse_caches = reuse_caches
-        self.proc.start()
+            lock = open(caches / ".lock", "w")  # noqa: SIM115 - held until this start is ready or failed
+            fcntl.flock(lock, fcntl.LOCK_EX)  # one start at a time fills or reads them
+            warm = (caches / HOST_CACHES_READY).is_file()
         try:
-            cold = self.proc.wait_ready()
-        except BaseException:
-            self.proc.stop()  # ends the process group and removes its fresh folders
-            raise
+            self.proc = ServerProcess(self.spec, self.log_path(trial), caches=caches)
+            self.reuse_caches = reuse_caches
+            self.proc.start()
+            try:
+                cold = self.proc.wait_ready()
+            except BaseException:
+                self.proc.stop()  # ends the process group and removes its fresh folders
+                if lock is not None and not warm:  # half-written host caches would pass for empty ones
+                    for var in self.spec.fresh_dirs:
+                        shutil.rmtree(caches / var.lower(), ignore_errors=True)  # type: ignore[operator]
+                raise
+            if lock is not None and not warm and _holds_files(caches, self.spec.fresh_dirs):  # type: ignore[arg-type]
+                (caches / HOST_CACHES_READY).touch()  # type: ignore[operator]  # later starts find them warm
+        finally:
+            if lock is not None:
+                lock.close()  # releases the lock
         if reuse_caches and self.kept_caches is None:
             self.kept_caches = self.proc.scratch
-        if caches is not None and caches == self.host_caches:
-            (caches / HOST_CACHES_READY).touch()  # a server got ready with them: later starts are warm
         self.scraper = self.proc.metrics_scraper(self.scrape_interval_s)
         if self.scraper is not None:
             self.scraper.start()
@@ -309,7 +326,7 @@ class ManagedServer:
         state = None if not self.spec.fresh_dirs else ("warm" if warm else "empty")
         return {"trial": trial, "cold_start_s": cold, "log": self.log_path(trial).name, "argv": self.spec.argv,
                 "empty_at_start": [] if warm else list(self.spec.fresh_dirs), "caches": state,
-                "caches_scope": "host" if caches is not None and caches == self.host_caches else "cell"}
+                "caches_scope": "host" if lock is not None else "cell"}
 
     def exit_code(self) -> int | None:
         return None if self.proc is None else self.proc.exit_code()

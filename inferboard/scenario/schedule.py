@@ -194,6 +194,18 @@ def session_targets(w: Workload, n: int) -> list[str | None]:
     return [names[int(i)] for i in picks]
 
 
+def target_counts(w: Workload, n: int) -> dict[str, int]:
+    """How many of ``n`` sessions session_targets gives each target (the same draws, counted in numpy)."""
+    if w.models is None:
+        return {}
+    names = [t.name for t in w.models.targets]
+    if w.models.split == "round_robin":
+        return {name: n // len(names) + (1 if i < n % len(names) else 0) for i, name in enumerate(names)}
+    weights = np.array([t.weight for t in w.models.targets], dtype=float)
+    counts = np.bincount(_rng(w.seed, 5).choice(len(names), size=n, p=weights / weights.sum()), minlength=len(names))
+    return {name: int(c) for name, c in zip(names, counts, strict=True)}
+
+
 def hash_point(point: LoadPointPlan) -> str:
     """Hash of a load point's schedule: content, lengths, arrival offsets and think times."""
     body = {

@@ -280,11 +280,12 @@ class Workload(Strict):
     requests: Annotated[int, Field(gt=0, le=MAX_REQUESTS)] = Field(
         description="measured requests per load point (warm-up excluded)")
     duration_s: PositiveFloat | None = Field(None, description="stop issuing after this long per load point")
-    warmup_requests: NonNegInt = 0
+    warmup_requests: Annotated[int, Field(ge=0, le=MAX_REQUESTS)] = 0
     trials: PositiveInt = 1
     fresh_server_per_trial: bool = False
     server_caches: Literal["empty", "reuse"] = Field(
-        "empty", description="empty: every server start gets empty compile caches; reuse: starts after the first "
+        "empty", description="empty: every server start gets empty compile caches (unless the system shares the "
+        "host's: compile_caches: host, for workloads without fresh_server_per_trial); reuse: starts after the first "
         "reuse the first start's caches (a restart on the same host)")
     seed: int = 0
     api: Literal["chat", "completions"] = "completions"

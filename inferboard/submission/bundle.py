@@ -66,8 +66,9 @@ def added_columns(rel: str, want: pa.Schema | None, got: pa.Schema) -> list[str]
     if have == [(f.name, f.type) for f in want]:
         return []
     later = ADDED_COLUMNS.get(_TABLE_OF.get(rel.rsplit("/", 1)[-1], ""), ())
-    if have == [(f.name, f.type) for f in want if f.name not in later]:
-        return [n for n in later if n in want.names]
+    names = {n for n, _ in have}
+    if have == [(f.name, f.type) for f in want if f.name not in later or f.name in names]:
+        return [n for n in later if n in want.names and n not in names]
     return None
 
 
