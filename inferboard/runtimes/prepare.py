@@ -87,7 +87,7 @@ def prepare_local(runtime: str, model_dir: Path, out: Path, params: dict[str, st
     server = ManagedServer(spec, out)
     if host_caches:  # one folder per environment and model: a rebuilt environment or another model starts empty
         caches = env_dir(runtime).with_name(env_dir(runtime).name + ".compile-caches")
-        server.host_caches = caches / str(info_model.get("revision") or info_model["id"]).replace(":", "-")
+        server.host_caches = caches / str(info_model.get("revision") or info_model["id"]).replace(":", "-")[:19]
     return PreparedServer(server, served, prov, info_model, runner)
 
 

@@ -156,7 +156,8 @@ class MetricsScraper(threading.Thread):
 class ServerProcess:
     """A runtime server process with a captured log."""
 
-    def __init__(self, spec: LaunchSpec, log_path: Path, caches: Path | None = None) -> None:
+    def __init__(self, spec: LaunchSpec, log_path: Path, caches: Path | None = None,
+                 fresh: frozenset[str] = frozenset()) -> None:
         self.spec = spec
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
@@ -165,19 +166,23 @@ class ServerProcess:
         self.scratch: Path | None = None
         #: the folders of an earlier start to reuse (warm caches); kept by ``stop``, removed by their owner
         self.caches = caches
+        self.fresh = fresh  # variables that get a new empty folder even with ``caches`` (a scratch TMPDIR)
 
     def _fresh_dirs(self) -> dict[str, str]:
         """A folder for each of the spec's ``fresh_dirs`` variables: new and empty (removed by ``stop``), or
         those of ``caches`` (an earlier start's, kept)."""
         if not self.spec.fresh_dirs:
             return {}
-        if self.caches is not None:
-            return {var: str(self.caches / var.lower()) for var in self.spec.fresh_dirs}
+        shared = {} if self.caches is None else {
+            var: str(self.caches / var.lower()) for var in self.spec.fresh_dirs if var not in self.fresh}
+        new = [var for var in self.spec.fresh_dirs if var not in shared]
+        if not new:
+            return shared
         self.scratch = Path(tempfile.mkdtemp(prefix=f"inferboard-{self.spec.runner.name}-"))
-        dirs = {var: self.scratch / var.lower() for var in self.spec.fresh_dirs}
+        dirs = {var: self.scratch / var.lower() for var in new}
         for d in dirs.values():
             d.mkdir()
-        return {var: str(d) for var, d in dirs.items()}
+        return {**shared, **{var: str(d) for var, d in dirs.items()}}
 
     def _remove_fresh_dirs(self, keep: bool = False) -> None:
         if self.scratch is not None and not keep:
@@ -254,9 +259,14 @@ class ServerProcess:
 HOST_CACHES_READY = ".ready"  # written into the host's compile caches once a server got ready and left files there
 
 
+#: never shared between starts through the host's caches: a fresh short folder each time (vLLM binds IPC sockets
+#: under TMPDIR, and a socket path over 107 characters fails: a cache folder deep in a checkout is too long)
+SCRATCH_DIRS = frozenset({"TMPDIR"})
+
+
 def _holds_files(caches: Path, fresh_dirs: tuple[str, ...]) -> bool:
-    """Whether a start left compile artefacts in the caches (TMPDIR alone does not count)."""
-    return any(p.is_file() for var in fresh_dirs if var != "TMPDIR" for p in (caches / var.lower()).rglob("*"))
+    """Whether a start left compile artefacts in the shared caches."""
+    return any(p.is_file() for var in fresh_dirs if var not in SCRATCH_DIRS for p in (caches / var.lower()).rglob("*"))
 
 
 class ManagedServer:
@@ -294,12 +304,14 @@ class ManagedServer:
         if self.host_caches is not None and self.spec.fresh_dirs:
             caches = self.host_caches
             for var in self.spec.fresh_dirs:
-                (caches / var.lower()).mkdir(parents=True, exist_ok=True)
+                if var not in SCRATCH_DIRS:
+                    (caches / var.lower()).mkdir(parents=True, exist_ok=True)
             lock = open(caches / ".lock", "w")  # noqa: SIM115 - held until this start is ready or failed
             fcntl.flock(lock, fcntl.LOCK_EX)  # one start at a time fills or reads them
             warm = (caches / HOST_CACHES_READY).is_file()
         try:
-            self.proc = ServerProcess(self.spec, self.log_path(trial), caches=caches)
+            self.proc = ServerProcess(self.spec, self.log_path(trial), caches=caches,
+                                      fresh=SCRATCH_DIRS if lock is not None else frozenset())
             self.reuse_caches = reuse_caches
             self.proc.start()
             try:
@@ -307,7 +319,7 @@ class ManagedServer:
             except BaseException:
                 self.proc.stop()  # ends the process group and removes its fresh folders
                 if lock is not None and not warm:  # half-written host caches would pass for empty ones
-                    for var in self.spec.fresh_dirs:
+                    for var in set(self.spec.fresh_dirs) - SCRATCH_DIRS:
                         shutil.rmtree(caches / var.lower(), ignore_errors=True)  # type: ignore[operator]
                 raise
             if lock is not None and not warm and _holds_files(caches, self.spec.fresh_dirs):  # type: ignore[arg-type]
