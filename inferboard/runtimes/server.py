@@ -303,6 +303,7 @@ class ManagedServer:
         lock = None
         if self.host_caches is not None and self.spec.fresh_dirs:
             caches = self.host_caches
+            caches.mkdir(parents=True, exist_ok=True)
             for var in self.spec.fresh_dirs:
                 if var not in SCRATCH_DIRS:
                     (caches / var.lower()).mkdir(parents=True, exist_ok=True)
