@@ -17,13 +17,13 @@ from pydantic import Field
 
 from inferboard.core.errors import InferboardError
 from inferboard.core.strict import Strict
+from inferboard.scenario.workload import BASE_TARGET as BASE
 
 #: the only placeholders of an adapters argv (besides MODULES_ITEM alone in an item)
 ADAPTER_PLACEHOLDERS = frozenset({"adapter_count", "adapter_rank", "adapter_ggufs"})
 #: an argv item that is exactly this becomes one ``name=path`` item per adapter (vLLM's --lora-modules)
 MODULES_ITEM = "{adapter_modules}"
 ADAPTERS_DIR = "adapters"
-BASE = "base"  # the served model itself in a traffic split (scenario.workload.BASE_TARGET)
 
 
 class Adapters(Strict):

@@ -81,8 +81,8 @@ def test_killing_the_server_mid_run_is_recorded(tmp_path: Path) -> None:
     assert prov["servers"][0]["crashed"] is True
 
 
-def test_fresh_dirs_are_empty_at_every_start_and_removed_after(tmp_path: Path) -> None:
-    """A compile cache named in ``fresh_dirs`` never carries over from one server start to the next."""
+def _cache_server(tmp_path: Path) -> tuple[int, Path]:
+    """(port, script) of a test server that lists, then writes into, the folder named by FAKE_CACHE."""
     port = free_port()
     script = tmp_path / "cache_server.py"
     script.write_text(
@@ -92,6 +92,12 @@ def test_fresh_dirs_are_empty_at_every_start_and_removed_after(tmp_path: Path) -
         "(cache / 'compiled.bin').write_text('artifact')\n"
         f"sys.argv = ['fakeserver', '--port', '{port}']\n"
         f"runpy.run_path({str(ROOT / 'tests' / 'fakeserver.py')!r}, run_name='__main__')\n")
+    return port, script
+
+
+def test_fresh_dirs_are_empty_at_every_start_and_removed_after(tmp_path: Path) -> None:
+    """A compile cache named in ``fresh_dirs`` never carries over from one server start to the next."""
+    port, script = _cache_server(tmp_path)
     spec = _spec([sys.executable, str(script)])
     spec.port, spec.fresh_dirs = port, ("FAKE_CACHE",)
     server = ManagedServer(spec, tmp_path)
@@ -112,15 +118,7 @@ def test_fresh_dirs_are_empty_at_every_start_and_removed_after(tmp_path: Path) -
 def test_host_compile_caches_outlive_the_cell_and_are_warm_for_the_next(tmp_path: Path) -> None:
     """With the host's compile caches, the first start compiles into them, they outlive the cell (two managed
     servers stand for two cells), and the next start finds them: recorded as warm."""
-    port = free_port()
-    script = tmp_path / "cache_server.py"
-    script.write_text(
-        "import os, pathlib, sys, runpy\n"
-        "cache = pathlib.Path(os.environ['FAKE_CACHE'])\n"
-        "print('cache', cache, 'entries', sorted(p.name for p in cache.iterdir()), flush=True)\n"
-        "(cache / 'compiled.bin').write_text('artifact')\n"
-        f"sys.argv = ['fakeserver', '--port', '{port}']\n"
-        f"runpy.run_path({str(ROOT / 'tests' / 'fakeserver.py')!r}, run_name='__main__')\n")
+    port, script = _cache_server(tmp_path)
     host = tmp_path / "host-caches"
     starts = []
     for cell in ("a", "b"):
