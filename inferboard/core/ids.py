@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+BASE_TARGET = "base"  # the served model itself, as a target of a traffic split (its LoRA adapters are the others)
+
 
 def slug(text: str) -> str:
     """A path-safe id component (``meta-llama/Llama-3.1-8B`` → ``meta-llama--Llama-3.1-8B``)."""

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from inferboard.core.ids import BASE_TARGET
 from inferboard.core.stats import min_samples
 from inferboard.metrics.base import AggregateMetric, PointContext
-
-BASE = "base"
 
 
 class AdapterTtftPenalty(AggregateMetric):
@@ -27,8 +26,8 @@ class AdapterTtftPenalty(AggregateMetric):
     @staticmethod
     def compute(ctx: PointContext) -> float | None:
         ok = [r for r in ctx.records if r["status"] == "ok" and r.get("target") is not None]
-        base = [r["ttft_ms"] for r in ok if r["target"] == BASE]
-        adapters = [r["ttft_ms"] for r in ok if r["target"] != BASE]
+        base = [r["ttft_ms"] for r in ok if r["target"] == BASE_TARGET]
+        adapters = [r["ttft_ms"] for r in ok if r["target"] != BASE_TARGET]
         need = min_samples(50.0)
         if not ok:  # no traffic split: the column does not apply (no reason, as in cells measured before it)
             return None

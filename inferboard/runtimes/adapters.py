@@ -16,8 +16,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 from inferboard.core.errors import InferboardError
+from inferboard.core.ids import BASE_TARGET as BASE
 from inferboard.core.strict import Strict
-from inferboard.scenario.workload import BASE_TARGET as BASE
 
 #: the only placeholders of an adapters argv (besides MODULES_ITEM alone in an item)
 ADAPTER_PLACEHOLDERS = frozenset({"adapter_count", "adapter_rank", "adapter_ggufs"})

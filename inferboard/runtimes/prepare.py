@@ -86,7 +86,8 @@ def prepare_local(runtime: str, model_dir: Path, out: Path, params: dict[str, st
     prov = _runtime_provenance(runner, "local", params, cpus, env=info, **({"adapters": ranks} if ranks else {}))
     server = ManagedServer(spec, out)
     if host_caches:  # one folder per environment and model: a rebuilt environment or another model starts empty
-        caches = env_dir(runtime).with_name(env_dir(runtime).name + ".compile-caches")
+        built = env_dir(runtime).resolve()  # the store's folder of these pins, shared by every checkout of them
+        caches = built.with_name(built.name + ".compile-caches")
         server.host_caches = caches / str(info_model.get("revision") or info_model["id"]).replace(":", "-")[:19]
     return PreparedServer(server, served, prov, info_model, runner)
 

@@ -15,6 +15,7 @@ from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_v
 
 from inferboard.core.errors import InferboardError, validated
 from inferboard.core.hashing import content_hash
+from inferboard.core.ids import BASE_TARGET
 from inferboard.core.paths import REPO_ROOT
 from inferboard.core.strict import Strict
 from inferboard.core.yamltext import load_yaml
@@ -23,7 +24,6 @@ WORKLOAD_SCHEMA_VERSION = 1
 MAX_RATE = 100_000.0  # req/s: bounds on what a workload file may ask, so planning it stays bounded
 MAX_DURATION_S = 7 * 86_400.0
 MAX_REQUESTS = 10_000_000
-BASE_TARGET = "base"  # the served model itself in a traffic split
 NonNegInt = Annotated[int, Field(ge=0)]
 NonNegFloat = Annotated[float, Field(ge=0)]
 

@@ -51,6 +51,7 @@ from inferboard.site.html import (
     rel,
     script_json,
     system_html,
+    target_rows,
     td,
 )
 from inferboard.site.reference import add_pages as add_reference_pages
@@ -98,7 +99,8 @@ def _environment(templates: Path) -> jinja2.Environment:
                        points_columns=sd.points_columns, board_columns=sd.board_columns, origin_html=origin_html,
                        sweep_chart=sweep_chart, cdf_chart=cdf_chart, GROUPS=GROUPS, ON_FAILURE=ON_FAILURE,
                        timelines=cell_timelines, figure_headers=figure_headers, key_headers=key_headers,
-                       operations_rows=operations_rows, operations_columns=ops.operations_columns)
+                       operations_rows=operations_rows, operations_columns=ops.operations_columns,
+                       cell_targets=ops.target_rows, target_rows=target_rows, TARGET_COLUMNS=ops.TARGET_COLUMNS)
     return env
 
 

@@ -255,6 +255,17 @@ def operations_rows(cell: sd.PublishedCell) -> Markup:
     return Markup("\n".join(out))
 
 
+def target_rows(rows: list[dict[str, Any]]) -> Markup:
+    """Body rows of a cell page's per-target table (``ops.target_rows``): load point, trial, target, its figures."""
+    out = []
+    for r in rows:
+        ok, total = ("—" if r[k] is None else f"{r[k]:,.0f}" for k in ("requests_ok", "requests_total"))
+        cells = "".join(_td(r, k) for k in ops.TARGET_COLUMNS[2:])
+        out.append(f'<tr><td>{r["load_point"]}</td><td>{r["trial"]}</td><td><code>{escape(r["target"])}</code></td>'
+                   f"<td>{ok} / {total}</td>{cells}</tr>")
+    return Markup("\n".join(out))
+
+
 def figure_rows(cells: list[sd.PublishedCell], fig: ops.Figure, url: Callable[[str], str], rank: bool,
                 workload: bool = False) -> Markup:
     """Rows of a table ranked by an operational figure: one per entry at its figure's load point, then, where its

@@ -235,6 +235,33 @@ def trial_rows(cell: sd.PublishedCell, columns: tuple[str, ...]) -> list[dict[st
     return sorted(rows, key=lambda r: (r["load_point"], r["trial"]))
 
 
+#: a cell page's per-target table: each target's latency next to the others' on the same server
+TARGET_COLUMNS: tuple[str, ...] = ("requests_ok", "requests_total", "ttft_ms_p50", "ttft_ms_p90", "ttft_ms_p99",
+                                   "tpot_ms_p50", "e2e_ms_p50", "output_tokens_per_s")
+
+
+@functools.lru_cache(maxsize=64)
+def _target_rows(folder: Path) -> tuple[dict[str, Any], ...]:
+    rows = _read(cell_file(folder, SUMMARY, MAX_FILE_BYTES),
+                 ("row_kind", "target", "trial", "load_point", *TARGET_COLUMNS)) or []
+    out = []
+    for r in rows:
+        trial, lp, name = _int(r.get("trial")), _int(r.get("load_point")), r.get("target")
+        if r.get("row_kind") != "target" or trial is None or lp is None or not isinstance(name, str) or not name:
+            continue
+        out.append({**{c: _num(r.get(c)) for c in TARGET_COLUMNS}, "trial": trial, "load_point": lp,
+                    "target": sd.plain(name, 40)})
+    return tuple(out)
+
+
+def target_rows(cell: sd.PublishedCell) -> list[dict[str, Any]]:
+    """The cell's per-target rows (summary.parquet, row_kind "target": a traffic split over several models on one
+    server) by (load point, trial), each target in the file's order; [] without a split."""
+    if cell.dir is None:
+        return []
+    return sorted(_target_rows(cell.dir), key=lambda r: (r["load_point"], r["trial"]))
+
+
 def fresh_trials(cell: sd.PublishedCell) -> bool:
     """Whether each trial of the cell started a fresh server (its recorded workload definition says so)."""
     return _definition(cell).get("fresh_server_per_trial") is True

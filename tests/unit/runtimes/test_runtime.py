@@ -136,6 +136,32 @@ def test_host_compile_caches_outlive_the_cell_and_are_warm_for_the_next(tmp_path
     assert "entries ['compiled.bin']" in (tmp_path / "b" / "server-trial0.log").read_text()
 
 
+def test_host_caches_deep_in_a_checkout_still_give_a_short_tmpdir(tmp_path: Path) -> None:
+    """A server binds IPC sockets under TMPDIR (vLLM's zmq does; a Unix socket path is at most 107 bytes): TMPDIR
+    is a fresh short folder per start even when the host's caches sit deep in a checkout."""
+    port, script = _cache_server(tmp_path)
+    bind = tmp_path / "bind_then_serve.py"
+    bind.write_text(
+        "import os, socket, sys, runpy, uuid\n"
+        "s = socket.socket(socket.AF_UNIX)\n"
+        "s.bind(os.path.join(os.environ['TMPDIR'], str(uuid.uuid4())))  # like ipc://$TMPDIR/<uuid>\n"
+        f"runpy.run_path({str(script)!r}, run_name='__main__')\n")
+    host = tmp_path.joinpath(*["deep-folder-of-a-checkout"] * 6) / "compile-caches"
+    assert len(str(host)) > 107
+    spec = _spec([sys.executable, str(bind)])
+    spec.port, spec.fresh_dirs = port, ("FAKE_CACHE", "TMPDIR")
+    server = ManagedServer(spec, tmp_path)
+    server.host_caches = host
+    try:
+        assert server.start(0)["caches"] == "empty"  # ready: the socket bound
+        assert server.proc is not None and server.proc.scratch is not None
+        assert not server.proc.scratch.is_relative_to(host)
+    finally:
+        server.stop()
+        server.close()
+    assert (host / "fake_cache" / "compiled.bin").is_file() and not (host / "tmpdir").exists()
+
+
 def test_local_launch_without_local_mode_names_the_runtimes_that_have_one() -> None:
     from inferboard.runtimes.runner import load_runner, local_runners
     from inferboard.runtimes.server import local_launch

@@ -16,7 +16,7 @@ from inferboard.metrics.windows import PhaseSpan
 from inferboard.site import data as sd
 from inferboard.site import operations as ops
 from inferboard.site.charts import cell_timelines, gauge_chart, timeline_chart
-from inferboard.site.html import figure_rows, operations_rows
+from inferboard.site.html import figure_rows, operations_rows, target_rows
 
 PHASES = (PhaseSpan("baseline", 6.0, 0.0, 20.0), PhaseSpan("spike", 30.0, 20.0, 25.0),
           PhaseSpan("recovery", 6.0, 25.0, 60.0))
@@ -217,3 +217,25 @@ def test_phases_come_from_the_recorded_definition_or_the_windows() -> None:
     spans = ops.phase_spans(_entry("y"), ws)
     assert spans == (PhaseSpan("a", 1.0, 0.0, 3.0), PhaseSpan("b", 5.0, 3.0, 6.0))
     assert ops.overload_phase(spans) == spans[1] and ops.overload_phase(spans[:1]) is None
+
+
+def test_per_target_rows_are_read_as_untrusted_data_and_shown_escaped(tmp_path: Path) -> None:
+    """A traffic split's target rows (summary.parquet, row_kind "target") make the cell page's per-target table:
+    by load point and trial, the target's name escaped, a non-number null, other row kinds left out."""
+    c = _entry("x")
+    assert ops.target_rows(c) == []  # no folder
+    c.dir = tmp_path
+    rows = [{"row_kind": "aggregate", "target": None, "trial": None, "load_point": 0, "ttft_ms_p50": 1.0,
+             "requests_ok": 131, "requests_total": 131},  # from_pylist takes its columns from the first row
+            {"row_kind": "target", "target": "base", "trial": 1, "load_point": 0, "ttft_ms_p50": 50.0,
+             "requests_ok": 90, "requests_total": 90},
+            {"row_kind": "target", "target": "<script>x</script>", "trial": 0, "load_point": 0,
+             "ttft_ms_p50": float("nan"), "requests_ok": 40, "requests_total": 41},
+            {"row_kind": "target", "target": "", "trial": 0, "load_point": 0, "ttft_ms_p50": 3.0}]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "summary.parquet")
+    got = ops.target_rows(c)
+    assert [(r["trial"], r["target"], r["ttft_ms_p50"]) for r in got] == [(0, " script x /script ", None),
+                                                                           (1, "base", 50.0)]
+    html = str(target_rows(got))
+    assert html.count("<tr>") == 2 and "<script>" not in html and "<td>40 / 41</td>" in html
+    assert '<td data-sort="50">50</td>' in html
