@@ -33,14 +33,18 @@ class CellResult:
 
 
 def run_cell(system: SystemUnderTest | PreparedSystem, scenario: Scenario, output: Path, *,
-             client_cpus: tuple[int, ...] = (), progress: bool = False) -> CellResult:
+             client_cpus: tuple[int, ...] = (), client_procs: int | None = None, progress: bool = False) -> CellResult:
     """Run ``scenario`` against ``system`` and write the cell into ``output``.
 
     The workload is resolved first (bad input stops before anything is built or started), then the system is
     prepared (environment or image, SKU check), then the cell runs and is finalized. Partial results survive an
     interruption (KeyboardInterrupt is raised again after they are written). ``client_cpus`` pins this process
-    (the load generator) to those cores.
+    (the load generator) to those cores; ``client_procs`` splits each load point over that many client processes,
+    each on one of those cores in turn (default: one per core given, else one).
     """
+    procs = client_procs if client_procs is not None else max(1, len(client_cpus))
+    if procs < 1:
+        raise InferboardError(f"{procs} client processes", field="--client-procs", fix="give 1 or more")
     workload, source = scenario.resolve()
     check_output(output)
     adapters = workload.models.adapters if workload.models else ()
@@ -52,6 +56,7 @@ def run_cell(system: SystemUnderTest | PreparedSystem, scenario: Scenario, outpu
                               fix="prepare the system for this workload (run_cell does when given the system)")
     if client_cpus:
         os.sched_setaffinity(0, set(client_cpus))
-    spec = CellSpec(system=prepared, workload=workload, out=output, workload_source=source, progress=progress)
+    spec = CellSpec(system=prepared, workload=workload, out=output, workload_source=source, progress=progress,
+                    client_cpus=client_cpus, client_procs=procs)
     rows = execute(spec)
     return CellResult(cell_id=spec.id, output=output, rows=rows)

@@ -23,6 +23,7 @@ from inferboard.hardware.sku import Sku
 from inferboard.models.catalog import ModelEntry
 from inferboard.results.provenance import read_provenance, write_provenance
 from inferboard.results.schema import (
+    CLIENT_JOURNALS,
     GPU_JOURNAL,
     GPU_SAMPLES,
     JOURNAL,
@@ -201,9 +202,13 @@ def finalize(out: Path, *, complete: bool = True) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
     if (out / REQUESTS).exists():
         records.extend(pq.read_table(out / REQUESTS).to_pylist())
-    if (out / JOURNAL).exists():
-        seen = {r["request_id"] for r in records}
-        records.extend(r for r in read_journal(out / JOURNAL) if r["request_id"] not in seen)
+    seen = {r["request_id"] for r in records}
+    # the cell's journal, then what client processes journaled that it had not got yet (its process was killed)
+    for journal in [out / JOURNAL, *sorted(out.glob(CLIENT_JOURNALS))]:
+        if journal.exists():
+            new = [r for r in read_journal(journal) if r["request_id"] not in seen]
+            records.extend(new)
+            seen.update(r["request_id"] for r in new)
     records.sort(key=lambda r: (r["trial"], r["load_point"], r["request_id"]))
     if "catalogue" not in prov:  # measured before snapshots: finalizing now would need today's catalogues
         raise InferboardError("this cell was measured before provenance recorded its catalogue entries",
@@ -231,5 +236,6 @@ def finalize(out: Path, *, complete: bool = True) -> list[dict[str, Any]]:
         samples = pq.read_table(out / GPU_SAMPLES).to_pylist()
     write_rows(out / WINDOWS, window_table(prov, wdef, records, metrics_rows, samples), "windows", meta)
     write_provenance(out / PROVENANCE, prov)
-    (out / JOURNAL).unlink(missing_ok=True)
+    for journal in [out / JOURNAL, *out.glob(CLIENT_JOURNALS)]:
+        journal.unlink(missing_ok=True)
     return rows

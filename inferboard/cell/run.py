@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from inferboard.cell.clients import ClientSetup, run_parts
 from inferboard.cell.finalize import finalize
 from inferboard.cell.system import PreparedSystem, ServerControl, catalogue_snapshot
 from inferboard.core.errors import InferboardError
@@ -50,6 +51,13 @@ class CellSpec:
     out: Path
     workload_source: dict[str, Any] = field(default_factory=dict)
     progress: bool = False
+    client_cpus: tuple[int, ...] = ()  # the load generator's cores (empty: unpinned)
+    client_procs: int = 1  # client processes per load point (at most one per stream), each on a core of those
+
+    def procs_for(self, point: LoadPointPlan) -> int:
+        """Client processes for ``point``: at most one per stream (its concurrency or concurrency limit)."""
+        limit = int(point.value) if point.kind == "concurrency" else point.max_concurrency
+        return max(1, min(self.client_procs, limit or self.client_procs))
 
     @property
     def id(self) -> str:
@@ -105,7 +113,7 @@ def execute(spec: CellSpec) -> list[dict[str, Any]]:
     prov.update(requests_planned=planned_requests(w), endpoint=s.url, gpu_count=s.gpu_count,
                 sku_verified=s.sku_verified, monitored_gpus=s.gpus)
     prov["client"].update(event_loop=_event_loop_name(), cpus=sorted(os.sched_getaffinity(0)),
-                          timestamps=probe.timestamps)
+                          timestamps=probe.timestamps, procs=spec.client_procs)
     _write_provenance(out, prov)
     journal = Journal(out / JOURNAL)
     interrupted = False
@@ -194,6 +202,8 @@ async def _run_plan(spec: CellSpec, plan: CellPlan, journal: Journal) -> None:
     server = spec.system.server
     keep = isinstance(w.load, SearchLoad)  # a search chooses its next probe from the records it gets back
     fields = {t.name: spec.system.target_fields(t.name) for t in w.models.targets} if w.models else {}
+    setup = ClientSetup(spec.system.url, spec.system.model, api=w.api, timeouts=w.timeouts, sampling=w.sampling,
+                        api_key=spec.system.api_key, length_control=spec.system.length_control, target_fields=fields)
     servers: list[dict[str, Any]] = []
     windows: list[dict[str, Any]] = []
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -209,9 +219,7 @@ async def _run_plan(spec: CellSpec, plan: CellPlan, journal: Journal) -> None:
                     _update_provenance(spec.out, servers=servers)
                 stop = asyncio.Event()
                 watcher = asyncio.create_task(_watch(server, stop)) if server is not None else None
-                async with StreamingClient(spec.system.url, spec.system.model, api=w.api, timeouts=w.timeouts,
-                                           sampling=w.sampling, api_key=spec.system.api_key,
-                                           length_control=spec.system.length_control) as client:
+                async with setup.client() as client:
                     points = load_points(spec, plan)
                     point = next(points, None)
                     while point is not None:
@@ -227,10 +235,17 @@ async def _run_plan(spec: CellSpec, plan: CellPlan, journal: Journal) -> None:
                                 _kept.append(rec)
                             progress.advance(_task)
 
+                        procs = spec.procs_for(point)
                         with GpuMonitor(spec.system.gpus) if spec.system.gpus else contextlib.nullcontext() as mon:
                             try:
-                                await LoadGenerator(client, sink, trial=trial, stop=stop,
-                                                    target_fields=fields).run(point)
+                                if procs > 1:
+                                    cores = spec.client_cpus
+                                    await run_parts(setup, point, trial,
+                                                    [cores[i % len(cores)] if cores else None for i in range(procs)],
+                                                    spec.out, stop, sink)
+                                else:
+                                    await LoadGenerator(client, sink, trial=trial, stop=stop,
+                                                        target_fields=fields).run(point)
                             except asyncio.CancelledError:
                                 raise KeyboardInterrupt from None
                         if mon is not None:

@@ -35,6 +35,9 @@ def run(
     server_cpus: Annotated[str | None, typer.Option(help="Cores for the server, e.g. 0 or 0-3 (default: all)")]
     = None,
     client_cpus: Annotated[str | None, typer.Option(help="Cores for this load generator (default: all)")] = None,
+    client_procs: Annotated[int | None, typer.Option(
+        min=1, help="Client processes per load point, each pinned to one of --client-cpus in turn (default: one "
+                    "per core given, else 1)")] = None,
     host_compile_caches: Annotated[bool, typer.Option(
         help="With --runtime: compile with this host's caches, kept across runs (not for a workload with a fresh "
              "server per trial), instead of empty ones")] = False,
@@ -81,7 +84,7 @@ def run(
         assert endpoint is not None
         system = Endpoint(url=endpoint, model=model, api_key=api_key, sku=sku, tokenizer=tokenizer)
     result = run_cell(system, Scenario(workload, overrides), out, client_cpus=parse_cores(client_cpus, "--client-cpus"),
-                      progress=progress and sys.stderr.isatty())
+                      client_procs=client_procs, progress=progress and sys.stderr.isatty())
     print_summary(result.rows)
     console.print(escape(f"cell {result.cell_id} → {out}"), highlight=False)
 

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from functools import cache
 
 import numpy as np
-from scipy import stats as sps
 
 PERCENTILES: tuple[float, ...] = (50.0, 90.0, 95.0, 99.0, 99.9)
 EARLY_STOP_CONFIDENCE = 0.99
@@ -34,10 +33,23 @@ def min_samples(q: float, confidence: float = EARLY_STOP_CONFIDENCE, misses: int
     lo = misses + 1
     while True:  # the cdf falls as n grows: the first n of a doubling block where it is <= alpha
         ns = np.arange(lo, 2 * lo + 64)
-        hits = np.flatnonzero(sps.binom.cdf(misses, ns, tail) <= alpha)
+        hits = np.flatnonzero(_binom_cdf(misses, ns, tail) <= alpha)
         if hits.size:
             return int(ns[hits[0]])
         lo = int(ns[-1]) + 1
+
+
+def _binom_cdf(k: int, ns: np.ndarray, p: float) -> np.ndarray:
+    """P[Binomial(n, p) <= k] for each n of ``ns``: the sum of the first k + 1 terms, each from the one before
+    (term 0 = (1 - p)^n; term j + 1 = term j × (n - j) / (j + 1) × p / (1 - p)). Exact enough for the small k of
+    early stopping, and no scipy import on a run's path (scipy.stats alone took a second to import)."""
+    n = ns.astype(float)
+    term = np.power(1.0 - p, n)
+    total = term.copy()
+    for j in range(k):
+        term = term * (n - j) / (j + 1) * (p / (1.0 - p))
+        total += term
+    return total
 
 
 def percentile(values: Sequence[float] | np.ndarray, q: float) -> tuple[float | None, str | None]:
@@ -63,6 +75,8 @@ def bootstrap_ci(values: Sequence[float], *, confidence: float = 0.95, n_resampl
         return None, None, f"{len(arr)} trial(s): no confidence interval"
     if np.all(arr == arr[0]):
         return float(arr[0]), float(arr[0]), None
+    from scipy import stats as sps  # imported where used: a second of start-up for every command otherwise
+
     res = sps.bootstrap((arr,), np.median, confidence_level=confidence, n_resamples=n_resamples,
                         method="percentile", rng=np.random.default_rng(seed))
     return float(res.confidence_interval.low), float(res.confidence_interval.high), None

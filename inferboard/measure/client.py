@@ -169,6 +169,17 @@ class _Pool:
         while self.idle:
             self.idle.pop().abort()
 
+    async def fill(self, n: int, timeout_s: float) -> int:
+        """Open connections (concurrently) until ``n`` are idle, as a client in steady state holds them; returns
+        how many are idle. A connection that fails is left out: its request meets the failure itself."""
+        want = n - sum(1 for c in self.idle if not c.closed)
+        if want <= 0 or not self.reuse:
+            return len(self.idle)
+        got = await asyncio.gather(*(self.acquire(timeout_s, fresh=True) for _ in range(want)),
+                                   return_exceptions=True)
+        self.idle.extend(c for c in got if isinstance(c, _Connection))
+        return len(self.idle)
+
 
 class StreamingClient:
     """Sends chat or completions requests with ``stream: true`` and records chunk arrival times."""
@@ -204,6 +215,12 @@ class StreamingClient:
 
     async def __aexit__(self, *exc: object) -> None:
         self._pool.close()
+
+    async def open_connections(self, n: int) -> int:
+        """Open up to ``n`` keep-alive connections before a load starts (a closed loop opens one per stream), so
+        no measured request waits for a connect that the server accepts only as its load allows; returns how
+        many are open."""
+        return await self._pool.fill(n, self.timeouts.connect_s)
 
     def body(self, *, prompt: str | None, messages: Any, max_tokens: int, extra: dict[str, Any] | None = None) -> bytes:
         """The JSON request body for one turn (built before its send time); ``extra`` fields come last (the

@@ -64,7 +64,8 @@ def make_record(out: Outcome, *, turn: PlannedTurn, scheduled_ns: int, request_i
     sent = out.sent_ns
     return {
         "request_id": request_id, "trial": trial, "load_point": plan.index, "load_kind": plan.kind,
-        "load_value": plan.value, "session_id": session_id, "turn": turn_index, "target": target, "warmup": warmup,
+        "load_value": plan.value, "session_id": session_id, "turn": turn_index, "target": target, "client_proc": None,
+        "warmup": warmup,
         "status": status, "http_status": out.http_status, "scheduled_ns": scheduled_ns, "sent_ns": sent,
         "first_token_ns": out.chunk_ns[0] if n_chunks else None, "end_ns": out.end_ns, **vals,
         "prompt_tokens": out.prompt_tokens, "prompt_tokens_target": turn.prompt_tokens_target,
@@ -75,36 +76,62 @@ def make_record(out: Outcome, *, turn: PlannedTurn, scheduled_ns: int, request_i
     }
 
 
+def session_slots(plan: LoadPointPlan) -> list[range]:
+    """Each session's slots (its turns' numbers within the load point, in session order) that fit in the request
+    bound: the request ids and the warm-up split, the same whichever client process sends the session."""
+    out, reserved = [], 0
+    for session in plan.sessions:
+        n = max(0, min(len(session.turns), plan.total_requests - reserved))
+        out.append(range(reserved, reserved + n))
+        reserved += n
+    return out
+
+
+def share(total: int, part: int, parts: int) -> int:
+    """Part ``part`` of ``parts`` of ``total`` (concurrency, a concurrency limit): the first ``total % parts`` parts
+    get one more."""
+    return total // parts + (part < total % parts)
+
+
 class LoadGenerator:
-    """Drives one load point of a plan through a client, handing each record to ``sink``."""
+    """Drives one load point of a plan through a client, handing each record to ``sink``.
+
+    ``part`` = (i, n): this generator is client process i of n and sends every n-th session from the i-th (open
+    loop: at its planned arrival from the shared ``start_ns``; closed loop: its share of the concurrency), with
+    the request ids a single process would give them."""
 
     def __init__(self, client: StreamingClient, sink: Callable[[dict[str, Any]], None], *, trial: int = 0,
-                 stop: asyncio.Event | None = None, target_fields: dict[str, dict[str, Any]] | None = None) -> None:
+                 stop: asyncio.Event | None = None, target_fields: dict[str, dict[str, Any]] | None = None,
+                 part: tuple[int, int] = (0, 1), start_ns: int | None = None) -> None:
         self.client = client
         self.sink = sink
         self.trial = trial
         self.stop = stop or asyncio.Event()
         self.target_fields = target_fields or {}  # a traffic split's target → the body fields that address it
+        self.part, self.start_ns = part, start_ns
 
     async def run(self, plan: LoadPointPlan) -> PointRun:
         """Run ``plan`` (closed or open loop) until its bounds; every issued request is recorded."""
         self._plan = plan
-        self._reserved = 0
-        self._run = PointRun(started_ns=_now())
+        i, n = self.part
+        if n > max(1, int(plan.value) if plan.kind == "concurrency" else plan.max_concurrency or n):
+            raise ValueError(f"{n} client processes for a concurrency of {plan.value:g}: at most one per stream")
+        slots = session_slots(plan)
+        self._mine = [(s, r) for k, (s, r) in enumerate(zip(plan.sessions, slots, strict=True))
+                      if k % n == i and len(r)]
+        if plan.kind == "concurrency":  # each stream's connection is open before its first request is scheduled
+            # (an open loop's arrivals may come after a server's keep-alive timeout: it connects as they come)
+            await self.client.open_connections(share(int(plan.value), i, n))
+        if self.start_ns is not None:
+            await _sleep_until(self.start_ns)
+        self._run = PointRun(started_ns=self.start_ns if self.start_ns is not None else _now())
         self._deadline = (self._run.started_ns + int(plan.duration_s * 1e9)) if plan.duration_s else None
         if plan.kind == "concurrency":
-            await self._closed_loop(int(plan.value))
+            await self._closed_loop(share(int(plan.value), i, n))
         else:
             await self._open_loop()
         self._run.ended_ns = _now()
         return self._run
-
-    def _reserve(self, session: PlannedSession) -> range:
-        """Slots for the turns of ``session`` that fit in the request bound."""
-        n = min(len(session.turns), self._plan.total_requests - self._reserved)
-        first = self._reserved
-        self._reserved += max(0, n)
-        return range(first, first + max(0, n))
 
     def _open(self) -> bool:
         if self.stop.is_set():
@@ -150,31 +177,29 @@ class LoadGenerator:
         return out
 
     async def _closed_loop(self, concurrency: int) -> None:
-        sessions = iter(self._plan.sessions)
+        sessions = iter(self._mine)
 
         async def worker() -> None:
-            while self._open() and self._reserved < self._plan.total_requests:
-                session = next(sessions, None)
+            while self._open():
+                session, slots = next(sessions, (None, range(0)))
                 if session is None:
                     return
-                await self._session(session, self._reserve(session), _now())
+                await self._session(session, slots, _now())
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
 
     async def _open_loop(self) -> None:
         plan = self._plan
-        limit = asyncio.Semaphore(plan.max_concurrency) if plan.max_concurrency else None
-        t0 = _now() + START_LEAD_NS
+        limit = asyncio.Semaphore(share(plan.max_concurrency, *self.part)) if plan.max_concurrency else None
+        t0 = self._run.started_ns + START_LEAD_NS
         tasks = []
-        for session in plan.sessions:
-            if self._reserved >= plan.total_requests:
-                break
+        for session, slots in self._mine:
             at = t0 + int((session.arrival_s or 0.0) * 1e9)
             if self._deadline is not None and at >= self._deadline:
                 break
             await _sleep_until(at)
             if self.stop.is_set():
                 break
-            tasks.append(asyncio.create_task(self._session(session, self._reserve(session), at, limit)))
+            tasks.append(asyncio.create_task(self._session(session, slots, at, limit)))
         if tasks:
             await asyncio.gather(*tasks)

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
 
 MIN_WINDOWS = 10
 MIN_SPAN_S = 60.0  # a slope per hour from less than a minute of windows says nothing
@@ -35,6 +34,8 @@ def slope_per_h(t_s: Sequence[float], y: Sequence[float], relative: bool) -> tup
     x, v = np.asarray(t_s, dtype=float) / 3600.0, np.asarray(y, dtype=float)
     if np.ptp(x) == 0:
         return "every window at the same time"
+    from scipy import stats as sps  # only a soak needs it: not on every command's start-up
+
     fit = sps.linregress(x, v)
     half = float(sps.t.ppf(0.975, len(v) - 2)) * float(fit.stderr)
     scale = 100.0 / float(np.mean(v)) if relative and np.mean(v) != 0 else 1.0

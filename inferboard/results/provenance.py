@@ -145,6 +145,8 @@ class Client(_Closed):
     event_loop: str | None
     cpus: list[int] | None = None
     timestamps: str | None = None
+    procs: int | None = None
+    """client processes per load point (``--client-procs``); null: recorded before there could be several"""
 
 
 class Clock(_Closed):

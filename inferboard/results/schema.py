@@ -27,6 +27,7 @@ from inferboard.metrics import AGGREGATE_METRICS, ALIAS_STATS, ALIASES, CENSORED
 
 SCHEMA_VERSION = 1
 JOURNAL = "requests.partial.jsonl"
+CLIENT_JOURNALS = "requests.client*.partial.jsonl"  # one per client process (--client-procs), merged as they grow
 REQUESTS = "requests.parquet"
 SUMMARY = "summary.parquet"
 PROVENANCE = "provenance.json"
@@ -63,6 +64,9 @@ class RequestRecord(BaseModel):
     """turn within the conversation (0-based)"""
     target: str | None = None
     """the model it addressed in a traffic split (base or a LoRA adapter's name); null: the served model"""
+    client_proc: int | None = None
+    """the client process that sent it (0-based) when several shared the load point (``--client-procs``); null:
+    one process"""
     warmup: bool
     """a warm-up request: recorded, never summarised"""
     status: Status
@@ -332,7 +336,7 @@ def read_journal(path: Path) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- validated writes
 #: columns added since the first published bundles, by table: a file written before them lacks them, and a
 #: reader (the checker) takes them as null; a migration needs nothing else while columns are only added
-ADDED_COLUMNS: dict[str, tuple[str, ...]] = {"requests": ("target",),
+ADDED_COLUMNS: dict[str, tuple[str, ...]] = {"requests": ("target", "client_proc"),
                                               "summary": ("target", "adapter_ttft_penalty_pct")}
 
 

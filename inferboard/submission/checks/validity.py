@@ -7,9 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
-
-from inferboard.results.summarize import MAX_ERROR_RATE, MAX_SEND_LAG_P99_MS, MIN_ACHIEVED_FRACTION
+from inferboard.results.summarize import MAX_ERROR_RATE, MIN_ACHIEVED_FRACTION, send_lag_reasons
 from inferboard.submission.bundle import Bundle
 from inferboard.submission.checks.common import rows
 from inferboard.submission.registry import Finding, check
@@ -40,15 +38,13 @@ def client_saturation(b: Bundle) -> Iterator[Finding]:
     """The load generator kept up, from the request records: p99 send lag at most 10 ms and, for a rate load
     point, an achieved rate of at least 95% of the scheduled one."""
     for cd in b.cell_dirs:
-        lags: dict[int, list[float]] = defaultdict(list)
+        points: dict[int, list[dict[str, Any]]] = defaultdict(list)
         for r in rows(b, cd, "requests"):
-            if not r["warmup"] and r["send_lag_ms"] is not None:
-                lags[r["load_point"]].append(r["send_lag_ms"])
-        for lp, v in sorted(lags.items()):
-            p99 = float(np.percentile(v, 99))
-            if p99 > MAX_SEND_LAG_P99_MS:
-                yield Finding(f"client saturated: p99 send lag {p99:.1f} ms > {MAX_SEND_LAG_P99_MS:g} ms",
-                              b.cell_id(cd), lp)
+            if not r["warmup"]:
+                points[r["load_point"]].append(r)
+        for lp, recs in sorted(points.items()):
+            for why in send_lag_reasons(recs):
+                yield Finding(f"client saturated: {why}", b.cell_id(cd), lp)
         for r in _aggregates(b, cd):
             sched, got = r["scheduled_rate"], r["achieved_rate"]
             if sched and got is not None and got < MIN_ACHIEVED_FRACTION * sched:
