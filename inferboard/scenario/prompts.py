@@ -33,6 +33,7 @@ class PromptTokenizer(Protocol):
 
     def count(self, text: str) -> int: ...
     def text_of(self, n_tokens: int, rng: np.random.Generator) -> str: ...
+    def texts_of(self, wanted: list[tuple[int, np.random.Generator]]) -> list[str]: ...
     def provenance(self) -> dict[str, Any]: ...
 
 
@@ -46,6 +47,9 @@ class WordsTokenizer:
         words = word_list()
         idx = rng.integers(0, len(words), size=n_tokens)
         return " ".join(words[i] for i in idx)
+
+    def texts_of(self, wanted: list[tuple[int, np.random.Generator]]) -> list[str]:
+        return [self.text_of(n, rng) for n, rng in wanted]
 
     def provenance(self) -> dict[str, Any]:
         return {
@@ -77,13 +81,17 @@ class HFTokenizer:
     def count(self, text: str) -> int:
         return len(self._tok.encode(text, add_special_tokens=False).ids)
 
-    def text_of(self, n_tokens: int, rng: np.random.Generator) -> str:
-        """Random words cut at the end of token ``n_tokens``; re-encoded to check the count."""
+    def text_of(self, n_tokens: int, rng: np.random.Generator, first: tuple[str, Any] | None = None) -> str:
+        """Random words cut at the end of token ``n_tokens``; re-encoded to check the count. ``first``: the first
+        try's words and their encoding, already drawn from ``rng`` (``texts_of``)."""
         words = word_list()
-        for _ in range(self.MAX_TRIES):
-            idx = rng.integers(0, len(words), size=n_tokens + 8)
-            text = " ".join(words[i] for i in idx)
-            enc = self._tok.encode(text, add_special_tokens=False)
+        for attempt in range(self.MAX_TRIES):
+            if attempt == 0 and first is not None:
+                text, enc = first
+            else:
+                idx = rng.integers(0, len(words), size=n_tokens + 8)
+                text = " ".join(words[i] for i in idx)
+                enc = self._tok.encode(text, add_special_tokens=False)
             while len(enc.ids) < n_tokens:  # words shorter than one token each: add more
                 text += " " + " ".join(words[i] for i in rng.integers(0, len(words), size=n_tokens))
                 enc = self._tok.encode(text, add_special_tokens=False)
@@ -95,6 +103,19 @@ class HFTokenizer:
                     return cand
         raise InferboardError(f"could not synthesize exactly {n_tokens} tokens", field="--tokenizer",
                               fix="use a tokenizer whose vocabulary covers ASCII words")
+
+    def texts_of(self, wanted: list[tuple[int, np.random.Generator]]) -> list[str]:
+        """``text_of`` for many prompts at once, each from its own generator, with the same results: the first
+        try of every prompt is drawn, encoded and its cut checked in two batch calls (the tokenizer's own
+        threads; a call per prompt cost ~50 µs each), and only a prompt whose first try misses goes on alone."""
+        words = word_list()
+        texts = [" ".join(words[i] for i in rng.integers(0, len(words), size=n + 8)) for n, rng in wanted]
+        encs = self._tok.encode_batch(texts, add_special_tokens=False)
+        cuts = [t[: e.offsets[n - 1][1]].rstrip() if 0 < n <= len(e.offsets) else ""
+                for (n, _), t, e in zip(wanted, texts, encs, strict=True)]
+        counts = [len(e.ids) for e in self._tok.encode_batch(cuts, add_special_tokens=False)]
+        return [cut if cut and len(e.ids) >= n and count == n else self.text_of(n, rng, first=(t, e))
+                for (n, rng), t, e, cut, count in zip(wanted, texts, encs, cuts, counts, strict=True)]
 
     def provenance(self) -> dict[str, Any]:
         return {"kind": "hf-tokenizers", "path": str(self._file), "sha256": file_sha256(self._file),
