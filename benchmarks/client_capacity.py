@@ -7,7 +7,9 @@
    (same monotonic clock), and between client and server TTFT, at 1, 64, 256 and 1000 streams.
 
 Client and server are pinned to different cores where the machine has two. Prints medians of
-``--repeat`` runs. Usage: ``python benchmarks/client_capacity.py [--waves 8] [--repeat 3]``.
+``--repeat`` runs. ``--procs 1,2,4`` adds the chunks/s of that many client processes (``--client-procs``), one
+per core, the server on the cores left. Usage: ``python benchmarks/client_capacity.py [--waves 8] [--repeat 3]
+[--procs 1,2,4,8]``.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from inferboard.results.schema import Journal  # noqa: E402
 from inferboard.scenario.prompts import load_tokenizer  # noqa: E402
 from inferboard.scenario.schedule import build_plan  # noqa: E402
 from inferboard.scenario.workload import parse_workload  # noqa: E402
-from tests.conftest import start_fake_server  # noqa: E402
+from tests.fakeserver_handle import start_fake_server  # noqa: E402
 
 
 def _workload(concurrency: int, requests: int, out_tokens: int, duration: float | None) -> object:
@@ -72,6 +74,25 @@ def capacity(server, concurrency: int, waves: int, out_tokens: int) -> tuple[flo
     return sum(r["content_chunks"] for r in ok) / elapsed, len(ok) / elapsed
 
 
+def capacity_procs(server, concurrency: int, waves: int, out_tokens: int, cores: list[int]) -> float:
+    """Chunks/s of ``len(cores)`` client processes (``--client-procs``), one pinned to each core, merged."""
+    import asyncio
+
+    from inferboard.cell.clients import ClientSetup, run_parts
+
+    server.configure(zero_delay=True, record_chunks=False)
+    w = _workload(concurrency, concurrency * waves, out_tokens, None)
+    plan = build_plan(w, load_tokenizer(None)).points[0]
+    records: list[dict] = []
+    setup = ClientSetup(server.url, "fake", api="completions", timeouts=w.timeouts, sampling=w.sampling)
+    with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(run_parts(setup, plan, 0, list(cores), Path(tmp), asyncio.Event(), records.append))
+    ok = [r for r in records if r["status"] == "ok"]
+    assert len(ok) == len(records) == concurrency * waves, {r["status"] for r in records}
+    span = (max(r["end_ns"] for r in ok) - min(r["sent_ns"] for r in ok)) / 1e9
+    return sum(r["content_chunks"] for r in ok) / span
+
+
 def timing(server, concurrency: int, out_tokens: int) -> dict[str, float]:
     server.configure(ttft_ms=50, itl_ms=10)
     records, _ = _run(server.url, _workload(concurrency, concurrency * 2, out_tokens, None))
@@ -97,6 +118,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--tokens", type=int, default=128, help="output tokens per request (capacity)")
     ap.add_argument("--skip-timing", action="store_true")
+    ap.add_argument("--procs", default="", help="also: chunks/s of N client processes (e.g. 1,2,4,8), each on its "
+                                                "own core, the server on the cores left (needs N + 1 cores)")
     args = ap.parse_args()
     cores = sorted(os.sched_getaffinity(0))
     server = start_fake_server()
@@ -105,6 +128,16 @@ def main() -> None:
         os.sched_setaffinity(0, {cores[0]})
     print(f"client pinned to core {cores[0]}; server on core {cores[1] if len(cores) > 1 else cores[0]}")
     try:
+        for n in [int(x) for x in args.procs.split(",") if x]:
+            if n + 1 > len(cores):
+                print(f"  {n} client processes: skipped, {len(cores)} cores here (needs {n + 1})")
+                continue
+            os.sched_setaffinity(server.proc.pid, set(cores[n:]))  # the server gets every core the clients don't
+            runs = [capacity_procs(server, 256 * n, args.waves, args.tokens, cores[:n]) for _ in range(args.repeat)]
+            print(f"  {n} client processes, concurrency {256 * n}: {float(np.median(runs)):12,.0f} chunks/s "
+                  f"(median of {args.repeat}; server on {len(cores) - n} cores)", flush=True)
+        if len(cores) >= 2:
+            os.sched_setaffinity(server.proc.pid, {cores[1]})
         print("\ncapacity (zero-delay server, one client core)")
         for conc in (256, 1024):
             runs = [capacity(server, conc, args.waves, args.tokens) for _ in range(args.repeat)]

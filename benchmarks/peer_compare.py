@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from inferboard.runtimes.envs import env_dir  # noqa: E402
-from tests.conftest import FakeServerHandle, start_fake_server  # noqa: E402
+from tests.fakeserver_handle import FakeServerHandle, start_fake_server  # noqa: E402
 
 TINY = ROOT / ".inferboard" / "models" / "tiny-llama-2l"
 INPUT_TOKENS = 32
@@ -120,11 +120,11 @@ def _pinned(core: int):
 
 
 def _measure(tool: str, argv: list[str], env: dict[str, str], server: FakeServerHandle, n: int, core: int,
-             log: Path) -> Run:
+             log: Path, cwd: Path | None = None) -> Run:
     server.configure(ttft_ms=0, itl_ms=0, record_chunks=False)  # also clears the server's records
     t_start, segs = time.monotonic_ns(), _tcp_segments()
     with open(log, "w") as f:
-        proc = subprocess.Popen(argv, env=env, stdout=f, stderr=subprocess.STDOUT, preexec_fn=_pinned(core))
+        proc = subprocess.Popen(argv, env=env, stdout=f, stderr=subprocess.STDOUT, preexec_fn=_pinned(core), cwd=cwd)
     sampler = CpuSampler(proc.pid, server.proc.pid)
     sampler.start()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -156,7 +156,7 @@ def vllm_bench(server: FakeServerHandle, args: argparse.Namespace, core: int, tm
             "--endpoint", "/v1/completions", "--model", "fake", "--tokenizer", str(TINY),
             "--dataset-name", "random", "--random-input-len", str(INPUT_TOKENS),
             "--random-output-len", str(args.tokens), "--num-prompts", str(args.requests),
-            "--max-concurrency", str(args.concurrency), "--request-rate", "inf", "--ignore-eos",
+            "--max-concurrency", str(args.concurrency), "--request-rate", str(args.rate or "inf"), "--ignore-eos",
             "--disable-tqdm", "--request-id-prefix", "vb-"]
     env = {**os.environ, "PYTHONPATH": str(shim), "VLLM_TARGET_DEVICE": "cpu"}
     run = _measure("vllm bench", argv, env, server, args.requests, core, tmp / "vllm-bench.log")
@@ -169,13 +169,16 @@ def inferboard_run(server: FakeServerHandle, args: argparse.Namespace, core: int
     wl.write_text(
         "schema_version: 1\nname: peer-compare\nversion: 1\n"
         f"dataset: {{kind: fixed, input_tokens: {INPUT_TOKENS}, output_tokens: {args.tokens}}}\n"
-        f"load: {{kind: concurrency, concurrency: [{args.concurrency}]}}\n"
-        f"requests: {args.requests}\nwarmup_requests: 0\ntrials: 1\nseed: 0\napi: completions\n"
+        + (f"load: {{kind: rate, rate: [{args.rate}], max_concurrency: {args.concurrency}}}\n" if args.rate else
+           f"load: {{kind: concurrency, concurrency: [{args.concurrency}]}}\n")
+        + f"requests: {args.requests}\nwarmup_requests: 0\ntrials: 1\nseed: 0\napi: completions\n"
         "timeouts: {connect_s: 30, first_token_s: 120, between_chunks_s: 120, total_s: 600}\n")
     out = tmp / f"ib-{i}"
-    argv = [str(ROOT / ".venv" / "bin" / "inferboard"), "run", "--workload", str(wl), "--out", str(out),
+    argv = [sys.executable, "-m", "inferboard.cli", "run", "--workload", str(wl), "--out", str(out),
             "--model", "fake", "--endpoint", server.url, "--tokenizer", str(TINY), "--no-progress"]
-    run = _measure("inferboard", argv, dict(os.environ), server, args.requests, core, tmp / f"ib-{i}.log")
+    root = Path(args.inferboard_root).resolve() if args.inferboard_root else ROOT  # e.g. a worktree of an older
+    run = _measure("inferboard", argv, {**os.environ, "PYTHONPATH": str(root)}, server, args.requests, core,  # commit
+                   tmp / f"ib-{i}.log", cwd=root)
     reqs = pq.read_table(out / "requests.parquet", columns=["send_lag_ms", "warmup", "sent_ns"]).to_pylist()
     reqs = sorted((r for r in reqs if not r["warmup"] and r["send_lag_ms"] is not None), key=lambda r: r["sent_ns"])
     run.send_lag_p99_ms = float(np.percentile([r["send_lag_ms"] for r in reqs], 99))
@@ -204,7 +207,11 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=256)
     ap.add_argument("--tokens", type=int, default=128, help="output tokens per request")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--rate", type=float, help="both tools open loop at this many req/s (Poisson, at most "
+                                               "--concurrency in flight) instead of a closed loop: the server's "
+                                               "CPU per request compared at the same throughput")
     ap.add_argument("--only", choices=("inferboard", "vllm"), help="run one tool only")
+    ap.add_argument("--inferboard-root", help="run inferboard from this checkout (before/after figures)")
     args = ap.parse_args()
     cores = sorted(os.sched_getaffinity(0))
     if len(cores) < 2:

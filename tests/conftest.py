@@ -2,52 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
-import sys
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.fakeserver_handle import FakeServerHandle, start_fake_server
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class FakeServerHandle:
-    """A running tests/fakeserver.py process and its control API."""
-
-    def __init__(self, proc: subprocess.Popen[str], port: int) -> None:
-        self.proc = proc
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return json.loads(resp.read())
-
-    def configure(self, **ctrl: Any) -> None:
-        """Set timing/faults (see tests/fakeserver.py Control) and clear the records."""
-        self._call("POST", "/_control", ctrl)
-
-    def records(self) -> dict[str, dict[str, Any]]:
-        """What the server did, per request id."""
-        return self._call("GET", "/_records")
-
-
-def start_fake_server() -> FakeServerHandle:
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fakeserver.py"), "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("PORT "):
-        proc.kill()
-        raise RuntimeError(f"fake server did not start: {line!r}")
-    return FakeServerHandle(proc, int(line.split()[1]))
 
 
 @pytest.fixture(scope="session")

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # The GPU device check: on one H100/H200 host with PyTorch, transformers and NVML but no vLLM and no
-# network, in at most 9 minutes: fingerprint the GPU, read the energy counter, and run real GPU cells with
+# network, in at most 11 minutes: fingerprint the GPU, read the energy counter, and run real GPU cells with
 # `transformers serve` on a random-weights model of Llama-3.1-8B's shape: gpu-check, then the operational
 # workloads overload (phased load, recovery) and cold-start (two fresh starts).
 #
 #   tests/gpu/fetch_wheels.sh            # here, with network: extra wheels into .whl/ (carried)
 #   OUT=/some/dir tests/gpu/device_check.sh
 #
-# Writes into $OUT: fingerprint.json, nvidia-smi.txt, model-manifest.json, cells.tar.gz (one folder per
-# workload), device_check.log. Unpack the cells into results/<cell id>/ here and submit them as a bundle
+# Writes into $OUT: fingerprint.json, nvidia-smi.txt, model-manifest.json, client_capacity.txt, cells.tar.gz
+# (one folder per workload), device_check.log. Unpack the cells into results/<cell id>/ here and submit them as a bundle
 # (`inferboard submit results/<cell id> ... --submitter ...`): published data comes only from accepted bundles.
 # A copied tree has no trustworthy .git: pass INFERBOARD_SUITE_GIT_SHA and INFERBOARD_SUITE_GIT_TREE (the
 # commit and its tree here); the cells record git_dirty=false only when this tree hashes to that tree.
@@ -56,6 +56,15 @@ step "model (random weights, Llama-3.1-8B shape)"
 rm -rf "$MODEL"
 "${IB[@]}" model random --like llama-3.1-8b-instruct --out "$MODEL" --device cuda || exit 3
 cp "$MODEL/manifest.json" "$OUT/model-manifest.json"
+
+# the load generator across client processes on this host's cores (issue [4/5]): chunks/s at 1, 2, 4, 8
+# processes against the zero-delay test server on the cores left; bounded, and never fails the check
+if [ "${CLIENT_CAPACITY:-1}" = 1 ]; then
+  step "client capacity across processes"
+  timeout --kill-after=10 100 "$PY" benchmarks/client_capacity.py --procs 1,2,4,8 --skip-timing --repeat 1 \
+    --waves 4 > "$OUT/client_capacity.txt" 2>&1
+  echo "exit $?"; tail -8 "$OUT/client_capacity.txt"
+fi
 
 CELLS=${CELLS_DIR:-/tmp/ib-cells}
 rm -rf "$CELLS"; mkdir -p "$CELLS"
