@@ -43,11 +43,14 @@ async def _sleep_until(ns: int) -> None:
     """Sleep until monotonic ``ns``, never waking early: woken by the loop's timerfd (``waker``) or, without one, a
     loop timer, then yield-spinning the last stretch."""
     w = waker()
-    if w is not None and ns - _now() > TIMERFD_SPIN_NS:
-        await w.until(ns - TIMERFD_SPIN_NS)
-    spin = SPIN_NS if w is None else 0
+    if w is not None:
+        if ns - _now() > TIMERFD_SPIN_NS:
+            await w.until(ns - TIMERFD_SPIN_NS)
+        while ns - _now() > 0:  # the last stretch: a loop timer would round it up to a whole millisecond
+            await asyncio.sleep(0)
+        return
     while (left := ns - _now()) > 0:
-        await asyncio.sleep((left - spin) / 1e9 if left > spin else 0)
+        await asyncio.sleep((left - SPIN_NS) / 1e9 if left > SPIN_NS else 0)
 
 
 def make_record(out: Outcome, *, turn: PlannedTurn, scheduled_ns: int, request_id: str, trial: int,
