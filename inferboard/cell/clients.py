@@ -29,7 +29,7 @@ import orjson
 
 from inferboard.core.errors import InferboardError
 from inferboard.measure.client import StreamingClient
-from inferboard.measure.loadgen import LoadGenerator
+from inferboard.measure.loadgen import LoadGenerator, share
 from inferboard.results.schema import CLIENT_JOURNALS, Journal
 from inferboard.scenario.schedule import LoadPointPlan
 from inferboard.scenario.workload import Sampling, Timeouts
@@ -57,16 +57,20 @@ class ClientSetup:
                                api_key=self.api_key, length_control=self.length_control)
 
 
-def _die_with_parent() -> None:
-    """Linux: SIGTERM this process when the process that started it dies, however it dies."""
+def _die_with_parent(parent: int) -> None:
+    """Linux: SIGTERM this process when the process that started it dies, however it dies (and end now if it
+    already has: the signal is only sent for a death after this call)."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _part_main(setup: ClientSetup, plan: LoadPointPlan, trial: int, part: tuple[int, int], cpu: int | None,
-               journal: str, conn: Connection) -> None:
-    """One client process: connect, say ready, wait for the shared start time, run its part, journal each record."""
-    _die_with_parent()
+               journal: str, conn: Connection, parent: int) -> None:
+    """One client process: connect (a closed loop opens its streams' connections), say ready, wait for the shared
+    start time, run its part, journal each record."""
+    _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
@@ -91,6 +95,8 @@ def _part_main(setup: ClientSetup, plan: LoadPointPlan, trial: int, part: tuple[
                     loop.call_soon_threadsafe(stop.set)
 
         async with setup.client() as client:
+            if plan.kind == "concurrency":  # before the start time: every process starts sending at once
+                await client.open_connections(share(int(plan.value), *part))
             threading.Thread(target=listen, daemon=True).start()
             conn.send("ready")
             start_ns = await start
@@ -140,13 +146,18 @@ async def run_parts(setup: ClientSetup, plan: LoadPointPlan, trial: int, cpus: l
             path = folder / CLIENT_JOURNALS.replace("*", str(i))
             path.unlink(missing_ok=True)
             mine, theirs = ctx.Pipe()
-            p = ctx.Process(target=_part_main, args=(setup, plan, trial, (i, n), cpu, str(path), theirs),
+            p = ctx.Process(target=_part_main, args=(setup, plan, trial, (i, n), cpu, str(path), theirs, os.getpid()),
                             daemon=True, name=f"inferboard-client{i}")
             p.start()
             theirs.close()
             procs.append((p, mine, _Tail(path)))
         for p, conn, _ in procs:
-            if not await asyncio.to_thread(conn.poll, READY_TIMEOUT_S) or conn.recv() != "ready":
+            try:
+                ready = await asyncio.to_thread(conn.poll, READY_TIMEOUT_S) and conn.recv() == "ready"
+            except (EOFError, OSError):  # it died: its end of the pipe closed
+                ready = False
+            if not ready:
+                p.join(1)
                 raise InferboardError(f"client process {p.name} did not start (exit code {p.exitcode})",
                                       field="--client-procs", fix="run with --client-procs 1 to see its error")
         start = time.monotonic_ns() + int(START_LEAD_S * 1e9)
@@ -154,6 +165,10 @@ async def run_parts(setup: ClientSetup, plan: LoadPointPlan, trial: int, cpus: l
             conn.send(start)
         stopping = False
         while any(p.is_alive() for p, _, _ in procs):
+            if any(p.exitcode not in (None, 0) for p, _, _ in procs):  # one crashed: its sessions are not sent
+                failed = next(p for p, _, _ in procs if p.exitcode not in (None, 0))
+                raise InferboardError(f"client process {failed.name} exited with code {failed.exitcode} mid-run",
+                                      field="--client-procs", fix="see its error above; run with --client-procs 1")
             if stop.is_set() and not stopping:  # issue nothing more; what is in flight ends as it ends
                 stopping = True
                 for _, conn, _ in procs:
@@ -163,18 +178,28 @@ async def run_parts(setup: ClientSetup, plan: LoadPointPlan, trial: int, cpus: l
                 for rec in tail.read():
                     sink(rec)
             await asyncio.sleep(0.1)
+        failed = [p for p, _, _ in procs if p.exitcode != 0]
+        if failed:
+            raise InferboardError(f"client process {failed[0].name} exited with code {failed[0].exitcode}",
+                                  field="--client-procs", fix="see its error above; run with --client-procs 1")
     finally:
-        for p, conn, _ in procs:
-            if p.is_alive():
-                with contextlib.suppress(OSError, ValueError):
-                    conn.send(None)  # not started yet: exit without sending anything
-                p.terminate()  # started: SIGTERM cancels its run, which records what was in flight
-        for p, conn, tail in procs:
-            await asyncio.to_thread(p.join, 30)
-            if p.is_alive():
-                p.kill()
-                p.join()
-            conn.close()
-            for rec in tail.read():
-                sink(rec)
-            tail.path.unlink(missing_ok=True)
+        _end(procs, sink)
+
+
+def _end(procs: list[tuple[Any, Connection, _Tail]], sink: Callable[[dict[str, Any]], None]) -> None:
+    """End every client process and take in the last of their records. Blocking on purpose: a second interrupt
+    must not cut it short (the processes would still be writing records that nobody reads)."""
+    for p, conn, _ in procs:
+        if p.is_alive():
+            with contextlib.suppress(OSError, ValueError):
+                conn.send(None)  # not started yet: exit without sending anything
+            p.terminate()  # started: SIGTERM cancels its run, which records what was in flight
+    for p, conn, tail in procs:
+        p.join(30)
+        if p.is_alive():
+            p.kill()
+            p.join()
+        conn.close()
+        for rec in tail.read():
+            sink(rec)
+        tail.path.unlink(missing_ok=True)

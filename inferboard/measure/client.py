@@ -38,6 +38,7 @@ class _Connection:
         self.framed = False  # response has Content-Length or chunked framing
         self.keep_alive = True
         self.reused = False  # taken from the idle pool (may have been closed by the server meanwhile)
+        self.served = False  # a response came back on it (a pre-opened connection has none yet)
 
     def write(self, data: bytes) -> None:
         assert self.io is not None
@@ -85,6 +86,7 @@ class _Connection:
             ex.fail("invalid_response", f"{type(err).__name__}: {err}")
 
     def on_message_complete(self) -> None:
+        self.served = True
         ex, self.ex = self.ex, None
         if ex is not None:
             ex.finish(self.now)
@@ -263,8 +265,9 @@ class StreamingClient:
                      and out.http_status is None and not out.chunk_ns)
             if not stale or fresh:
                 return out
-            self._pool.reuse = False  # this server closes after each response: connect afresh from now on
-            self._pool.close()
+            if conn is not None and conn.served:  # this server closes after each response: connect afresh from
+                self._pool.reuse = False  # now on (a pre-opened connection it dropped unused says nothing of that)
+                self._pool.close()
             fresh = True
 
     async def _exchange(self, data: bytes, fresh: bool) -> tuple[Outcome, _Connection | None]:

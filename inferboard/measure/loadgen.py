@@ -105,6 +105,18 @@ def share(total: int, part: int, parts: int) -> int:
     return total // parts + (part < total % parts)
 
 
+def owner(session: int, streams: int | None, parts: int) -> int:
+    """The client process (of ``parts``) that sends session ``session``: the one holding stream ``session %
+    streams`` (process p holds streams p, p + parts, …: ``share(streams, p, parts)`` of them), so each process's
+    sessions match its streams; without a stream count (an open loop with no limit), every ``parts``-th."""
+    return (session % streams if streams else session) % parts
+
+
+def streams_of(plan: LoadPointPlan) -> int | None:
+    """The streams a load point has at most: its concurrency, or an open loop's concurrency limit (None: none)."""
+    return int(plan.value) if plan.kind == "concurrency" else plan.max_concurrency
+
+
 class LoadGenerator:
     """Drives one load point of a plan through a client, handing each record to ``sink``.
 
@@ -126,11 +138,12 @@ class LoadGenerator:
         """Run ``plan`` (closed or open loop) until its bounds; every issued request is recorded."""
         self._plan = plan
         i, n = self.part
-        if n > max(1, int(plan.value) if plan.kind == "concurrency" else plan.max_concurrency or n):
-            raise ValueError(f"{n} client processes for a concurrency of {plan.value:g}: at most one per stream")
+        streams = streams_of(plan)
+        if n > max(1, streams or n):
+            raise ValueError(f"{n} client processes for {streams} streams: at most one per stream")
         slots = session_slots(plan)
         self._mine = [(s, r) for k, (s, r) in enumerate(zip(plan.sessions, slots, strict=True))
-                      if k % n == i and len(r)]
+                      if owner(k, streams, n) == i and len(r)]
         if plan.kind == "concurrency":  # each stream's connection is open before its first request is scheduled
             # (an open loop's arrivals may come after a server's keep-alive timeout: it connects as they come)
             await self.client.open_connections(share(int(plan.value), i, n))

@@ -66,19 +66,22 @@ class Waker:
         fd = _LIBC.timerfd_create(_CLOCK_MONOTONIC, _TFD_NONBLOCK | _TFD_CLOEXEC)
         return None if fd < 0 else cls(loop, fd)
 
-    def _arm(self, ns: int) -> None:
+    def _arm(self, ns: int) -> bool:
         spec = _Itimerspec(it_value=_Timespec(ns // 1_000_000_000, ns % 1_000_000_000))
         if _LIBC is not None and _LIBC.timerfd_settime(self.fd, _TFD_TIMER_ABSTIME, ctypes.byref(spec), None) == 0:
             self.armed = ns
+            return True
+        return False
 
     async def until(self, ns: int) -> None:
         """Return at monotonic ``ns`` (at once when it has passed)."""
         if ns <= _now():
             return
+        if (not self.armed or ns < self.armed) and not self._arm(ns):  # cannot set the timer: the loop's own
+            await asyncio.sleep((ns - _now()) / 1e9)  # (a millisecond late at worst; the caller spins the rest)
+            return
         fut = self.loop.create_future()
         heapq.heappush(self.heap, (ns, next(self.seq), fut))
-        if not self.armed or ns < self.armed:
-            self._arm(ns)
         await fut
 
     def _fired(self) -> None:
@@ -94,7 +97,10 @@ class Waker:
             self._arm(self.heap[0][0])
 
     def close(self) -> None:
-        self.loop.remove_reader(self.fd)
+        if _WAKERS.get(self.loop) is self:
+            del _WAKERS[self.loop]
+        if not self.loop.is_closed():
+            self.loop.remove_reader(self.fd)
         os.close(self.fd)
         for _, _, fut in self.heap:
             fut.cancel()
@@ -108,9 +114,10 @@ def waker() -> Waker | None:
     """The running loop's Waker (made on first use; None where there is no timerfd)."""
     loop = asyncio.get_running_loop()
     if loop not in _WAKERS:
-        for old in [lp for lp in _WAKERS if lp.is_closed()]:
-            w = _WAKERS.pop(old)
+        for old in [lp for lp in _WAKERS if lp.is_closed()]:  # a closed loop's timerfd is closed here, once
+            w = _WAKERS.get(old)
             if w is not None:
-                os.close(w.fd)
+                w.close()
+            _WAKERS.pop(old, None)
         _WAKERS[loop] = Waker.create(loop)
     return _WAKERS[loop]

@@ -104,10 +104,16 @@ class HFTokenizer:
         raise InferboardError(f"could not synthesize exactly {n_tokens} tokens", field="--tokenizer",
                               fix="use a tokenizer whose vocabulary covers ASCII words")
 
+    BATCH = 1024  # prompts encoded per batch call (each keeps its encodings alive until its cuts are checked)
+
     def texts_of(self, wanted: list[tuple[int, np.random.Generator]]) -> list[str]:
         """``text_of`` for many prompts at once, each from its own generator, with the same results: the first
-        try of every prompt is drawn, encoded and its cut checked in two batch calls (the tokenizer's own
-        threads; a call per prompt cost ~50 µs each), and only a prompt whose first try misses goes on alone."""
+        try of every prompt is drawn, encoded and its cut checked in two batch calls per BATCH prompts (the
+        tokenizer's own threads; a call per prompt cost ~50 µs each), and only a prompt whose first try misses
+        goes on alone."""
+        return [t for a in range(0, len(wanted), self.BATCH) for t in self._texts_of(wanted[a:a + self.BATCH])]
+
+    def _texts_of(self, wanted: list[tuple[int, np.random.Generator]]) -> list[str]:
         words = word_list()
         texts = [" ".join(words[i] for i in rng.integers(0, len(words), size=n + 8)) for n, rng in wanted]
         encs = self._tok.encode_batch(texts, add_special_tokens=False)

@@ -16,7 +16,7 @@ import pytest
 
 from inferboard.cell.api import run_cell
 from inferboard.cell.system import PreparedSystem
-from inferboard.measure.loadgen import session_slots, share
+from inferboard.measure.loadgen import owner, session_slots, share
 from inferboard.results.summarize import send_lag_reasons
 from inferboard.scenario.prompts import load_tokenizer
 from inferboard.scenario.scenario import Scenario
@@ -37,6 +37,25 @@ def test_slots_and_shares_match_one_process() -> None:
     slots = session_slots(plan)
     assert [list(r) for r in slots if len(r)] == [[i] for i in range(9)]  # one turn each, bounded at 2 + 7
     assert [share(5, i, 2) for i in range(2)] == [3, 2] and sum(share(7, i, 3) for i in range(3)) == 7
+    # each process's sessions follow its streams: concurrency 3 over 2 processes is 2 + 1 streams, 2/3 + 1/3
+    counts = [sum(owner(k, 3, 2) == p for k in range(300)) for p in range(2)]
+    assert counts == [200, 100] and [share(3, p, 2) for p in range(2)] == [2, 1]
+    assert [owner(k, None, 3) for k in range(6)] == [0, 1, 2, 0, 1, 2]  # an open loop without a limit
+
+
+def test_a_client_process_that_cannot_start_is_one_clear_error(tmp_path: Path) -> None:
+    import asyncio
+
+    from inferboard.cell.clients import ClientSetup, run_parts
+    from inferboard.core.errors import InferboardError
+    from inferboard.scenario.workload import Sampling, Timeouts
+
+    w = workload(requests=4, load={"kind": "concurrency", "concurrency": [2]})
+    plan = build_plan(w, load_tokenizer(None)).points[0]
+    setup = ClientSetup("ftp://nowhere", "fake", api="completions", timeouts=Timeouts(), sampling=Sampling())
+    with pytest.raises(InferboardError, match="did not start"):  # the URL fails in the child before it is ready
+        asyncio.run(run_parts(setup, plan, 0, [None, None], tmp_path, asyncio.Event(), lambda r: None))
+    assert not list(tmp_path.glob("requests.*.jsonl"))
 
 
 def test_closed_loop_over_two_processes_sends_the_same_requests(server, tmp_path: Path) -> None:
