@@ -97,12 +97,18 @@ def serve(
     param: Annotated[list[str] | None, typer.Option(help="Runner parameter KEY=VALUE (repeatable)")] = None,
     log: Annotated[Path, typer.Option(help="Server log file")] = Path("server.log"),
 ) -> None:
-    """Start a runtime locally, print its URL once ready, and stop it on Ctrl-C."""
+    """Start a runtime locally, print its URL once ready, and stop it on Ctrl-C, SIGTERM or SIGHUP."""
+    import signal
     import time
 
     from inferboard.runtimes.prepare import prepare_local
     from inferboard.runtimes.server import ServerProcess
 
+    def _end(signum: int, _frame: object) -> None:  # the server runs in its own session: stop it on the way out
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _end)
     local = prepare_local(runtime, model, log.parent, _params(param), port=port)
     proc = ServerProcess(local.server.spec, log)
     proc.start()
