@@ -29,7 +29,7 @@ import orjson
 
 from inferboard.core.errors import InferboardError
 from inferboard.measure.client import StreamingClient
-from inferboard.measure.loadgen import LoadGenerator, share
+from inferboard.measure.loadgen import LoadGenerator
 from inferboard.results.schema import CLIENT_JOURNALS, Journal
 from inferboard.scenario.schedule import LoadPointPlan
 from inferboard.scenario.workload import Sampling, Timeouts
@@ -95,16 +95,15 @@ def _part_main(setup: ClientSetup, plan: LoadPointPlan, trial: int, part: tuple[
                     loop.call_soon_threadsafe(stop.set)
 
         async with setup.client() as client:
-            if plan.kind == "concurrency":  # before the start time: every process starts sending at once
-                await client.open_connections(share(int(plan.value), *part))
+            gen = LoadGenerator(client, sink, trial=trial, stop=stop, part=part, target_fields=setup.target_fields)
+            await gen.connect(plan)  # before the start time: every process starts sending at once
             threading.Thread(target=listen, daemon=True).start()
             conn.send("ready")
-            start_ns = await start
-            if start_ns is None:
+            gen.start_ns = await start
+            if gen.start_ns is None:
                 return
             with contextlib.suppress(asyncio.CancelledError):  # every issued request is recorded on the way out
-                await LoadGenerator(client, sink, trial=trial, stop=stop, part=part, start_ns=start_ns,
-                                    target_fields=setup.target_fields).run(plan)
+                await gen.run(plan)
 
     try:
         from inferboard.cell.run import _runner
@@ -165,10 +164,7 @@ async def run_parts(setup: ClientSetup, plan: LoadPointPlan, trial: int, cpus: l
             conn.send(start)
         stopping = False
         while any(p.is_alive() for p, _, _ in procs):
-            if any(p.exitcode not in (None, 0) for p, _, _ in procs):  # one crashed: its sessions are not sent
-                failed = next(p for p, _, _ in procs if p.exitcode not in (None, 0))
-                raise InferboardError(f"client process {failed.name} exited with code {failed.exitcode} mid-run",
-                                      field="--client-procs", fix="see its error above; run with --client-procs 1")
+            _check_exits(procs)  # one crashed: its sessions are not sent
             if stop.is_set() and not stopping:  # issue nothing more; what is in flight ends as it ends
                 stopping = True
                 for _, conn, _ in procs:
@@ -178,12 +174,17 @@ async def run_parts(setup: ClientSetup, plan: LoadPointPlan, trial: int, cpus: l
                 for rec in tail.read():
                     sink(rec)
             await asyncio.sleep(0.1)
-        failed = [p for p, _, _ in procs if p.exitcode != 0]
-        if failed:
-            raise InferboardError(f"client process {failed[0].name} exited with code {failed[0].exitcode}",
-                                  field="--client-procs", fix="see its error above; run with --client-procs 1")
+        _check_exits(procs)
     finally:
         _end(procs, sink)
+
+
+def _check_exits(procs: list[tuple[Any, Connection, _Tail]]) -> None:
+    """Stop the point when a client process ended with an error (its sessions are not sent)."""
+    failed = next((p for p, _, _ in procs if p.exitcode not in (None, 0)), None)
+    if failed is not None:
+        raise InferboardError(f"client process {failed.name} exited with code {failed.exitcode}",
+                              field="--client-procs", fix="see its error above; run with --client-procs 1")
 
 
 def _end(procs: list[tuple[Any, Connection, _Tail]], sink: Callable[[dict[str, Any]], None]) -> None:

@@ -203,8 +203,9 @@ def finalize(out: Path, *, complete: bool = True) -> list[dict[str, Any]]:
     if (out / REQUESTS).exists():
         records.extend(pq.read_table(out / REQUESTS).to_pylist())
     seen = {r["request_id"] for r in records}
+    journals = [out / JOURNAL, *sorted(out.glob(CLIENT_JOURNALS))]
     # the cell's journal, then what client processes journaled that it had not got yet (its process was killed)
-    for journal in [out / JOURNAL, *sorted(out.glob(CLIENT_JOURNALS))]:
+    for journal in journals:
         if journal.exists():
             new = [r for r in read_journal(journal) if r["request_id"] not in seen]
             records.extend(new)
@@ -236,6 +237,6 @@ def finalize(out: Path, *, complete: bool = True) -> list[dict[str, Any]]:
         samples = pq.read_table(out / GPU_SAMPLES).to_pylist()
     write_rows(out / WINDOWS, window_table(prov, wdef, records, metrics_rows, samples), "windows", meta)
     write_provenance(out / PROVENANCE, prov)
-    for journal in [out / JOURNAL, *out.glob(CLIENT_JOURNALS)]:
+    for journal in journals:
         journal.unlink(missing_ok=True)
     return rows

@@ -25,7 +25,7 @@ from inferboard.core.errors import InferboardError
 from inferboard.core.ids import cell_id
 from inferboard.hardware.energy import GpuMonitor
 from inferboard.measure.client import StreamingClient
-from inferboard.measure.loadgen import LoadGenerator
+from inferboard.measure.loadgen import LoadGenerator, streams_of
 from inferboard.metrics.goodput import slo_fraction_scheduled
 from inferboard.results.provenance import base_provenance, read_provenance, write_provenance
 from inferboard.results.schema import (
@@ -56,8 +56,7 @@ class CellSpec:
 
     def procs_for(self, point: LoadPointPlan) -> int:
         """Client processes for ``point``: at most one per stream (its concurrency or concurrency limit)."""
-        limit = int(point.value) if point.kind == "concurrency" else point.max_concurrency
-        return max(1, min(self.client_procs, limit or self.client_procs))
+        return max(1, min(self.client_procs, streams_of(point) or self.client_procs))
 
     @property
     def id(self) -> str:

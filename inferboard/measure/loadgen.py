@@ -43,14 +43,11 @@ async def _sleep_until(ns: int) -> None:
     """Sleep until monotonic ``ns``, never waking early: woken by the loop's timerfd (``waker``) or, without one, a
     loop timer, then yield-spinning the last stretch."""
     w = waker()
-    if w is not None:
-        if ns - _now() > TIMERFD_SPIN_NS:
-            await w.until(ns - TIMERFD_SPIN_NS)
-        while ns - _now() > 0:  # the last stretch: a loop timer would round it up to a whole millisecond
-            await asyncio.sleep(0)
-        return
-    while (left := ns - _now()) > 0:
-        await asyncio.sleep((left - SPIN_NS) / 1e9 if left > SPIN_NS else 0)
+    if w is not None and ns - _now() > TIMERFD_SPIN_NS:
+        await w.until(ns - TIMERFD_SPIN_NS)
+    spin = TIMERFD_SPIN_NS if w is not None else SPIN_NS  # the last stretch: a loop timer would round it up to a
+    while (left := ns - _now()) > 0:  # whole millisecond, so only a longer wait without a timerfd sleeps on one
+        await asyncio.sleep((left - SPIN_NS) / 1e9 if left > spin else 0)
 
 
 def make_record(out: Outcome, *, turn: PlannedTurn, scheduled_ns: int, request_id: str, trial: int,
@@ -144,9 +141,7 @@ class LoadGenerator:
         slots = session_slots(plan)
         self._mine = [(s, r) for k, (s, r) in enumerate(zip(plan.sessions, slots, strict=True))
                       if owner(k, streams, n) == i and len(r)]
-        if plan.kind == "concurrency":  # each stream's connection is open before its first request is scheduled
-            # (an open loop's arrivals may come after a server's keep-alive timeout: it connects as they come)
-            await self.client.open_connections(share(int(plan.value), i, n))
+        await self.connect(plan)
         if self.start_ns is not None:
             await _sleep_until(self.start_ns)
         self._run = PointRun(started_ns=self.start_ns if self.start_ns is not None else _now())
@@ -157,6 +152,13 @@ class LoadGenerator:
             await self._open_loop()
         self._run.ended_ns = _now()
         return self._run
+
+    async def connect(self, plan: LoadPointPlan) -> None:
+        """A closed loop opens its streams' connections before its first request is scheduled (``run`` does; a
+        second call opens nothing). An open loop's arrivals may come after a server's keep-alive timeout: it
+        connects as they come."""
+        if plan.kind == "concurrency":
+            await self.client.open_connections(share(int(plan.value), *self.part))
 
     def _open(self) -> bool:
         if self.stop.is_set():
