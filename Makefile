@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml requirements/dev.lock
 	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .
 	touch $@
 
-.PHONY: install envs lint browser test test-containers images main site
+.PHONY: install envs lint browser test test-containers test-slurm images main site
 install: $(STAMP)
 
 # Locked local environments of the CPU runtimes, built side by side (a venv is mostly downloading and
@@ -55,6 +55,13 @@ test-containers: $(STAMP)
 	.ci/container-engine.sh start
 	$(MAKE) images && $(PY) -m pytest -m container tests/integration/test_container_mode.py; \
 	  rc=$$?; .ci/container-engine.sh stop; exit $$rc
+
+# One CPU cell through the slurm profile on a one-node Slurm cluster of this host (.ci/slurm-cluster.sh installs,
+# starts and always stops it; the runtime envs come from `make envs`); .ci/run runs this after `make test-containers`.
+test-slurm: $(STAMP)
+	.ci/slurm-cluster.sh start
+	$(PY) -m pytest -m slurm tests/e2e/test_slurm.py; \
+	  rc=$$?; .ci/slurm-cluster.sh stop; exit $$rc
 
 # The main job: the default CPU matrix through Snakemake (workflows/config/config.yaml): builds what is
 # missing (envs, tiny model), runs every cell into results/, builds the leaderboard from the accepted bundles of

@@ -9,9 +9,10 @@ message naming the block and the entry.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -19,6 +20,9 @@ from inferboard.core.errors import InferboardError, validated
 from inferboard.core.ids import cell_id
 from inferboard.core.strict import Strict
 from inferboard.scenario.scenario import WorkloadOverrides, parse_overrides
+
+if TYPE_CHECKING:
+    from inferboard.hardware.sku import Sku
 
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")]
 
@@ -41,8 +45,15 @@ class MatrixBlock(Strict):
         "does not study starts (no fresh_server_per_trial) share this host's compile caches, kept across cells")
 
 
+# Defaults of a cell's job where `cluster:` says nothing (ClusterSku.cpus / .memory_mb).
+CPU_SKU_CPUS = 2  # a CPU SKU: one core for the server, one for the load generator (as the default matrix pins them)
+CPU_SKU_MEM_MB = 8192
+CPUS_PER_GPU = 8
+MIN_GPU_MEM_MB = 16384
+
+
 class ClusterSku(Strict):
-    """How one SKU is asked for on a cluster (defaults: features/labels named after the SKU id)."""
+    """How one SKU is asked for on a cluster (default: features/labels named after the SKU id; CPUs, memory by kind)."""
 
     slurm_gres_type: str | None = Field(None, description="gres type, e.g. h100 → --gres=gpu:h100:N")
     slurm_constraint: str | None = Field(None, description="node feature (-C); default: the SKU id")
@@ -50,6 +61,29 @@ class ClusterSku(Strict):
     k8s_machine_type: str | None = Field(None, description="node.kubernetes.io/instance-type of such nodes")
     gpus_per_cell: int = Field(1, ge=1)
     runtime_min: int = Field(120, ge=1, description="wall-time limit of one cell (minutes)")
+    cpus_per_task: int | None = Field(
+        None, ge=1, description="CPUs of one cell's job (slurm --cpus-per-task, the pod's cpu); default: "
+        f"{CPU_SKU_CPUS} on a CPU SKU, {CPUS_PER_GPU} per GPU")
+    mem_mb: int | None = Field(
+        None, ge=256, description="host memory of one cell's job in MiB (slurm --mem, the pod's memory); default: "
+        f"{CPU_SKU_MEM_MB} on a CPU SKU, else the memory of its GPUs (the weights pass through host memory while "
+        f"loading), at least {MIN_GPU_MEM_MB}")
+
+    def gpus(self, sku: Sku) -> int:
+        return 0 if sku.kind == "cpu" else self.gpus_per_cell
+
+    def cpus(self, sku: Sku) -> int:
+        if self.cpus_per_task is not None:
+            return self.cpus_per_task
+        return CPU_SKU_CPUS if sku.kind == "cpu" else CPUS_PER_GPU * self.gpus(sku)
+
+    def memory_mb(self, sku: Sku) -> int:
+        if self.mem_mb is not None:
+            return self.mem_mb
+        if sku.kind == "cpu":
+            return CPU_SKU_MEM_MB
+        gpu_gb = sku.memory_gb or 0  # a GPU of unknown memory: the floor
+        return max(MIN_GPU_MEM_MB, math.ceil(gpu_gb * 1024 * self.gpus(sku)))
 
 
 class PipelineConfig(Strict):

@@ -67,22 +67,33 @@ def test_main_job_writes_only_git_ignored_places() -> None:
 
 
 @pytest.mark.parametrize("profile", ["slurm", "kubernetes"])
-def test_cluster_profiles_request_the_right_gpus(profile: str) -> None:
-    proc = smk(H100, MI300X, "-n", "--profile", f"workflows/profiles/{profile}", "--configfile",
-               "tests/e2e/gpu-matrix.yaml")
+def test_cluster_profiles_request_the_right_gpus(profile: str, tmp_path: Path) -> None:
+    """GPUs, CPUs and memory per SKU from `cluster:` of the config (or the SKU's defaults), none from the profile.
+    `--cores 256`: a dry run caps threads at its cores (1 unless given), a real cluster run does not."""
+    cfg = yaml.safe_load((ROOT / "tests/e2e/gpu-matrix.yaml").read_text())
+    cfg["cluster"]["mi300x"] |= {"cpus_per_task": 96, "mem_mb": 1900000}
+    (tmp_path / "gpu-matrix.yaml").write_text(yaml.safe_dump(cfg))
+    proc = smk(H100, MI300X, "-n", "--cores", "256", "--profile", f"workflows/profiles/{profile}", "--configfile",
+               str(tmp_path / "gpu-matrix.yaml"))
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
     jobs = {}
     for block in out.split("\nrule ")[1:]:
-        res = next((ln for ln in block.splitlines() if ln.strip().startswith("resources:")), "")
-        outp = next((ln for ln in block.splitlines() if ln.strip().startswith("output:")), "")
-        jobs[outp] = res
-    h100 = next(r for o, r in jobs.items() if "h100-sxm" in o)
-    mi = next(r for o, r in jobs.items() if "mi300x" in o)
+        lines = block.splitlines()
+        res = next((ln for ln in lines if ln.strip().startswith("resources:")), "")
+        threads = next((ln.split(":")[1].strip() for ln in lines if ln.strip().startswith("threads:")), "1")
+        outp = next((ln for ln in lines if ln.strip().startswith("output:")), "")
+        jobs[outp] = (res, threads)
+    h100, h100_threads = next(r for o, r in jobs.items() if "h100-sxm" in o)
+    mi, mi_threads = next(r for o, r in jobs.items() if "mi300x" in o)
     assert "gpu=1," in h100 and "gres=gpu:h100:1" in h100 and "gpu_manufacturer=nvidia" in h100
     assert "machine_type=p5.48xlarge" in h100 and "constraint=h100-sxm" in h100
     assert "gpu=8," in mi and "gres=gpu:mi300x:8" in mi and "gpu_manufacturer=amd" in mi
     assert "slurm_partition=amd" in mi
+    # h100-sxm: the SKU's defaults (8 CPUs per GPU, the GPU's 80 GB); mi300x: set in `cluster:`
+    assert "cpus_per_task=8," in h100 and "mem_mb=81920," in h100 and h100_threads == "8"
+    assert "cpus_per_task=96," in mi and "mem_mb=1900000," in mi and mi_threads == "96"
+    assert "mem_mb=65536" not in out and "mem_mb=131072" not in out  # the profiles' old fixed sizes
 
 
 def test_bad_config_stops_before_any_job(tmp_path: Path) -> None:

@@ -14,9 +14,15 @@ rule run_cell:
         status=f"{RESULTS}/{{sku}}/{{runtime}}/{{model}}/{{workload}}/cell.json",
     log:
         "logs/cells/{sku}/{runtime}/{model}/{workload}.log",
+    # the job's CPUs: threads too, which the kubernetes executor turns into the pod's cpu request
+    threads: cpus_for
     resources:
         bench=1,
         gpu=gpus_for,
+        # from `cluster:` of the config (or the SKU's defaults), never from the profile: slurm --cpus-per-task and
+        # --mem, the pod's memory
+        cpus_per_task=cpus_for,
+        mem_mb=mem_for,
         gres=gres_for,
         constraint=constraint_for,
         slurm_partition=partition_for,

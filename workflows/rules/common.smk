@@ -138,7 +138,17 @@ def _cluster(sku):
 
 
 def gpus_for(wc):
-    return 0 if SKUS[wc.sku].kind == "cpu" else _cluster(wc.sku).gpus_per_cell
+    return _cluster(wc.sku).gpus(SKUS[wc.sku])
+
+
+def cpus_for(wc):
+    """CPUs of the cell's job: `cluster.<sku>.cpus_per_task`, else by the SKU's kind (ClusterSku.cpus)."""
+    return _cluster(wc.sku).cpus(SKUS[wc.sku])
+
+
+def mem_for(wc):
+    """Host memory of the cell's job (MiB): `cluster.<sku>.mem_mb`, else from the SKU (ClusterSku.memory_mb)."""
+    return _cluster(wc.sku).memory_mb(SKUS[wc.sku])
 
 
 def gres_for(wc):

@@ -8,8 +8,9 @@ import pytest
 import yaml
 
 from inferboard.core.errors import InferboardError
+from inferboard.hardware.sku import load_skus
 from inferboard.pipeline.jobs import matrix_system
-from inferboard.pipeline.matrix import MatrixCell, PipelineConfig, expand, load_config, parse_config
+from inferboard.pipeline.matrix import ClusterSku, MatrixCell, PipelineConfig, expand, load_config, parse_config
 from inferboard.scenario.scenario import WorkloadOverrides
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -44,6 +45,29 @@ def test_malformed_matrix_names_the_field() -> None:
         parse_config({"schema_version": 1, "matrix": []})
     with pytest.raises(InferboardError, match=r"cluster\.h900"):
         expand(parse_config({**_cfg(), "cluster": {"h900": {}}}))
+
+
+def test_cluster_resources_default_from_the_sku_and_follow_the_config() -> None:
+    """A cell job's CPUs and memory (slurm --cpus-per-task/--mem, the pod's cpu/memory) come from `cluster:`,
+    else from the SKU: a CPU SKU gets 2 CPUs and 8 GiB, a GPU SKU 8 CPUs per GPU and its GPUs' memory."""
+    skus = load_skus()
+    default = ClusterSku()
+    assert (default.gpus(skus["cpu-host"]), default.cpus(skus["cpu-host"]), default.memory_mb(skus["cpu-host"])) \
+        == (0, 2, 8192)
+    assert (default.cpus(skus["h100-sxm"]), default.memory_mb(skus["h100-sxm"])) == (8, 80 * 1024)
+    eight = ClusterSku(gpus_per_cell=8)
+    assert (eight.gpus(skus["mi300x"]), eight.cpus(skus["mi300x"]), eight.memory_mb(skus["mi300x"])) \
+        == (8, 64, 8 * 192 * 1024)
+    cfg = parse_config({**_cfg(), "cluster": {"cpu-host": {"cpus_per_task": 4, "mem_mb": 3000}}})
+    assert (cfg.cluster["cpu-host"].cpus(skus["cpu-host"]), cfg.cluster["cpu-host"].memory_mb(skus["cpu-host"])) \
+        == (4, 3000)
+
+
+@pytest.mark.parametrize(("field", "value"), [("cpus_per_task", 0), ("mem_mb", 100), ("mem_gb", 8)])
+def test_bad_cluster_resources_name_the_field(field: str, value: int) -> None:
+    with pytest.raises(InferboardError) as err:
+        parse_config({**_cfg(), "cluster": {"cpu-host": {field: value}}}, source="config.yaml")
+    assert str(err.value).startswith(f"config.yaml: cluster.cpu-host.{field}: ") and "(fix: " in str(err.value)
 
 
 def test_params_for_a_runtime_not_in_the_block() -> None:
