@@ -195,8 +195,9 @@ async def _run_plan(spec: CellSpec, plan: CellPlan, journal: Journal) -> None:
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
     assert main is not None
-    with contextlib.suppress(NotImplementedError, RuntimeError):
-        loop.add_signal_handler(signal.SIGTERM, main.cancel)
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # a supervisor, a closed terminal: stop cleanly
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, main.cancel)
     w = spec.workload
     server = spec.system.server
     keep = isinstance(w.load, SearchLoad)  # a search chooses its next probe from the records it gets back

@@ -15,7 +15,7 @@ from inferboard.core.errors import InferboardError
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors print one line (``error: …``) and exit 2, never a traceback."""
     try:
-        rv = app(args=argv, standalone_mode=False)
+        rv = app(args=argv, prog_name="inferboard", standalone_mode=False)
     except InferboardError as err:
         console.print(f"[red]error:[/red] {escape(str(err))}", highlight=False, soft_wrap=True)
         sys.exit(2)

@@ -9,11 +9,14 @@ from typing import Annotated
 import typer
 
 from inferboard.cli.common import (
+    about,
     app,
     console,
     env_app,
     image_app,
+    known_runtime,
     model_app,
+    output_dir,
     workload_app,
 )
 from inferboard.core.errors import InferboardError
@@ -27,6 +30,7 @@ def schema(out: Annotated[Path, typer.Option(help="Folder for the exported JSON 
     from inferboard.submission.manifest import Manifest
     from inferboard.submission.record import ReproductionRecord
 
+    output_dir(out, "--out")
     stale = export_schemas(out, check=check, extra={"manifest": Manifest, "reproduction": ReproductionRecord})
     if check and stale:
         raise InferboardError(f"stale: {', '.join(stale)}", field="schemas", fix="run `inferboard schema`")
@@ -39,11 +43,16 @@ def env_build(runtime: str, force: Annotated[bool, typer.Option(help="Rebuild ev
     import datetime as dt
 
     from inferboard.runtimes.envs import build_env, env_dir
+    from inferboard.runtimes.runner import local_runners
 
+    if known_runtime(runtime).local is None:
+        raise InferboardError(f"runtime {runtime!r} has no local mode", field="RUNTIME",
+                              fix=f"local mode exists for: {', '.join(local_runners())}")
     console.print(f"{runtime}: {env_dir(runtime)} (built into the store unless it holds this build; "
                   "log: build.log there) …", highlight=False)
     started = dt.datetime.now(dt.UTC)
-    info = build_env(runtime, force=force)
+    with about("RUNTIME", "--runtime"):
+        info = build_env(runtime, force=force)
     built_utc = info.get("built_utc")  # written by every build; reusing a stored one keeps the old time
     built = built_utc is not None and dt.datetime.fromisoformat(built_utc.replace("Z", "+00:00")) >= started
     took = (dt.datetime.now(dt.UTC) - started).total_seconds()
@@ -57,6 +66,8 @@ def model_tiny(out: Annotated[Path, typer.Option(help="Output folder")],
                size: Annotated[str, typer.Option(help="tiny-llama-2l or tiny-llama-4l")] = "tiny-llama-2l") -> None:
     """Write a deterministic tiny random-weights Llama (safetensors + GGUF + tokenizer)."""
     from inferboard.models.tiny import write_tiny_model
+
+    output_dir(out, "--out")  # the size is checked before anything is written
 
     manifest = write_tiny_model(out, size)
     typer.echo(f"{manifest['name']}  revision {manifest['revision']}  {manifest['parameters']:,} parameters → {out}")
@@ -72,8 +83,20 @@ def image_build(runtime: str,
                 = None,
                 force: Annotated[bool, typer.Option(help="Rebuild even if the recipe is unchanged")] = False) -> None:
     """Build (or reuse) RUNTIME's image from its Containerfile and write its image.lock."""
+    from inferboard.runtimes.containers import ENGINES, is_digest_ref
     from inferboard.runtimes.images import build_image, images_dir
+    from inferboard.runtimes.runner import runners_dir
 
+    known_runtime(runtime)
+    variants = sorted(p.suffix[1:] for p in (runners_dir() / runtime).glob("Containerfile.*"))
+    if variant not in variants:
+        raise InferboardError(f"{runtime} has no Containerfile.{variant}", field="--variant",
+                              fix=f"one of: {', '.join(variants)}" if variants else "this runtime has no image recipe")
+    if engine is not None and engine not in ENGINES:
+        raise InferboardError(f"unknown container engine {engine!r}", field="--engine",
+                              fix=f"one of: {', '.join(ENGINES)}")
+    if base is not None and not is_digest_ref(base):
+        raise InferboardError(f"{base!r} is not pinned by digest", field="--base", fix="name@sha256:<digest>")
     console.print(f"building {runtime}:{variant} (log: {images_dir() / f'{runtime}-{variant}' / 'build.log'}) …",
                   highlight=False)
     info = build_image(runtime, variant, engine=engine, base=base, force=force)
@@ -87,8 +110,10 @@ def model_random(out: Annotated[Path, typer.Option(help="Output folder")],
                  device: Annotated[str, typer.Option(help="torch device that draws the weights")] = "cuda",
                  seed: Annotated[int, typer.Option(help="Weight seed")] = 0) -> None:
     """Write a random-weights copy of a catalogue model's real shape (needs torch + transformers)."""
-    from inferboard.models.random_weights import write_random_model
+    from inferboard.models.random_weights import hf_config, write_random_model
 
+    output_dir(out, "--out")
+    hf_config(like)  # an unknown model stops here, before torch is imported
     m = write_random_model(out, like, device=device, seed=seed)
     typer.echo(f"{m['name']}  revision {m['revision']}  {m['parameters']:,} parameters  "
                f"{m['weights']['seconds']} s → {out}")
@@ -157,6 +182,7 @@ def workload_show(name: str) -> None:
     """Print a workload's validated definition and hash as JSON."""
     from inferboard.scenario.workload import load_workload
 
-    w = load_workload(name)
+    with about("NAME", "--workload"):
+        w = load_workload(name)
     typer.echo(json.dumps({"workload_hash": w.content_hash(), **w.model_dump(mode="json")}, indent=2))
 

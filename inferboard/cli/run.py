@@ -13,9 +13,70 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from inferboard.cli.common import ApiFlavour, _list, _params, app, console
+from inferboard.cli.common import (
+    ApiFlavour,
+    _list,
+    _params,
+    about,
+    app,
+    console,
+    input_dir,
+    known_runtime,
+    output_dir,
+    output_file,
+    pipeline_config,
+)
 from inferboard.cli.tables import print_summary
 from inferboard.core.errors import InferboardError
+
+PREFLIGHT_TIMEOUT_S = 10.0
+
+
+def models_url(endpoint: str) -> str:
+    """``GET`` URL of the endpoint's model list, built like the load generator builds its request URLs (the base
+    URL with ``/v1`` added unless it ends with it)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(endpoint if "://" in endpoint else "http://" + endpoint)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InferboardError(f"{endpoint!r} is not an http(s) URL", field="--endpoint",
+                              fix="e.g. http://127.0.0.1:8000/v1")
+    path = parts.path.rstrip("/")
+    return f"{parts.scheme}://{parts.netloc}{path if path.endswith('/v1') else path + '/v1'}/models"
+
+
+def preflight(endpoint: str, model: str, api_key: str | None) -> None:
+    """Before any load: the endpoint answers ``GET /v1/models``, accepts the API key, and lists ``model`` (when
+    it lists models at all; a server without the route is let through)."""
+    import httpx
+
+    url = models_url(endpoint)
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        resp = httpx.get(url, headers=headers, timeout=httpx.Timeout(PREFLIGHT_TIMEOUT_S, connect=5.0),
+                         follow_redirects=True)
+    except httpx.ConnectError as err:
+        raise InferboardError(f"nothing answers at {url} ({err})", field="--endpoint",
+                              fix="start the server, or give its base URL, e.g. http://127.0.0.1:8000/v1") from None
+    except httpx.TimeoutException:
+        raise InferboardError(f"no answer from {url} within {PREFLIGHT_TIMEOUT_S:g} s", field="--endpoint",
+                              fix="check the server is up and the host and port are right") from None
+    except httpx.HTTPError as err:
+        raise InferboardError(f"GET {url} failed: {err}", field="--endpoint",
+                              fix="give the base URL of an OpenAI-compatible server") from None
+    if resp.status_code in (401, 403):
+        raise InferboardError(f"the server refused the request (HTTP {resp.status_code} on {url})",
+                              field="--api-key", fix="pass the server's key with --api-key or OPENAI_API_KEY")
+    if resp.status_code != 200:
+        return  # no model list here (some servers have none): the run's own requests tell
+    try:
+        listed = [m["id"] for m in resp.json()["data"] if isinstance(m, dict) and isinstance(m.get("id"), str)]
+    except (ValueError, KeyError, TypeError):
+        return
+    if listed and model not in listed:
+        shown = ", ".join(listed[:8]) + (" …" if len(listed) > 8 else "")
+        raise InferboardError(f"the server at {endpoint} serves no model {model!r}", field="--model",
+                              fix=f"one of: {shown}")
 
 
 @app.command()
@@ -60,7 +121,7 @@ def run(
 ) -> None:
     """Run a workload against an endpoint, or a runtime it starts, and write Parquet and provenance."""
     from inferboard.cell.api import run_cell
-    from inferboard.cell.system import Endpoint, LocalRuntime, SystemUnderTest
+    from inferboard.cell.system import Endpoint, LocalRuntime, PreparedSystem, SystemUnderTest, prepare
     from inferboard.core.cpus import parse_cores
     from inferboard.scenario.scenario import Scenario, parse_overrides
 
@@ -74,16 +135,22 @@ def run(
              "burstiness": burstiness, "requests": requests, "duration_s": duration, "warmup_requests": warmup,
              "trials": trials, "seed": seed, "api": api.value if api else None}
     overrides = parse_overrides({k: v for k, v in given.items() if v is not None}, source="command line")
-    system: SystemUnderTest
+    scenario = Scenario(workload, overrides)
+    with about("--workload"):
+        scenario.resolve()  # bad input stops here, before anything is built, started or written
+    output_dir(out, "--out")
+    system: SystemUnderTest | PreparedSystem
     if runtime is not None:
+        known_runtime(runtime, "--runtime")
         system = LocalRuntime(runtime=runtime, model_dir=Path(model), params=_params(param), mode=mode,  # type: ignore[arg-type]
                               variant=variant, image_source=image_source, engine=engine,
                               server_cpus=parse_cores(server_cpus, "--server-cpus"), sku=sku, tokenizer=tokenizer,
                               compile_caches="host" if host_compile_caches else "cell")
     else:
         assert endpoint is not None
-        system = Endpoint(url=endpoint, model=model, api_key=api_key, sku=sku, tokenizer=tokenizer)
-    result = run_cell(system, Scenario(workload, overrides), out, client_cpus=parse_cores(client_cpus, "--client-cpus"),
+        system = prepare(Endpoint(url=endpoint, model=model, api_key=api_key, sku=sku, tokenizer=tokenizer), out)
+        preflight(endpoint, model, api_key)  # after the local checks (SKU, tokenizer), before any load
+    result = run_cell(system, scenario, out, client_cpus=parse_cores(client_cpus, "--client-cpus"),
                       client_procs=client_procs, progress=progress and sys.stderr.isatty())
     print_summary(result.rows)
     console.print(escape(f"cell {result.cell_id} → {out}"), highlight=False)
@@ -93,7 +160,7 @@ def run(
 def serve(
     runtime: Annotated[str, typer.Argument(help="Runtime with a local mode (runners/<name>)")],
     model: Annotated[Path, typer.Option(help="Model folder (HF files; model.gguf for llama.cpp)")],
-    port: Annotated[int | None, typer.Option(help="Port (default: a free one)")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (default: a free one)")] = None,
     param: Annotated[list[str] | None, typer.Option(help="Runner parameter KEY=VALUE (repeatable)")] = None,
     log: Annotated[Path, typer.Option(help="Server log file")] = Path("server.log"),
 ) -> None:
@@ -107,9 +174,13 @@ def serve(
     def _end(signum: int, _frame: object) -> None:  # the server runs in its own session: stop it on the way out
         raise SystemExit(128 + signum)
 
+    known_runtime(runtime)
+    input_dir(model, "--model", "give a model folder, e.g. `inferboard model tiny --out models/tiny`")
+    output_file(log, "--log")
+    params = _params(param)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _end)
-    local = prepare_local(runtime, model, log.parent, _params(param), port=port)
+    local = prepare_local(runtime, model, log.parent, params, port=port)
     proc = ServerProcess(local.server.spec, log)
     proc.start()
     try:
@@ -128,6 +199,7 @@ def finalize(out: Annotated[Path, typer.Argument(help="Cell folder left by an in
     from inferboard.cell.finalize import finalize as do_finalize
     from inferboard.results.schema import PROVENANCE
 
+    input_dir(out, "OUT", "give a cell output folder")
     if not (out / PROVENANCE).is_file():
         raise InferboardError(f"no {PROVENANCE} in {out}", field="OUT", fix="give a cell output folder")
     rows = do_finalize(out, complete=False)
@@ -144,16 +216,19 @@ def run_cell_cmd(cell: Annotated[str, typer.Argument(help="Cell id SKU/RUNTIME/M
                  = None) -> None:
     """Run one matrix cell for the pipeline; always leaves <cell>/cell.json (ok, invalid or failed + reason)."""
     from inferboard.pipeline.jobs import run_matrix_cell
-    from inferboard.pipeline.matrix import MatrixCell, load_config
+    from inferboard.pipeline.matrix import MatrixCell
 
+    if results is not None:
+        output_dir(results, "--results")
     if cell_spec is not None:
-        c = MatrixCell.from_json(cell_spec)
+        with about("--cell-spec"):
+            c = MatrixCell.from_json(cell_spec)
         if c.id != cell:
             raise InferboardError(f"--cell-spec is cell {c.id!r}, not {cell!r}", field="--cell-spec",
                                   fix="pass the spec of CELL")
         results_dir = results or Path("results")
     else:
-        cfg, cells = load_config(config)
+        cfg, cells = pipeline_config(config)
         by_id = {c.id: c for c in cells}
         if cell not in by_id:
             raise InferboardError(f"cell {cell!r} is not in {config}", field="CELL",

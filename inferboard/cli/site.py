@@ -8,9 +8,7 @@ from typing import Annotated
 
 import typer
 
-from inferboard.cli.common import (
-    site_app,
-)
+from inferboard.cli.common import input_dir, output_dir, site_app
 
 
 @site_app.command("build")
@@ -29,6 +27,9 @@ def site_build(
     from inferboard.cli.reference import PAGE, cli_reference
     from inferboard.site.build import build_site
 
+    input_dir(root, "--root", "give the folder the leaderboard was built in")
+    output_dir(out, "--out")
+    output_dir(project, "--project")
     figures = build_site(data, out, project=project, root=root, html=html, extra_pages={PAGE: cli_reference()})
     typer.echo(json.dumps(figures, sort_keys=True))
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from inferboard.cli.common import app, console
+from inferboard.cli.common import app, console, input_dir, output_dir, output_file
 from inferboard.core.errors import InferboardError
 
 
@@ -24,6 +24,7 @@ def submit(cells: Annotated[list[Path], typer.Argument(help="Finished cell folde
     workloads unless --custom."""
     from inferboard.submission.submit import submit as do_submit
 
+    output_dir(out, "--out")
     path = do_submit(list(cells), submitter=submitter, org=org, notes=notes, out=out, custom=custom)
     console.print(f"bundle {path}: check it with `inferboard validate {path} --against {out}`", highlight=False)
     typer.echo(str(path))
@@ -37,6 +38,8 @@ def validate(bundle: Annotated[Path, typer.Argument(help="A bundle folder (data/
     1 rejected, 2 usage error; one line per failed check (CHECK_ID: reason)."""
     from inferboard.submission.validate import validate as do_validate
 
+    if against is not None:
+        input_dir(against, "--against", "give the folder of accepted bundles (data/submissions)")
     report = do_validate(bundle, against=against)
     if as_json:
         typer.echo(json.dumps(report.as_json(), indent=2))
@@ -57,9 +60,16 @@ def intake(base: Annotated[str, typer.Option(help="Base revision (the target bra
     """What CI does on a pull request: refuse any change but new bundle folders (or new reproduction records)
     under data/submissions/, and check each bundle with this checkout's checker, reading the head commit's files
     as data (never checked out). Exit 0 accepted, 1 rejected, 2 usage error."""
+    import subprocess
+
     from inferboard.submission.intake import intake as do_intake
     from inferboard.submission.intake import markdown
 
+    input_dir(repo, "--repo", "give the git repository's folder")
+    if subprocess.run(["git", "-C", str(repo), "rev-parse", "--git-dir"], capture_output=True).returncode != 0:
+        raise InferboardError(f"{repo} is not a git repository", field="--repo", fix="give the repository's folder")
+    if report is not None:
+        output_file(report, "--report")
     result = do_intake(repo, base, head)
     text = markdown(result, base, head)
     typer.echo(text)
@@ -103,6 +113,7 @@ def leaderboard(submissions: Annotated[Path | None, typer.Option(help="Accepted 
 
     if local is not None and not local.is_dir():
         raise InferboardError(f"{local} is not a folder", field="--local", fix="give results/ or leave it out")
+    output_file(out, "--out")
     info = build_leaderboard(submissions, local, out, root)
     failed = [c["cell_id"] for c in info["local_cells"] if c["status"] == "failed"]
     console.print(f"{info['rows']} rows from {len(info['accepted'])} bundle(s) and {len(info['local_cells'])} local "

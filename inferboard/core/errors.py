@@ -14,6 +14,7 @@ class InferboardError(Exception):
     """An error caused by user input or environment, reported without a traceback."""
 
     def __init__(self, message: str, *, field: str | None = None, fix: str | None = None) -> None:
+        self.message = message
         self.field = field
         self.fix = fix
         parts = []

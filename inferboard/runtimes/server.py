@@ -3,7 +3,9 @@
 ``ServerProcess`` launches a runtime in local mode (or container mode once issue 3/6 lands) in its
 own process group with its log captured to a file, records time-to-ready as the cold start, scrapes
 the Prometheus endpoint into a time series in a background thread, notices a crash (exit code and log
-tail), and stops with SIGTERM, then SIGKILL after a grace period.
+tail), and stops with SIGTERM, then SIGKILL after a grace period. Each server runs under a guard process
+(``inferboard.runtimes.guard``) that stops it, and runs its cleanup, when this process ends in any way, a
+SIGKILL included.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import contextlib
 import fcntl
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -28,10 +29,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from inferboard.core.errors import InferboardError
 from inferboard.runtimes.adapters import adapter_argv
 from inferboard.runtimes.containers import MODEL_MOUNT, ContainerRun, Engine, GpuVendor, run_argv
+from inferboard.runtimes.guard import Guarded
 from inferboard.runtimes.runner import Runner, local_runners, render, require_adapters
 from inferboard.runtimes.sampler import RssSampler
 
 LOG_TAIL_BYTES = 4000
+STOP_GRACE_S = 15.0  # SIGTERM to SIGKILL
 
 
 def free_port() -> int:
@@ -160,7 +163,7 @@ class ServerProcess:
                  fresh: frozenset[str] = frozenset()) -> None:
         self.spec = spec
         self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: Guarded | None = None
         self.cold_start_s: float | None = None
         self.started_ns = 0
         self.scratch: Path | None = None
@@ -190,21 +193,17 @@ class ServerProcess:
         self.scratch = None
 
     def start(self) -> None:
+        """Start the server under its guard (``inferboard.runtimes.guard``): it ends with this process."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
-        env = {**os.environ, **self.spec.env, **self._fresh_dirs()}
-        self.started_ns = time.monotonic_ns()
+        cfg = {"argv": self.spec.argv, "log": str(self.log_path), "env": {**self.spec.env, **self._fresh_dirs()},
+               "cpus": sorted(self.spec.cpus), "cleanup": self.spec.cleanup, "grace_s": STOP_GRACE_S}
         try:
-            cpus = set(self.spec.cpus)
-            self.proc = subprocess.Popen(self.spec.argv, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                         start_new_session=True, stdin=subprocess.DEVNULL,
-                                         preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
+            self.proc = Guarded.start(cfg, self.log_path)  # the server's pid and exit status, with a guard
+            self.started_ns = time.monotonic_ns()  # the server has just been forked (the guard took ~30 ms)
         except OSError as err:
             self._remove_fresh_dirs()
             raise InferboardError(f"cannot start {self.spec.argv[0]}: {err}", field="runtime",
                                   fix=f"run `inferboard env build {self.spec.runner.name}` first") from None
-        finally:
-            log.close()
 
     def exit_code(self) -> int | None:
         """The exit code if the process has ended, else None."""
@@ -230,25 +229,17 @@ class ServerProcess:
         raise InferboardError(f"not ready after {probe.timeout_s:g} s", field=f"{self.spec.runner.name}.readiness",
                               fix=f"see {self.log_path}")
 
-    def stop(self, grace_s: float = 15.0, keep_caches: bool = False) -> int | None:
+    def stop(self, grace_s: float = STOP_GRACE_S, keep_caches: bool = False) -> int | None:
         """SIGTERM the process group, SIGKILL after ``grace_s``; returns the exit code. ``keep_caches`` keeps
         the fresh folders this start made (the caller removes them)."""
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(grace_s)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-        if self.spec.cleanup:
+        code = self.proc.stop(grace_s)
+        if self.spec.cleanup:  # the guard ran it too; once more in case the guard itself was killed
             with contextlib.suppress(OSError, subprocess.SubprocessError):
                 subprocess.run(self.spec.cleanup, capture_output=True, timeout=60)
         self._remove_fresh_dirs(keep=keep_caches)
-        return self.proc.returncode
+        return code
 
     def metrics_scraper(self, interval_s: float = 1.0) -> MetricsScraper | None:
         """A scraper for this server's metrics endpoint (None when the runtime has none)."""

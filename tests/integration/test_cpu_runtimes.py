@@ -113,27 +113,7 @@ def test_killing_llama_server_mid_run_is_recorded(tiny_model: Path, tmp_path: Pa
     assert not Path(tmp_path / "requests.partial.jsonl").exists()
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
-def test_serve_stopped_by_a_supervisor_stops_its_server(tiny_model: Path, tmp_path: Path, sig: signal.Signals) -> None:
-    """SIGTERM or SIGHUP (a supervisor, a closed terminal) ends `inferboard serve` and its server with it: the
-    server runs in its own session, so nothing else would stop it (it was left running on SIGTERM before)."""
-    import subprocess
-    import sys
-
-    import psutil
-
-    proc = subprocess.Popen([sys.executable, "-m", "inferboard.cli", "serve", "llamacpp", "--model", str(tiny_model),
-                             "--log", str(tmp_path / "server.log")], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None and proc.stdout.readline().startswith("http://127.0.0.1:")
-        servers = psutil.Process(proc.pid).children(recursive=True)
-        assert any("llama-server" in " ".join(p.cmdline()) for p in servers)
-    finally:
-        proc.send_signal(sig)
-        code = proc.wait(30)
-    assert code == 128 + sig
-    _, alive = psutil.wait_procs(servers, timeout=15)
-    assert not alive, [p.cmdline() for p in alive]
+# SIGTERM, SIGINT, SIGHUP and SIGKILL of `inferboard serve` and `inferboard run --runtime`: test_signals.py
 
 
 def test_serve_prints_a_working_url_and_stops_on_ctrl_c(tiny_model: Path, tmp_path: Path) -> None:
