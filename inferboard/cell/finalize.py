@@ -36,7 +36,7 @@ from inferboard.results.schema import (
     write_rows,
 )
 from inferboard.results.summarize import PointInfo, aggregate_trials, summarize_point
-from inferboard.scenario.schedule import planned_requests, target_counts
+from inferboard.scenario.schedule import planned_requests, point_total, target_counts
 from inferboard.scenario.search import fixed_sweep_points, result
 from inferboard.scenario.workload import MAX_REQUESTS, MultiTurnDataset, PhasesLoad, RateLoad, SearchLoad, Workload
 
@@ -95,9 +95,10 @@ def summary_rows(prov: dict[str, Any], records: list[dict[str, Any]], metrics_ro
         return next((s for s in reversed(servers) if s["trial"] <= trial), {})
 
     rows, by_target = [], []
-    per_target = planned_by_target(wdef, planned) if wdef.models else {}
     for (trial, lp), recs in sorted(groups.items()):
         srv = server_for(trial)
+        at_point = point_total(wdef, lp, planned)
+        per_target = planned_by_target(wdef, at_point) if wdef.models else {}
         crashed = bool(srv.get("crashed"))
         info = PointInfo(
             cell_id=prov["cell_id"], workload=wdef.name, workload_hash=prov["workload"]["workload_hash"],
@@ -105,7 +106,7 @@ def summary_rows(prov: dict[str, Any], records: list[dict[str, Any]], metrics_ro
             model=prov["model"]["name"], sku=prov["sku"], trials=wdef.trials, trial=trial, load_point=lp,
             load_kind=wdef.load.kind, load_value=values[lp], burstiness=burstiness_of(wdef, lp),
             slo=wdef.slo.model_dump(),
-            requests_planned=planned, warmup_requests=wdef.warmup_requests,
+            requests_planned=at_point, warmup_requests=wdef.warmup_requests,
             gpu_count=prov.get("gpu_count", 0), server_exit_code=srv.get("exit_code") if crashed else None,
             server_log_tail=srv.get("log_tail") if crashed else None, cold_start_s=srv.get("cold_start_s"),
             hardware=hardware, gpu_window=windows.get((trial, lp)), model_entry=model_entry, sku_entry=sku_entry,
@@ -182,7 +183,7 @@ def search_columns(wdef: Workload, rows: list[dict[str, Any]]) -> dict[str, Any]
     aggs = [r for r in rows if r["row_kind"] == "aggregate"]
     target = wdef.load.goodput_target
     probes = [(r["load_value"], (r["goodput_fraction_scheduled"] or 0.0) >= target) for r in aggs]
-    per_probe = wdef.warmup_requests + wdef.requests
+    per_probe = wdef.warmup_requests + wdef.most_requests
     points = fixed_sweep_points(probes, wdef.load.resolution)
     out.update(max_rate_at_slo_rps=result(probes), search_probes=len(probes),
                search_requests=sum(r["requests_total"] + r["warmup_requests"] for r in aggs),

@@ -194,15 +194,24 @@ def phase_arrivals(load: PhasesLoad, seed: int, limit: int) -> list[float]:
 
 
 def planned_requests(w: Workload, *, read_files: bool = True) -> int:
-    """Requests a load point of ``w`` plans: every arrival of a phased load, the trace's lines up to warm-up +
-    measured, else warm-up + measured. ``read_files=False`` never opens a trace (a checker reading a submitted
-    definition): then a trace plans warm-up + measured."""
-    total = w.warmup_requests + w.requests
+    """Requests the longest load point of ``w`` plans: every arrival of a phased load, the trace's lines up to
+    warm-up + measured, else warm-up + measured. ``read_files=False`` never opens a trace (a checker reading a
+    submitted definition): then a trace plans warm-up + measured."""
+    total = w.warmup_requests + w.most_requests
     if isinstance(w.load, PhasesLoad):
         return len(phase_arrivals(w.load, w.seed, total))
     if isinstance(w.dataset, TraceDataset) and read_files:
         return len(read_trace(w.dataset, total))
     return total
+
+
+def point_total(w: Workload, point: int, total: int) -> int:
+    """Warm-up + measured requests load point ``point`` sends, of the ``total`` the plan holds (planned_requests):
+    all of them, or with a list of ``requests`` that point's own count, in whole sessions."""
+    if not isinstance(w.requests, list):
+        return total
+    turns = w.dataset.turns if isinstance(w.dataset, MultiTurnDataset) else 1
+    return min(total, math.ceil((w.warmup_requests + w.requests_at(point)) / turns) * turns)
 
 
 def session_targets(w: Workload, n: int) -> list[str | None]:
@@ -272,6 +281,8 @@ def build_plan(w: Workload, tok: PromptTokenizer) -> CellPlan:
     if isinstance(w.load, SearchLoad):  # probes are planned while the cell runs: probe_point
         return CellPlan(points=(), schedule_hash=_hash_of([]), turns=tuple(sessions))
     for i, value in enumerate(w.load.points()):
+        upto = point_total(w, i, total)  # a point of fewer requests sends the plan's first sessions
+        n = math.ceil(upto / turns_per)
         if isinstance(w.load, RateLoad):
             burst, maxc = w.load.burstiness_of(i), w.load.max_concurrency
             offs = _arrivals(w.seed, n_sessions, value, burst)
@@ -285,8 +296,8 @@ def build_plan(w: Workload, tok: PromptTokenizer) -> CellPlan:
             offs, burst, maxc = [None] * n_sessions, None, None
         plan = LoadPointPlan(
             index=i, kind=w.load.kind, value=value, burstiness=burst, max_concurrency=maxc,
-            sessions=tuple(PlannedSession(sid, offs[sid], sessions[sid], targets[sid]) for sid in range(n_sessions)),
-            warmup_requests=min(w.warmup_requests, total), requests=max(0, total - w.warmup_requests),
+            sessions=tuple(PlannedSession(sid, offs[sid], sessions[sid], targets[sid]) for sid in range(n)),
+            warmup_requests=min(w.warmup_requests, upto), requests=max(0, upto - w.warmup_requests),
             duration_s=None if isinstance(w.load, PhasesLoad) else w.duration_s,  # its arrivals end with its phases
         )
         points.append(_with_hash(plan))
@@ -307,7 +318,7 @@ def probe_point(w: Workload, plan: CellPlan, index: int, rate: float) -> LoadPoi
     point = LoadPointPlan(
         index=index, kind="search", value=rate, burstiness=w.load.burstiness, max_concurrency=None,
         sessions=tuple(PlannedSession(sid, offs[sid], plan.turns[sid], targets[sid]) for sid in range(n)),
-        warmup_requests=w.warmup_requests, requests=w.requests, duration_s=w.duration_s)
+        warmup_requests=w.warmup_requests, requests=w.most_requests, duration_s=w.duration_s)
     return _with_hash(point)
 
 

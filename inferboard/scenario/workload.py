@@ -277,8 +277,9 @@ class Workload(Strict):
     description: str = ""
     dataset: Dataset
     load: LoadPattern
-    requests: Annotated[int, Field(gt=0, le=MAX_REQUESTS)] = Field(
-        description="measured requests per load point (warm-up excluded)")
+    requests: int | list[int] = Field(
+        description="measured requests per load point (warm-up excluded); a list gives one per point of a "
+        "concurrency or rate sweep (e.g. a long headline point whose p99 is published beside short ones)")
     duration_s: PositiveFloat | None = Field(None, description="stop issuing after this long per load point")
     warmup_requests: Annotated[int, Field(ge=0, le=MAX_REQUESTS)] = 0
     trials: PositiveInt = 1
@@ -297,8 +298,20 @@ class Workload(Strict):
     models: TrafficSplit | None = Field(
         None, description="several models on one server (a traffic split over targets); none: the served model")
 
+    @field_validator("requests", mode="before")
+    @classmethod
+    def _counts(cls, v: Any) -> Any:
+        ok = [type(n) is int and 0 < n <= MAX_REQUESTS for n in (v if isinstance(v, list) else [v])]
+        if not ok or not all(ok):
+            raise ValueError(f"must be greater than 0 and at most {MAX_REQUESTS:,}: a whole number or a list of them")
+        return v
+
     @model_validator(mode="after")
     def _phases_fit(self) -> Workload:
+        if isinstance(self.requests, list) and (not isinstance(self.load, ConcurrencyLoad | RateLoad)
+                                                or len(self.requests) != len(self.load.points())):
+            raise ValueError("requests: give one number, or one per point of a concurrency or rate sweep "
+                             f"({len(self.load.points())} here)")
         if isinstance(self.load, TraceLoad) != isinstance(self.dataset, TraceDataset):
             raise ValueError("load: a trace load replays a trace dataset's arrivals; use them together")
         if isinstance(self.load, SearchLoad):
@@ -310,10 +323,19 @@ class Workload(Strict):
             if isinstance(self.dataset, MultiTurnDataset):
                 raise ValueError("load: a phased load sends single requests; use a single-turn dataset")
             need = math.ceil(1.5 * self.load.expected_requests())
-            if self.warmup_requests + self.requests < need:
+            if self.warmup_requests + self.most_requests < need:
                 raise ValueError(f"requests: the phases offer ~{self.load.expected_requests():.0f} arrivals; set "
                                  f"warmup_requests + requests to at least {need} (the bound on arrivals)")
         return self
+
+    def requests_at(self, point: int) -> int:
+        """Measured requests of load point ``point``."""
+        return self.requests[point] if isinstance(self.requests, list) else self.requests
+
+    @property
+    def most_requests(self) -> int:
+        """Measured requests of the longest load point."""
+        return max(self.requests) if isinstance(self.requests, list) else self.requests
 
     def content_hash(self) -> str:
         """Hash of everything that affects a measurement (the description is excluded)."""

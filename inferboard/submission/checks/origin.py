@@ -41,7 +41,7 @@ def commit_known(sha: str) -> bool | None:
 
 
 @cache
-def _workload_at(sha: str, name: str) -> str | None:
+def standard_hash_at(sha: str, name: str) -> str | None:
     """The content hash of standard workload ``name`` as the suite commit ``sha`` defined it: read only from a
     commit of this checkout's own history (an ancestor of HEAD), never from one a pull request brought."""
     if commit_known(sha) is not True or not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,99}", name):
@@ -116,7 +116,7 @@ def workload_standard(b: Bundle) -> Iterator[Finding]:
         today = standard_hash(w["name"])
         if today is None:
             yield Finding(f"workload {w['name']!r} is not a standard one (submit with --custom)", cell)
-        elif w["workload_hash"] not in (today, _workload_at(m.suite.git_sha, w["name"])):
+        elif w["workload_hash"] not in (today, standard_hash_at(m.suite.git_sha, w["name"])):
             yield Finding(f"workload {w['name']!r} differs from the standard one (overrides or edits: "
                           "submit with --custom)", cell)
 

@@ -3,11 +3,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from inferboard.core.errors import InferboardError
 from inferboard.scenario.prompts import load_tokenizer
 from inferboard.scenario.scenario import with_overrides
 from inferboard.scenario.schedule import build_plan
-from inferboard.scenario.workload import load_workload
+from inferboard.scenario.workload import load_workload, parse_workload
 
 
 def test_same_seed_gives_same_schedule_and_prompts(tokenizer_dir: Path) -> None:
@@ -73,3 +75,23 @@ def test_multi_turn_history_grows_with_think_time(tokenizer_dir: Path) -> None:
     assert [len(t.messages) for t in turns] == [1, 3, 5, 7, 9, 11]
     assert turns[0].think_time_s == 0 and all(t.think_time_s > 0 for t in turns[1:])
     assert [t.prompt_tokens_target for t in turns] == [256 + 512 * k for k in range(6)]
+
+
+def test_a_list_of_requests_gives_each_point_its_own_count() -> None:
+    tok = load_tokenizer(None)
+    w = with_overrides(load_workload("chat"), rate=[1.0, 2.0], warmup_requests=2)
+    even = build_plan(with_overrides(w, requests=30), tok).points
+    short, long = build_plan(w.model_copy(update={"requests": [10, 30]}), tok).points
+    assert (short.requests, len(short.sessions), long.requests, len(long.sessions)) == (10, 12, 30, 32)
+    # the short point sends the first sessions of the long one's plan, at the same arrival times
+    assert [(s.arrival_s, s.turns) for s in short.sessions] == [(s.arrival_s, s.turns) for s in even[0].sessions[:12]]
+    assert long.schedule_hash == even[1].schedule_hash  # a point of the most requests is the plan of a plain count
+
+
+def test_a_list_of_requests_needs_one_per_sweep_point() -> None:
+    base = load_workload("chat").model_dump(mode="json")
+    with pytest.raises(InferboardError, match="requests: give one number, or one per point"):
+        parse_workload({**base, "requests": [10, 20, 30]}, source="w.yaml")
+    over = load_workload("cpu-overload").model_dump(mode="json")
+    with pytest.raises(InferboardError, match="requests: give one number"):
+        parse_workload({**over, "requests": [700]}, source="w.yaml")

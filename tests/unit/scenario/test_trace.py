@@ -25,9 +25,9 @@ def test_the_synthetic_trace_replays_its_arrivals_and_lengths() -> None:
     w = load_workload("cpu-trace-replay")
     plan = build_plan(w, load_tokenizer(None))
     (point,) = plan.points
-    assert planned_requests(w) == len(point.sessions) == 455
+    assert planned_requests(w) == len(point.sessions) == 794
     offs = [s.arrival_s for s in point.sessions]
-    assert offs[0] == 0.0 and offs == sorted(offs) and 29.5 < offs[-1] < 30  # 60 s of trace at time scale 2
+    assert offs[0] == 0.0 and offs == sorted(offs) and 39.5 < offs[-1] < 40  # 120 s of trace at time scale 3
     assert max(s.turns[0].max_tokens for s in point.sessions) <= 128
 
 
