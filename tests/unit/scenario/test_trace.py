@@ -27,7 +27,7 @@ def test_the_synthetic_trace_replays_its_arrivals_and_lengths() -> None:
     (point,) = plan.points
     assert planned_requests(w) == len(point.sessions) == 794
     offs = [s.arrival_s for s in point.sessions]
-    assert offs[0] == 0.0 and offs == sorted(offs) and 39.5 < offs[-1] < 40  # 120 s of trace at time scale 3
+    assert offs[0] == 0.0 and offs == sorted(offs) and 29.5 < offs[-1] < 30  # 120 s of trace at time scale 4
     assert max(s.turns[0].max_tokens for s in point.sessions) <= 128
 
 
