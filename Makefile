@@ -59,8 +59,7 @@ test-containers: $(STAMP)
 # One CPU cell through the slurm profile on a one-node Slurm cluster of this host (.ci/slurm-cluster.sh installs,
 # starts and always stops it; the runtime envs come from `make envs`); .ci/run runs this after `make test-containers`.
 test-slurm: $(STAMP)
-	.ci/slurm-cluster.sh start
-	$(PY) -m pytest -m slurm tests/e2e/test_slurm.py; \
+	.ci/slurm-cluster.sh start && $(PY) -m pytest -m slurm tests/e2e/test_slurm.py; \
 	  rc=$$?; .ci/slurm-cluster.sh stop; exit $$rc
 
 # The main job: the default CPU matrix through Snakemake (workflows/config/config.yaml): builds what is

@@ -53,8 +53,9 @@ def preflight(endpoint: str, model: str, api_key: str | None) -> None:
     url = models_url(endpoint)
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
+        # trust_env off: the load generator connects directly, never through HTTP(S)_PROXY, so the check does too
         resp = httpx.get(url, headers=headers, timeout=httpx.Timeout(PREFLIGHT_TIMEOUT_S, connect=5.0),
-                         follow_redirects=True)
+                         follow_redirects=True, trust_env=False)
     except httpx.ConnectError as err:
         raise InferboardError(f"nothing answers at {url} ({err})", field="--endpoint",
                               fix="start the server, or give its base URL, e.g. http://127.0.0.1:8000/v1") from None

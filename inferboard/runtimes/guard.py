@@ -1,17 +1,17 @@
 """A runtime server's guard: the server dies with the process that started it, however that process ends.
 
-``Guarded.start`` (called by ``ServerProcess.start``) runs this file, ``python guard.py CONFIG_JSON``, with the
-read end of a pipe as its stdin and keeps the write end. The guard starts the server in a new session (its own
-process group) with the log, environment additions and CPU cores of the config, prints ``pid N`` (or ``error
-MESSAGE``) on stdout, then waits for one of: the server ending on its own; ``stop GRACE`` on the pipe (the
-parent's stop); end of file on the pipe (the parent has died, even by SIGKILL: the kernel closes its end);
-SIGTERM, SIGINT or SIGHUP. It then SIGTERMs the server's process group, SIGKILLs it after the grace period, runs
-the config's ``cleanup`` command (a container engine's ``rm --force NAME``) and exits as the server did (its
-exit code, or the same signal), so the parent reads the server's exit status from the guard.
+``Guarded.start`` (called by ``ServerProcess.start``) runs this file, ``python guard.py`` with its config in the
+environment and the read end of a pipe as its stdin, and keeps the write end. The guard starts the server in a new
+session (its own process group) with the log, environment additions and CPU cores of the config, prints ``pid N``
+(or ``error MESSAGE``) on stdout, then waits for one of: the server ending on its own; ``stop GRACE`` on the pipe
+(the parent's stop); end of file on the pipe (the parent has died, even by SIGKILL: the kernel closes its end);
+SIGTERM, SIGINT or SIGHUP. It then SIGTERMs the server's process group, SIGKILLs it after the grace period, runs the
+config's ``cleanup`` command (a container engine's ``rm --force NAME``) and exits as the server did (its exit code,
+or the same signal), so the parent reads the server's exit status from the guard.
 
 Only the standard library is imported here, and the file runs by path (not ``-m``): the guard adds a few tens of
-milliseconds to a server's start. A thread may start it (``asyncio.to_thread``): nothing here is tied to the
-thread that forked, unlike PR_SET_PDEATHSIG.
+milliseconds to a server's start. A thread may start it (``asyncio.to_thread``): nothing here is tied to the thread
+that forked, unlike PR_SET_PDEATHSIG.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import select
 import signal
 import subprocess
@@ -26,6 +27,7 @@ import sys
 import time
 from typing import Any
 
+CONFIG_VAR = "INFERBOARD_GUARD_CONFIG"
 POLL_S = 0.2  # how often the server is polled where pidfd_open is missing
 _stop_signal: list[int] = []
 
@@ -124,8 +126,9 @@ class Guarded:
         read, write = os.pipe()  # neither end is inherited by anything else this process starts
         try:
             with open(log_path, "ab") as log:
-                guard = subprocess.Popen([sys.executable, os.path.abspath(__file__), json.dumps(cfg)], stdin=read,
-                                         stdout=subprocess.PIPE, stderr=log, start_new_session=True)
+                guard = subprocess.Popen([sys.executable, os.path.abspath(__file__)], stdin=read,
+                                         stdout=subprocess.PIPE, stderr=log, start_new_session=True,
+                                         env={**os.environ, CONFIG_VAR: json.dumps(cfg)})
         except BaseException:
             os.close(write)
             raise
@@ -163,15 +166,19 @@ class Guarded:
                     os.killpg(self.pid, signal.SIGKILL)
                 self.guard.kill()
                 self.guard.wait(10)
+        with contextlib.suppress(ProcessLookupError, PermissionError):  # a guard killed outright left it running
+            os.killpg(self.pid, signal.SIGKILL)
         if self._ctl >= 0:
             os.close(self._ctl)
             self._ctl = -1
         return self.guard.returncode
 
 
-def main(argv: list[str]) -> None:
-    """``guard CONFIG_JSON``: config keys argv, log, env, cpus, cwd, cleanup, grace_s."""
-    cfg = json.loads(argv[0])
+def main() -> None:
+    """The config is JSON in ``$INFERBOARD_GUARD_CONFIG`` (the environment, which only its owner can read; it may
+    hold a server's secrets): keys argv, log, env, cpus, cwd, cleanup, grace_s."""
+    cfg = json.loads(os.environ.pop(CONFIG_VAR))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # exiting like a crashed server must not dump a core
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, _on_signal)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
@@ -196,4 +203,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

@@ -102,7 +102,16 @@ class WorkloadOverrides(Strict):
                                           fix="also give rate, or drop it")
                 data["load"][key] = over.pop(key)
         data.update(over)
+        if isinstance(data["requests"], list) and "requests" not in over and data["load"] != w.model_dump(
+                mode="json")["load"] and len(data["requests"]) != _points(data["load"]):
+            # a per-point list that no longer fits the new sweep: every point gets the longest point's count
+            data["requests"] = max(data["requests"])
         return parse_workload(data, source=source)
+
+
+def _points(load: dict[str, Any]) -> int:
+    """Load points of a load pattern given as JSON (a sweep's length; 1 for the others)."""
+    return len(load.get("concurrency") or load.get("rate") or [None])
 
 
 def parse_overrides(data: Any, *, source: str) -> WorkloadOverrides:
