@@ -48,6 +48,15 @@ def burstiness_of(wdef: Workload, point: int) -> float | None:
     return wdef.load.burstiness if isinstance(wdef.load, PhasesLoad | SearchLoad) else None
 
 
+def schedule_hash(prov: dict[str, Any], trial: int, point: int) -> str:
+    """The schedule hash of (``trial``, ``point``): its trial's own (each trial sends its own prompts), or trial 0's
+    in a cell measured before trials were recorded apart."""
+    trials = prov.get("trial_schedule_hashes") or []
+    if trial < len(trials) and point < len(trials[trial]):
+        return str(trials[trial][point])
+    return str(prov["load_point_schedule_hashes"][point])
+
+
 def _hardware_columns(prov: dict[str, Any]) -> dict[str, Any]:
     hw = prov.get("hardware") or {}
     gpus = hw.get("gpus") or []
@@ -102,7 +111,7 @@ def summary_rows(prov: dict[str, Any], records: list[dict[str, Any]], metrics_ro
         crashed = bool(srv.get("crashed"))
         info = PointInfo(
             cell_id=prov["cell_id"], workload=wdef.name, workload_hash=prov["workload"]["workload_hash"],
-            schedule_hash=prov["load_point_schedule_hashes"][lp], runtime=prov["runtime"]["name"],
+            schedule_hash=schedule_hash(prov, trial, lp), runtime=prov["runtime"]["name"],
             model=prov["model"]["name"], sku=prov["sku"], trials=wdef.trials, trial=trial, load_point=lp,
             load_kind=wdef.load.kind, load_value=values[lp], burstiness=burstiness_of(wdef, lp),
             slo=wdef.slo.model_dump(),

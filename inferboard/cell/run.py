@@ -110,7 +110,8 @@ def execute(spec: CellSpec) -> list[dict[str, Any]]:
         gpus=s.gpu_fingerprints, catalogue=catalogue_snapshot(s),
     )
     prov.update(requests_planned=planned_requests(w), endpoint=s.url, gpu_count=s.gpu_count,
-                sku_verified=s.sku_verified, monitored_gpus=s.gpus)
+                sku_verified=s.sku_verified, monitored_gpus=s.gpus,
+                trial_schedule_hashes=[[p.schedule_hash for p in plan.points]])
     prov["client"].update(event_loop=_event_loop_name(), cpus=sorted(os.sched_getaffinity(0)),
                           timestamps=probe.timestamps, procs=spec.client_procs)
     _write_provenance(out, prov)
@@ -139,10 +140,21 @@ def _update_provenance(out: Path, **fields: Any) -> None:
     _write_provenance(out, prov)
 
 
+def trial_plan(spec: CellSpec, first: CellPlan, trial: int) -> CellPlan:
+    """The plan of ``trial`` (each trial sends its own prompts), its hashes recorded in provenance before it runs."""
+    if trial == first.trial:
+        return first
+    plan = build_plan(spec.workload, spec.system.tokenizer, trial)
+    prov = read_provenance(spec.out / PROVENANCE)
+    hashes = prov.get("trial_schedule_hashes", [])[:trial]
+    _update_provenance(spec.out, trial_schedule_hashes=[*hashes, [p.schedule_hash for p in plan.points]])
+    return plan
+
+
 def load_points(spec: CellSpec, plan: CellPlan) -> Generator[LoadPointPlan, list[dict[str, Any]], None]:
-    """The cell's load points, each sent back the records it measured: the plan's points, or the probes of a search
-    load chosen one by one from what the earlier probes measured (recorded in provenance as they run). Only a search
-    load gets records back (``keeps_records``): any other cell's are journaled, not held in memory."""
+    """The load points of ``plan``'s trial, each sent back the records it measured: the plan's points, or the probes
+    of a search load chosen one by one from what the earlier probes measured (recorded in provenance as they run).
+    Only a search load gets records back (``keeps_records``): any other cell's are journaled, not held in memory."""
     w = spec.workload
     if not isinstance(w.load, SearchLoad):
         for p in plan.points:  # noqa: UP028 - records are sent in: a tuple's iterator has no send()
@@ -151,12 +163,14 @@ def load_points(spec: CellSpec, plan: CellPlan) -> Generator[LoadPointPlan, list
     probes: list[tuple[float, bool]] = []
     hashes: list[str] = []
     log: list[dict[str, Any]] = []
+    trials = read_provenance(spec.out / PROVENANCE).get("trial_schedule_hashes", [])[:plan.trial]
     while (rate := next_rate(w.load, probes)) is not None:
-        point = probe_point(w, plan, len(probes), rate)
+        point = probe_point(w, spec.system.tokenizer, plan.trial, len(probes), rate)
         # recorded before it runs: an interrupted probe's records still have their load point's rate
         hashes.append(point.schedule_hash)
         log.append({"load_point": point.index, "rate": rate, "goodput_fraction_scheduled": None, "passed": None})
-        _update_provenance(spec.out, load_point_schedule_hashes=hashes, search_probes=log)
+        first = {"load_point_schedule_hashes": hashes} if plan.trial == 0 else {}
+        _update_provenance(spec.out, search_probes=log, trial_schedule_hashes=[*trials, hashes], **first)
         records = yield point
         frac = slo_fraction_scheduled([r for r in records if not r["warmup"]], w.slo.model_dump())
         passed = frac is not None and frac >= w.load.goodput_target
@@ -220,7 +234,7 @@ async def _run_plan(spec: CellSpec, plan: CellPlan, journal: Journal) -> None:
                 stop = asyncio.Event()
                 watcher = asyncio.create_task(_watch(server, stop)) if server is not None else None
                 async with setup.client() as client:
-                    points = load_points(spec, plan)
+                    points = load_points(spec, await asyncio.to_thread(trial_plan, spec, plan, trial))
                     point = next(points, None)
                     while point is not None:
                         if stop.is_set():

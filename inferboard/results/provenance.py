@@ -181,8 +181,11 @@ class Provenance(_Closed):
     workload: WorkloadRecord
     tokenizer: dict[str, Any]
     seed: int
-    schedule_hash: str
-    load_point_schedule_hashes: list[str]
+    schedule_hash: str  # of trial 0's plan
+    load_point_schedule_hashes: list[str]  # trial 0's, one per load point
+    #: every trial's load-point schedule hashes (each trial sends its own prompts), recorded as the trials start;
+    #: absent in cells measured when every trial resent trial 0's prompts
+    trial_schedule_hashes: list[list[str]] = Field(default_factory=list)
     sku: str
     hardware: Hardware
     client: Client

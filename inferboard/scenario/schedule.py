@@ -1,8 +1,10 @@
 """The deterministic plan of a cell: prompts, lengths, arrival offsets and think times per load point.
 
-The same workload, tokenizer and seed give the same plan and so the same ``schedule_hash``. Prompts
-depend only on (seed, request index), so every load point of a sweep sends the same prompts; arrival
-gaps are unit-mean gamma draws scaled by 1/rate, so a rate sweep replays one normalised pattern.
+The same workload, tokenizer, seed and trial give the same plan and so the same ``schedule_hash``. A session's
+lengths and think times depend only on (seed, session), so every load point and trial sends the same shapes;
+arrival gaps are unit-mean gamma draws scaled by 1/rate, so a rate sweep replays one normalised pattern. Prompt
+text is drawn per (seed, trial, load point, session): runtimes cache prompts (vLLM's prefix cache, llama-server's
+prompt cache), so a point or trial that resent earlier prompts would measure cache hits, not the load.
 """
 
 from __future__ import annotations
@@ -82,16 +84,29 @@ class LoadPointPlan:
 
 @dataclass(frozen=True, slots=True)
 class CellPlan:
-    """Every load point of a cell and the hash over all of them."""
+    """Every load point of one trial of a cell and the hash over all of them."""
 
-    points: tuple[LoadPointPlan, ...]
+    points: tuple[LoadPointPlan, ...]  # none for a search load: its probes are planned as it runs (probe_point)
     schedule_hash: str
-    #: every session's turns, in order (a search load builds its probe points from them while the cell runs)
-    turns: tuple[tuple[PlannedTurn, ...], ...] = ()
+    trial: int = 0
 
 
 def _rng(seed: int, *stream: int) -> np.random.Generator:
+    """The random stream ``stream`` of ``seed``: (1, session) lengths and think times, (2,) arrival gaps,
+    (3, group, trial, point) a prefix group's text, (4, phase) a phase's arrivals, (5,) split targets,
+    (6, trial, point, session) a session's prompt text."""
     return np.random.default_rng([seed & 0xFFFFFFFF, *stream])
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """Which prompts a load point sends: its trial's and its own (``_rng`` stream 6)."""
+
+    trial: int
+    point: int
+
+    def text_rng(self, seed: int, sid: int) -> np.random.Generator:
+        return _rng(seed, 6, self.trial, self.point, sid)
 
 
 def _clamped_lognormal(rng: np.random.Generator, median: int, sigma: float, lo: int, hi: int) -> int:
@@ -101,13 +116,14 @@ def _clamped_lognormal(rng: np.random.Generator, median: int, sigma: float, lo: 
 SingleTurn = FixedDataset | LognormalDataset | TraceDataset
 
 
-def _lengths(ds: SingleTurn, rng: np.random.Generator, sid: int) -> tuple[int, int]:
-    """(input, output) tokens of single-turn session ``sid``, drawn from its generator before its prompt."""
+def _lengths(ds: SingleTurn, seed: int, sid: int) -> tuple[int, int]:
+    """(input, output) tokens of single-turn session ``sid``: the same at every load point and trial."""
     if isinstance(ds, FixedDataset):
         return ds.input_tokens, ds.output_tokens
     if isinstance(ds, TraceDataset):
         row = read_trace(ds)[sid]
         return row.input_tokens, row.output_tokens
+    rng = _rng(seed, 1, sid)
     n_in = _clamped_lognormal(rng, ds.input_median, ds.input_sigma, ds.input_min, ds.input_max)
     return n_in, _clamped_lognormal(rng, ds.output_median, ds.output_sigma, ds.output_min, ds.output_max)
 
@@ -118,43 +134,42 @@ def _single_turn(api: str, text: str, n_in: int, n_out: int) -> tuple[PlannedTur
     return (PlannedTurn(text, None, n_in, n_out),)
 
 
-def _single_turn_sessions(w: Workload, tok: PromptTokenizer, n_sessions: int) -> list[tuple[PlannedTurn, ...]]:
+def _single_turn_sessions(w: Workload, tok: PromptTokenizer, n_sessions: int,
+                          variant: Variant) -> list[tuple[PlannedTurn, ...]]:
     """Every session of a single-turn dataset, their prompts synthesized together (``texts_of``): the same
     sessions as one at a time (each from its own generator), several times faster."""
     assert isinstance(w.dataset, SingleTurn)
     wanted, lengths = [], []
     for sid in range(n_sessions):
-        rng = _rng(w.seed, 1, sid)
-        n_in, n_out = _lengths(w.dataset, rng, sid)
-        wanted.append((n_in, rng))
+        n_in, n_out = _lengths(w.dataset, w.seed, sid)
+        wanted.append((n_in, variant.text_rng(w.seed, sid)))
         lengths.append((n_in, n_out))
     texts = tok.texts_of(wanted)
     return [_single_turn(w.api, t, n_in, n_out) for t, (n_in, n_out) in zip(texts, lengths, strict=True)]
 
 
-def _turns_for_session(w: Workload, tok: PromptTokenizer, api: str, sid: int,
-                       prefixes: list[tuple[str, int]]) -> tuple[PlannedTurn, ...]:
-    ds = w.dataset
-    rng = _rng(w.seed, 1, sid)
-    if isinstance(ds, SingleTurn):
-        n_in, n_out = _lengths(ds, rng, sid)
-        return _single_turn(api, tok.text_of(n_in, rng), n_in, n_out)
+def _turns_for_session(w: Workload, tok: PromptTokenizer, sid: int, prefixes: list[tuple[str, int]],
+                       variant: Variant) -> tuple[PlannedTurn, ...]:
+    """The turns of session ``sid`` of a prefix-group or multi-turn dataset."""
+    ds, api = w.dataset, w.api
+    text = variant.text_rng(w.seed, sid)
     if isinstance(ds, PrefixGroupsDataset):
         prefix, n_prefix = prefixes[sid % ds.groups]
-        suffix, full = joined_text(tok, prefix, n_prefix, ds.suffix_tokens, rng)
+        suffix, full = joined_text(tok, prefix, n_prefix, ds.suffix_tokens, text)
         if api == "chat":
             msgs = ({"role": "system", "content": prefix}, {"role": "user", "content": suffix})
             return (PlannedTurn(None, msgs, n_prefix + tok.count(suffix), ds.output_tokens),)
         return (PlannedTurn(full, None, tok.count(full), ds.output_tokens),)
     assert isinstance(ds, MultiTurnDataset)
+    think_rng = _rng(w.seed, 1, sid)
     history: list[dict[str, str]] = []
     turns = []
     n_hist = 0
     for k in range(ds.turns):
-        user = tok.text_of(ds.user_tokens, rng)
+        user = tok.text_of(ds.user_tokens, text)
         think = 0.0
         if k > 0:
-            think = ds.think_time_s if ds.think_time_dist == "fixed" else float(rng.exponential(ds.think_time_s))
+            think = ds.think_time_s if ds.think_time_dist == "fixed" else float(think_rng.exponential(ds.think_time_s))
         history.append({"role": "user", "content": user})
         n_hist += ds.user_tokens
         if api == "chat":
@@ -163,9 +178,20 @@ def _turns_for_session(w: Workload, tok: PromptTokenizer, api: str, sid: int,
             prompt = "\n".join(m["content"] for m in history)
             turns.append(PlannedTurn(prompt, None, tok.count(prompt), ds.output_tokens, think))
         # The assistant's answer in the history is synthesized (deterministic), not the server's reply.
-        history.append({"role": "assistant", "content": tok.text_of(ds.output_tokens, rng)})
+        history.append({"role": "assistant", "content": tok.text_of(ds.output_tokens, text)})
         n_hist += ds.output_tokens
     return tuple(turns)
+
+
+def _sessions(w: Workload, tok: PromptTokenizer, n_sessions: int, variant: Variant) -> list[tuple[PlannedTurn, ...]]:
+    """The turns of the first ``n_sessions`` sessions, with ``variant``'s prompts."""
+    if isinstance(w.dataset, SingleTurn):
+        return _single_turn_sessions(w, tok, n_sessions, variant)
+    prefixes: list[tuple[str, int]] = []
+    if isinstance(w.dataset, PrefixGroupsDataset):
+        prefixes = [(tok.text_of(w.dataset.prefix_tokens, _rng(w.seed, 3, g, variant.trial, variant.point)),
+                     w.dataset.prefix_tokens) for g in range(w.dataset.groups)]
+    return [_turns_for_session(w, tok, sid, prefixes, variant) for sid in range(n_sessions)]
 
 
 def _arrivals(seed: int, n: int, rate: float, burstiness: float) -> list[float]:
@@ -258,8 +284,8 @@ def hash_point(point: LoadPointPlan) -> str:
     return "sha256:" + hashlib.sha256(canonical_json(body)).hexdigest()
 
 
-def build_plan(w: Workload, tok: PromptTokenizer) -> CellPlan:
-    """Build the deterministic plan of every load point of ``w``."""
+def build_plan(w: Workload, tok: PromptTokenizer, trial: int = 0) -> CellPlan:
+    """Build the deterministic plan of every load point of ``w`` in trial ``trial``."""
     total = planned_requests(w)
     if isinstance(w.load, PhasesLoad) and len(phase_arrivals(w.load, w.seed, total + 1)) > total:
         # the bound would cut the last arrivals, those of the phase recovery_s measures
@@ -267,22 +293,14 @@ def build_plan(w: Workload, tok: PromptTokenizer) -> CellPlan:
                               field="requests", fix="raise requests (it bounds the arrivals)")
     turns_per = w.dataset.turns if isinstance(w.dataset, MultiTurnDataset) else 1
     n_sessions = math.ceil(total / turns_per)
-    prefixes: list[tuple[str, int]] = []
-    if isinstance(w.dataset, PrefixGroupsDataset):
-        for g in range(w.dataset.groups):
-            prefixes.append((tok.text_of(w.dataset.prefix_tokens, _rng(w.seed, 3, g)),
-                             w.dataset.prefix_tokens))
-    if isinstance(w.dataset, SingleTurn):
-        sessions = _single_turn_sessions(w, tok, n_sessions)
-    else:
-        sessions = [_turns_for_session(w, tok, w.api, sid, prefixes) for sid in range(n_sessions)]
+    if isinstance(w.load, SearchLoad):  # probes are planned while the cell runs: probe_point
+        return CellPlan(points=(), schedule_hash=_hash_of([]), trial=trial)
     targets = session_targets(w, n_sessions)
     points = []
-    if isinstance(w.load, SearchLoad):  # probes are planned while the cell runs: probe_point
-        return CellPlan(points=(), schedule_hash=_hash_of([]), turns=tuple(sessions))
     for i, value in enumerate(w.load.points()):
-        upto = point_total(w, i, total)  # a point of fewer requests sends the plan's first sessions
+        upto = point_total(w, i, total)  # a point of fewer requests sends the first sessions' shapes
         n = math.ceil(upto / turns_per)
+        sessions = _sessions(w, tok, n, Variant(trial, i))
         if isinstance(w.load, RateLoad):
             burst, maxc = w.load.burstiness_of(i), w.load.max_concurrency
             offs = _arrivals(w.seed, n_sessions, value, burst)
@@ -301,23 +319,25 @@ def build_plan(w: Workload, tok: PromptTokenizer) -> CellPlan:
             duration_s=None if isinstance(w.load, PhasesLoad) else w.duration_s,  # its arrivals end with its phases
         )
         points.append(_with_hash(plan))
-    return CellPlan(points=tuple(points), schedule_hash=_hash_of([p.schedule_hash for p in points]),
-                    turns=tuple(sessions))
+    return CellPlan(points=tuple(points), schedule_hash=_hash_of([p.schedule_hash for p in points]), trial=trial)
 
 
 def _hash_of(hashes: list[str]) -> str:
     return "sha256:" + hashlib.sha256(canonical_json(hashes)).hexdigest()
 
 
-def probe_point(w: Workload, plan: CellPlan, index: int, rate: float) -> LoadPointPlan:
-    """Load point ``index`` of a search load: open-loop gamma arrivals at ``rate`` over the plan's sessions."""
+def probe_point(w: Workload, tok: PromptTokenizer, trial: int, index: int, rate: float) -> LoadPointPlan:
+    """Load point ``index`` of a search load in ``trial``: open-loop gamma arrivals at ``rate`` over every planned
+    session, with the probe's own prompts."""
     assert isinstance(w.load, SearchLoad)
-    n = len(plan.turns)
+    turns_per = w.dataset.turns if isinstance(w.dataset, MultiTurnDataset) else 1
+    n = math.ceil(planned_requests(w) / turns_per)
+    sessions = _sessions(w, tok, n, Variant(trial, index))
     offs = _arrivals(w.seed, n, rate, w.load.burstiness)
     targets = session_targets(w, n)
     point = LoadPointPlan(
         index=index, kind="search", value=rate, burstiness=w.load.burstiness, max_concurrency=None,
-        sessions=tuple(PlannedSession(sid, offs[sid], plan.turns[sid], targets[sid]) for sid in range(n)),
+        sessions=tuple(PlannedSession(sid, offs[sid], sessions[sid], targets[sid]) for sid in range(n)),
         warmup_requests=w.warmup_requests, requests=w.most_requests, duration_s=w.duration_s)
     return _with_hash(point)
 

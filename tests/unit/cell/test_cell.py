@@ -84,6 +84,12 @@ def test_trials_give_an_aggregate_row_with_ci(server, tmp_path: Path) -> None:
         assert a["output_tokens_per_s"] == pytest.approx(vals[1])
         assert a["output_tokens_per_s_ci95_low"] <= a["output_tokens_per_s"] <= a["output_tokens_per_s_ci95_high"]
         assert a["output_tokens_per_s_cv"] is not None and a["trial"] is None
+    # each trial sends its own prompts: its own schedule hashes, recorded in provenance and on its rows
+    prov = json.loads((tmp_path / "provenance.json").read_text())
+    per_trial = prov["trial_schedule_hashes"]
+    assert [len(h) for h in per_trial] == [2, 2, 2] and len({h for hs in per_trial for h in hs}) == 6
+    assert per_trial[0] == prov["load_point_schedule_hashes"]
+    assert all(t["schedule_hash"] == per_trial[t["trial"]][t["load_point"]] for t in trials)
 
 
 def test_open_loop_keeps_the_schedule(server, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ growth and drain computable from the planned arrivals, and the measured recovery
 from __future__ import annotations
 
 import heapq
+import json
 from pathlib import Path
 
 import numpy as np
@@ -126,3 +127,6 @@ def test_search_finds_the_capacity_limited_rate(server, tmp_path: Path) -> None:
     assert found is not None and abs(found - expected) <= w.load.resolution * expected, (found, expected, probes)
     assert agg[0]["search_probes"] == len(agg) and agg[0]["search_requests"] == len(agg) * 152
     assert agg[0]["fixed_sweep_requests"] > agg[0]["search_requests"]
+    prov = json.loads((tmp_path / "provenance.json").read_text())  # each probe sent its own prompts
+    assert prov["trial_schedule_hashes"] == [prov["load_point_schedule_hashes"]]
+    assert len(set(prov["load_point_schedule_hashes"])) == len(agg)

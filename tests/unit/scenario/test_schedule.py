@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from inferboard.core.errors import InferboardError
+from inferboard.core.hashing import canonical_json
 from inferboard.scenario.prompts import load_tokenizer
 from inferboard.scenario.scenario import with_overrides
-from inferboard.scenario.schedule import build_plan
+from inferboard.scenario.schedule import LoadPointPlan, build_plan, probe_point
 from inferboard.scenario.workload import load_workload, parse_workload
 
 
@@ -48,12 +49,49 @@ def test_gamma_arrivals_follow_rate_and_burstiness() -> None:
     assert bursty.std() / bursty.mean() > 1.7  # gamma shape 0.25: CV 2
 
 
-def test_sweep_points_share_prompts_and_scale_arrivals() -> None:
+def _shapes(point: LoadPointPlan) -> list[tuple[int, int, float]]:
+    return [(t.prompt_tokens_target, t.max_tokens, t.think_time_s) for s in point.sessions for t in s.turns]
+
+
+def _prompts(point: LoadPointPlan) -> set[str]:
+    return {t.prompt or canonical_json(list(t.messages or ())).decode() for s in point.sessions for t in s.turns}
+
+
+def test_sweep_points_share_shapes_not_prompts_and_scale_arrivals() -> None:
     w = with_overrides(load_workload("chat"), requests=20, rate=[1.0, 2.0])
     p = build_plan(w, load_tokenizer(None)).points
-    assert [s.turns for s in p[0].sessions] == [s.turns for s in p[1].sessions]
+    assert _shapes(p[0]) == _shapes(p[1])
+    assert not _prompts(p[0]) & _prompts(p[1])  # a runtime's prompt cache must not serve the second point
     assert np.allclose([s.arrival_s for s in p[0].sessions], [2 * s.arrival_s for s in p[1].sessions])
     assert p[0].schedule_hash != p[1].schedule_hash
+
+
+@pytest.mark.parametrize("name", ["cpu-fixed", "chat", "multi-turn", "prefix-cache", "cpu-trace-replay"])
+def test_each_trial_sends_its_own_prompts_of_the_same_shapes(name: str, tokenizer_dir: Path) -> None:
+    """Trials resending trial 0's prompts measured cache hits: vLLM's prefix cache and llama-server's prompt cache
+    served trials 1 and 2 of cpu-fixed from cache (llama.cpp c8: TTFT p50 44 ms in trial 0, 14.5 ms after)."""
+    tok = load_tokenizer(tokenizer_dir)
+    w = with_overrides(load_workload(name), requests=12, warmup_requests=2)
+    t0, t1, again = build_plan(w, tok, 0), build_plan(w, tok, 1), build_plan(w, tok, 1)
+    assert t1.schedule_hash == again.schedule_hash != t0.schedule_hash  # deterministic per trial
+    for a, b in zip(t0.points, t1.points, strict=True):
+        assert _shapes(a) == _shapes(b)
+        assert [s.arrival_s for s in a.sessions] == [s.arrival_s for s in b.sessions]
+        completions = [t for s in b.sessions for t in s.turns if t.prompt is not None]
+        assert all(tok.count(t.prompt) == t.prompt_tokens_target for t in completions if t.prompt is not None)
+        shared = _prompts(a) & _prompts(b)
+        if name == "prefix-cache":  # the groups' prefixes are the trial's own too
+            shared = {x[:200] for x in _prompts(a)} & {x[:200] for x in _prompts(b)}
+        assert not shared
+
+
+def test_search_probes_send_their_own_prompts() -> None:
+    tok = load_tokenizer(None)
+    w = with_overrides(load_workload("cpu-slo-search"), requests=10, warmup_requests=1)
+    a, b = probe_point(w, tok, 0, 0, 40.0), probe_point(w, tok, 0, 1, 40.0)
+    assert _shapes(a) == _shapes(b) and not _prompts(a) & _prompts(b)
+    assert a.schedule_hash != b.schedule_hash == probe_point(w, tok, 0, 1, 40.0).schedule_hash
+    assert probe_point(w, tok, 1, 0, 40.0).schedule_hash != a.schedule_hash
 
 
 def test_prefix_groups_share_their_prefix(tokenizer_dir: Path) -> None:

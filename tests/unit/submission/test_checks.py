@@ -371,6 +371,8 @@ def dropped_probe(ctx: Ctx) -> None:
     def drop(p: dict[str, Any]) -> None:
         p["search_probes"].pop()
         p["load_point_schedule_hashes"].pop()
+        for hashes in p.get("trial_schedule_hashes", [])[:1]:  # trial 0's hashes, as the probes'
+            hashes.pop()
         p["requests_recorded"] -= dropped
 
     edit_json(cell / "provenance.json", drop)
