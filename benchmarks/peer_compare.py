@@ -64,6 +64,7 @@ class Run:
     send_lag_p99_ms: float | None = None
     verdict: str = ""
     segments_per_request: float = 0.0  # TCP segments sent on the host per request (data + ACKs, both ways)
+    data_segments_per_request: float = 0.0  # of which carry data (the server's writes, as they left)
     extra: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -108,11 +109,17 @@ class CpuSampler(threading.Thread):
         return float(np.interp(ns, s[:, 0], s[:, 1])), float(np.interp(ns, s[:, 0], s[:, 2]))
 
 
-def _tcp_segments() -> int:
-    """TCP segments this host has sent so far (/proc/net/snmp Tcp OutSegs): on loopback, the server's data
-    segments and the client's ACKs both count; the data is the same for both tools, so the difference is ACKs."""
-    lines = [ln.split() for ln in Path("/proc/net/snmp").read_text().splitlines() if ln.startswith("Tcp:")]
-    return int(lines[1][lines[0].index("OutSegs")])
+def _counter(path: str, group: str, name: str) -> int:
+    lines = [ln.split() for ln in Path(path).read_text().splitlines() if ln.startswith(group)]
+    return int(lines[1][lines[0].index(name)])
+
+
+def _tcp_segments() -> tuple[int, int]:
+    """TCP segments this host has sent so far, all of them and those carrying data (/proc/net/snmp Tcp OutSegs,
+    /proc/net/netstat TcpExt TCPOrigDataSent): on loopback, the server's data segments and the client's ACKs.
+    The data is the same for both tools: fewer data segments means the server's writes left together."""
+    return (_counter("/proc/net/snmp", "Tcp:", "OutSegs"),
+            _counter("/proc/net/netstat", "TcpExt:", "TCPOrigDataSent"))
 
 
 def _pinned(core: int):
@@ -122,13 +129,13 @@ def _pinned(core: int):
 def _measure(tool: str, argv: list[str], env: dict[str, str], server: FakeServerHandle, n: int, core: int,
              log: Path, cwd: Path | None = None) -> Run:
     server.configure(ttft_ms=0, itl_ms=0, record_chunks=False)  # also clears the server's records
-    t_start, segs = time.monotonic_ns(), _tcp_segments()
+    t_start, before = time.monotonic_ns(), _tcp_segments()
     with open(log, "w") as f:
         proc = subprocess.Popen(argv, env=env, stdout=f, stderr=subprocess.STDOUT, preexec_fn=_pinned(core), cwd=cwd)
     sampler = CpuSampler(proc.pid, server.proc.pid)
     sampler.start()
     _, status, usage = os.wait4(proc.pid, 0)
-    t_exit, segs = time.monotonic_ns(), _tcp_segments() - segs
+    t_exit, (segs, data_segs) = time.monotonic_ns(), (b - a for a, b in zip(before, _tcp_segments(), strict=True))
     sampler.done.set()
     sampler.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -142,7 +149,8 @@ def _measure(tool: str, argv: list[str], env: dict[str, str], server: FakeServer
     tokens = sum(r["max_tokens"] for r in recs)
     return Run(tool, window_s=(t1 - t0) / 1e9, requests=n, tokens=tokens, client_cpu_ms=(c1 - c0) / n * 1e3,
                client_cpu_total_ms=(usage.ru_utime + usage.ru_stime) / n * 1e3, server_cpu_ms=(s1 - s0) / n * 1e3,
-               startup_s=(t0 - t_start) / 1e9, finalize_s=(t_exit - t1) / 1e9, segments_per_request=segs / n)
+               startup_s=(t0 - t_start) / 1e9, finalize_s=(t_exit - t1) / 1e9, segments_per_request=segs / n,
+               data_segments_per_request=data_segs / n)
 
 
 def vllm_bench(server: FakeServerHandle, args: argparse.Namespace, core: int, tmp: Path) -> Run:
@@ -197,7 +205,8 @@ def _show(r: Run) -> str:
            if r.send_lag_p99_ms is not None else "")
     return (f"  {r.tool:11s} {r.rps:7.0f} req/s {r.tok_s:9,.0f} tok/s | client CPU/req {r.client_cpu_ms:5.3f} ms "
             f"(whole process {r.client_cpu_total_ms:5.3f}) | server CPU/req {r.server_cpu_ms:5.3f} ms | "
-            f"TCP segments/req {r.segments_per_request:5.1f} | start-up {r.startup_s:5.2f} s, finalize "
+            f"TCP segments/req {r.segments_per_request:5.1f} ({r.data_segments_per_request:5.1f} data) "
+            f"| start-up {r.startup_s:5.2f} s, finalize "
             f"{r.finalize_s:5.2f} s{lag} | {r.verdict}")
 
 
@@ -238,7 +247,8 @@ def main() -> None:
         server.proc.kill()
     med = {tool: {k: statistics.median(getattr(r, k) for r in rs) for k in
                   ("rps", "tok_s", "client_cpu_ms", "client_cpu_total_ms", "server_cpu_ms",
-                   "segments_per_request", "startup_s", "finalize_s")} for tool, rs in runs.items() if rs}
+                   "segments_per_request", "data_segments_per_request", "startup_s", "finalize_s")}
+           for tool, rs in runs.items() if rs}
     print(f"\nmedians of {args.repeat}")
     for tool, m in med.items():
         print(f"  {tool:11s} " + "  ".join(f"{k} {v:.3f}" for k, v in m.items()))
