@@ -185,7 +185,9 @@ def inferboard_run(server: FakeServerHandle, args: argparse.Namespace, core: int
     argv = [sys.executable, "-m", "inferboard.cli", "run", "--workload", str(wl), "--out", str(out),
             "--model", "fake", "--endpoint", server.url, "--tokenizer", str(TINY), "--no-progress"]
     root = Path(args.inferboard_root).resolve() if args.inferboard_root else ROOT  # e.g. a worktree of an older
-    run = _measure("inferboard", argv, {**os.environ, "PYTHONPATH": str(root)}, server, args.requests, core,  # commit
+    if "server_nodelay" in (root / "inferboard" / "cli" / "run.py").read_text():  # commit
+        argv.append("--server-nodelay")  # the test server switches Nagle off (netio.RawStream sets TCP_NODELAY)
+    run = _measure("inferboard", argv, {**os.environ, "PYTHONPATH": str(root)}, server, args.requests, core,
                    tmp / f"ib-{i}.log", cwd=root)
     reqs = pq.read_table(out / "requests.parquet", columns=["send_lag_ms", "warmup", "sent_ns"]).to_pylist()
     reqs = sorted((r for r in reqs if not r["warmup"] and r["send_lag_ms"] is not None), key=lambda r: r["sent_ns"])

@@ -50,11 +50,12 @@ class ClientSetup:
     sampling: Sampling
     api_key: str | None = None
     length_control: str = "ignore_eos"
+    bulk_reads: bool = False  # the server switches Nagle off (StreamingClient)
     target_fields: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def client(self) -> StreamingClient:
         return StreamingClient(self.url, self.model, api=self.api, timeouts=self.timeouts, sampling=self.sampling,
-                               api_key=self.api_key, length_control=self.length_control)
+                               api_key=self.api_key, length_control=self.length_control, bulk_reads=self.bulk_reads)
 
 
 def _die_with_parent(parent: int) -> None:

@@ -92,7 +92,7 @@ def execute(spec: CellSpec) -> list[dict[str, Any]]:
     out = spec.out
     check_output(out)
     try:
-        probe = StreamingClient(spec.system.url, spec.system.model)
+        probe = StreamingClient(spec.system.url, spec.system.model, bulk_reads=spec.system.tcp_nodelay)
     except ValueError as err:
         raise InferboardError(str(err), field="--endpoint", fix="e.g. http://127.0.0.1:8000") from None
     out.mkdir(parents=True, exist_ok=True)
@@ -217,7 +217,8 @@ async def _run_plan(spec: CellSpec, plan: CellPlan, journal: Journal) -> None:
     keep = isinstance(w.load, SearchLoad)  # a search chooses its next probe from the records it gets back
     fields = {t.name: spec.system.target_fields(t.name) for t in w.models.targets} if w.models else {}
     setup = ClientSetup(spec.system.url, spec.system.model, api=w.api, timeouts=w.timeouts, sampling=w.sampling,
-                        api_key=spec.system.api_key, length_control=spec.system.length_control, target_fields=fields)
+                        api_key=spec.system.api_key, length_control=spec.system.length_control, target_fields=fields,
+                        bulk_reads=spec.system.tcp_nodelay)
     servers: list[dict[str, Any]] = []
     windows: list[dict[str, Any]] = []
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

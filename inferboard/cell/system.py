@@ -39,6 +39,7 @@ class Endpoint:
     api_key: str | None = None
     sku: str | None = None  # declared SKU id (hardware/skus.yaml); recorded as unverified
     tokenizer: Path | None = None  # folder or tokenizer.json for exact prompt token counts
+    tcp_nodelay: bool = False  # declared: the server switches Nagle's algorithm off (the client may read in bulk)
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ class PreparedSystem:
     server: ServerControl | None = None  # started and stopped by the cell
     model_label: str | None = None  # the model's name in the cell id when ``model`` is a path
     length_control: str = "ignore_eos"  # how the runtime is asked to force output lengths (runner api)
+    tcp_nodelay: bool = False  # the server switches Nagle off (runner api, or declared): the client reads in bulk
     runner: dict[str, Any] | None = None  # the runner definition (runners/<rt>/runner.yaml) as loaded
     adapters: tuple[str, ...] = ()  # LoRA adapters loaded next to the model, in launch order
     adapter_request: Literal["model", "lora_field"] | None = None  # how a request picks one (runner adapters)
@@ -116,7 +118,8 @@ def prepare(system: SystemUnderTest, output: Path, *, adapters: tuple[str, ...] 
     if isinstance(system, Endpoint):
         sku, verified = resolve_sku(system.sku, [], local_server=False)
         return PreparedSystem(url=system.url, model=system.model, tokenizer=load_tokenizer(system.tokenizer),
-                              sku=sku, sku_verified=verified, gpu_fingerprints=gpus, api_key=system.api_key)
+                              sku=sku, sku_verified=verified, gpu_fingerprints=gpus, api_key=system.api_key,
+                              tcp_nodelay=system.tcp_nodelay)
     from inferboard.runtimes.prepare import prepare_container, prepare_local
 
     if system.mode not in ("local", "container"):
@@ -139,6 +142,7 @@ def prepare(system: SystemUnderTest, output: Path, *, adapters: tuple[str, ...] 
         runtime=local.runtime_provenance, model_info=local.model_info, sku=sku, sku_verified=verified,
         gpu_fingerprints=gpus, gpus=visible, gpu_count=len(visible), server=local.server,
         model_label=local.model_info["id"], length_control=local.runtime_provenance["length_control"],
+        tcp_nodelay=local.runtime_provenance["tcp_nodelay"],
         runner=local.runner.model_dump(mode="json"), adapters=adapters,
         adapter_request=local.runner.adapters.request if adapters and local.runner.adapters else None,
     )

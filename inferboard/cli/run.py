@@ -118,6 +118,10 @@ def run(
         help="SKU id (hardware/skus.yaml); with --runtime it must match this host's fingerprint (default: "
              "detected); with --endpoint it is recorded as declared")] = None,
     api_key: Annotated[str | None, typer.Option(envvar="OPENAI_API_KEY", help="Bearer token")] = None,
+    server_nodelay: Annotated[bool, typer.Option(
+        help="With --endpoint: the server switches Nagle's algorithm off (TCP_NODELAY), so the client empties its "
+             "receive queue in bulk, which costs the server less CPU (a --runtime's runner declares it). Wrong for "
+             "a server that leaves Nagle on: it would wait up to 40 ms for each acknowledgement")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar")] = True,
 ) -> None:
     """Run a workload against an endpoint, or a runtime it starts, and write Parquet and provenance."""
@@ -149,7 +153,8 @@ def run(
                               compile_caches="host" if host_compile_caches else "cell")
     else:
         assert endpoint is not None
-        system = prepare(Endpoint(url=endpoint, model=model, api_key=api_key, sku=sku, tokenizer=tokenizer), out)
+        system = prepare(Endpoint(url=endpoint, model=model, api_key=api_key, sku=sku, tokenizer=tokenizer,
+                                  tcp_nodelay=server_nodelay), out)
         preflight(endpoint, model, api_key)  # after the local checks (SKU, tokenizer), before any load
     result = run_cell(system, scenario, out, client_cpus=parse_cores(client_cpus, "--client-cpus"),
                       client_procs=client_procs, progress=progress and sys.stderr.isatty())

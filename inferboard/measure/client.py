@@ -21,7 +21,15 @@ import httptools
 import orjson
 
 from inferboard.measure.exchange import Exchange, Outcome, now_ns
-from inferboard.measure.netio import KERNEL_TIMESTAMPS, RawStream, open_raw, resolve
+from inferboard.measure.netio import (
+    CONSUME_BYTES,
+    KERNEL_TIMESTAMPS,
+    EdgePoller,
+    RawStream,
+    can_peek,
+    open_raw,
+    resolve,
+)
 from inferboard.scenario.workload import Sampling, Timeouts
 
 
@@ -130,17 +138,20 @@ class _TLSIO(asyncio.Protocol):
 class _Pool:
     """Idle keep-alive connections to one host."""
 
-    def __init__(self, host: str, port: int, ssl_ctx: ssl.SSLContext | None) -> None:
+    def __init__(self, host: str, port: int, ssl_ctx: ssl.SSLContext | None, *, bulk_reads: bool = False) -> None:
         self.host, self.port, self.ssl = host, port, ssl_ctx
+        self.bulk = bulk_reads and ssl_ctx is None and can_peek()  # PeekStreams: see netio
         self.idle: deque[_Connection] = deque()
         self.reuse = True  # cleared once the server is seen closing idle keep-alive connections
         self.target: tuple[int, int, Any] | None = None  # resolved address, looked up once
+        self.poller: EdgePoller | None = None  # watches the pool's peeking sockets (plain TCP)
 
     @property
     def timestamps(self) -> str:
         """Where chunk arrival times come from."""
         if self.ssl is None and KERNEL_TIMESTAMPS:
-            return "kernel receive time (SO_TIMESTAMPNS)"
+            how = f"; each arrival peeked, the queue emptied every {CONSUME_BYTES} bytes" if self.bulk else ""
+            return f"kernel receive time (SO_TIMESTAMPNS){how}"
         return "event loop read time"
 
     async def acquire(self, timeout_s: float, *, fresh: bool = False) -> _Connection:
@@ -154,7 +165,9 @@ class _Pool:
         if self.ssl is None:
             if self.target is None:
                 self.target = await asyncio.wait_for(resolve(loop, self.host, self.port), timeout_s)
-            conn.io = await open_raw(loop, self.target, timeout_s, conn.feed, conn.lost)
+            if self.poller is None and self.bulk:
+                self.poller = EdgePoller(loop)
+            conn.io = await open_raw(loop, self.target, timeout_s, conn.feed, conn.lost, self.poller)
         else:
             _, conn.io = await asyncio.wait_for(
                 loop.create_connection(lambda: _TLSIO(conn), self.host, self.port, ssl=self.ssl,
@@ -168,8 +181,16 @@ class _Pool:
             conn.abort()
 
     def close(self) -> None:
+        """Close the idle connections (those in use keep going)."""
         while self.idle:
             self.idle.pop().abort()
+
+    def shutdown(self) -> None:
+        """Close the idle connections and stop watching any socket."""
+        self.close()
+        if self.poller is not None:
+            self.poller.close()
+            self.poller = None
 
     async def fill(self, n: int, timeout_s: float) -> int:
         """Open connections (concurrently) until ``n`` are idle, as a client in steady state holds them; returns
@@ -184,11 +205,16 @@ class _Pool:
 
 
 class StreamingClient:
-    """Sends chat or completions requests with ``stream: true`` and records chunk arrival times."""
+    """Sends chat or completions requests with ``stream: true`` and records chunk arrival times.
+
+    ``bulk_reads``: the server switches Nagle's algorithm off (TCP_NODELAY), so the client may read by peeking and
+    empty its receive queue in bulk (``netio.PeekStream``; plain TCP on Linux 6.10+): the server's writes then
+    coalesce and cost it less CPU, timing unchanged. A server that leaves Nagle on would wait for acknowledgements
+    that a bulk reader holds back (up to the kernel's 40 ms delayed-ACK timer): off unless the server is known."""
 
     def __init__(self, base_url: str, model: str, *, api: str = "completions",
                  timeouts: Timeouts | None = None, sampling: Sampling | None = None,
-                 api_key: str | None = None, length_control: str = "ignore_eos") -> None:
+                 api_key: str | None = None, length_control: str = "ignore_eos", bulk_reads: bool = False) -> None:
         parts = urlsplit(base_url if "://" in base_url else "http://" + base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"endpoint must be http(s)://host[:port][/path], got {base_url!r}")
@@ -209,14 +235,14 @@ class StreamingClient:
         if api_key:
             head.append(f"Authorization: Bearer {api_key}")
         self._head = ("\r\n".join(head) + "\r\n").encode()
-        self._pool = _Pool(self.host, self.port, ssl.create_default_context() if tls else None)
+        self._pool = _Pool(self.host, self.port, ssl.create_default_context() if tls else None, bulk_reads=bulk_reads)
         self.timestamps = self._pool.timestamps
 
     async def __aenter__(self) -> StreamingClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self._pool.close()
+        self._pool.shutdown()
 
     async def open_connections(self, n: int) -> int:
         """Open up to ``n`` keep-alive connections before a load starts (a closed loop opens one per stream), so

@@ -58,7 +58,8 @@ def _runtime_provenance(runner: Runner, mode: str, params: dict[str, str], cpus:
     return {"name": runner.name, "mode": mode, "verified": True,
             "runner_hash": file_sha256(runners_dir() / runner.name / "runner.yaml"),
             "params": {**runner.params, **params}, **extra, "server_cpus": list(cpus),
-            "forces_output_length": runner.api.forces_output_length, "length_control": runner.api.length_control}
+            "forces_output_length": runner.api.forces_output_length, "length_control": runner.api.length_control,
+            "tcp_nodelay": runner.api.tcp_nodelay}
 
 
 def _adapters(runner: Runner, model_dir: Path, names: tuple[str, ...]) -> dict[str, int]:

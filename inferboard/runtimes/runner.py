@@ -86,6 +86,11 @@ class Api(Strict):
                                   "`generation_config` JSON string with min_new_tokens (servers that reject those)")
     request_model: Literal["served_name", "model_path"] = Field(
         "served_name", description="what the request's `model` field names: the served alias or the model folder")
+    tcp_nodelay: bool = Field(
+        False, description="the server switches Nagle's algorithm off on its connections (TCP_NODELAY; checked "
+                           "against the running server by tests/integration): the client may then empty its "
+                           "receive queue in bulk, which costs the server less CPU; a server that leaves Nagle on "
+                           "would wait for acknowledgements a bulk reader holds back")
 
 
 class Launch(Strict):

@@ -4,18 +4,24 @@
 
 from __future__ import annotations
 
+import ctypes
+import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
+import psutil
 import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from inferboard.runtimes.runner import load_runner
 from inferboard.scenario.trace import read_trace
 from inferboard.scenario.workload import TraceDataset, parse_workload
 from tests.integration.conftest import ISOLATE, RUNTIMES, Cell, _require_env
@@ -69,6 +75,34 @@ def _cell(served: tuple[str, str], name: str, tmp_path: Path) -> Cell:
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return Cell(out, proc)
+
+
+def _server_nodelay(port: int) -> bool:
+    """TCP_NODELAY on the server's side of a fresh connection to ``port``: a copy of its socket taken from the
+    server process (pidfd_getfd, Linux 5.6+)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    with socket.create_connection(("127.0.0.1", port)) as client:
+        client.sendall(b"GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n")
+        client.recv(65536)  # accepted and served: the server holds the socket
+        mine = client.getsockname()
+        (conn,) = [c for c in psutil.net_connections("tcp") if c.raddr and tuple(c.raddr) == mine and c.pid]
+        pidfd = libc.syscall(434, conn.pid, 0)  # pidfd_open
+        fd = libc.syscall(438, pidfd, conn.fd, 0)  # pidfd_getfd
+        assert pidfd >= 0 and fd >= 0, ctypes.get_errno()
+        try:
+            with socket.socket(fileno=fd) as theirs:
+                return bool(theirs.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        finally:
+            os.close(pidfd)
+
+
+def test_the_runners_nodelay_declaration_holds(served: tuple[str, str]) -> None:
+    """A runner that declares tcp_nodelay lets the client read in bulk, which would stall a server with Nagle on:
+    the declaration is checked against the running server's own socket."""
+    runtime, url = served
+    assert load_runner(runtime).api.tcp_nodelay is True
+    port = urlsplit(url).port
+    assert port is not None and _server_nodelay(port) is True
 
 
 def _aggregates(cell: Cell) -> list[dict[str, Any]]:

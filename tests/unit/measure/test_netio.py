@@ -1,0 +1,130 @@
+"""Reading by peeking (``netio.PeekStream``): every byte arrives once and in order, with its receive time, the
+receive queue is emptied in bulk, and the peer's close or reset is seen."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import socket
+import struct
+import termios
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+
+from inferboard.measure import netio
+from inferboard.measure.netio import EdgePoller, PeekStream, open_raw
+
+
+def _peer(behave: Callable[[socket.socket], None]) -> tuple[int, threading.Thread]:
+    """A one-connection TCP server on 127.0.0.1 that does ``behave`` with the accepted socket."""
+    lsock = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        with lsock:
+            conn, _ = lsock.accept()
+            with conn:
+                behave(conn)
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    return lsock.getsockname()[1], t
+
+
+def _queued(sock: socket.socket) -> int:
+    """Bytes in the socket's receive queue (SIOCINQ)."""
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+
+
+async def _receive(port: int, until: Callable[[bytes], bool]) -> tuple[bytes, list[int], list[object], PeekStream]:
+    loop = asyncio.get_running_loop()
+    got, stamps, closed = bytearray(), [], []
+    done = loop.create_future()
+
+    def on_data(data: bytes, ns: int) -> None:
+        got.extend(data)
+        stamps.append(ns)
+        if until(bytes(got)) and not done.done():
+            done.set_result(None)
+
+    def on_close(exc: Exception | None) -> None:
+        closed.append(exc)
+        if not done.done():
+            done.set_result(None)
+
+    poller = EdgePoller(loop)
+    st = await open_raw(loop, (socket.AF_INET, 0, ("127.0.0.1", port)), 5, on_data, on_close, poller)
+    assert isinstance(st, PeekStream), "this kernel peeks at an offset on TCP (Linux 6.10+)"
+    st.write(b"go")
+    await asyncio.wait_for(done, 10)
+    await asyncio.sleep(0.05)
+    poller.close()
+    return bytes(got), stamps, closed, st
+
+
+def test_every_byte_arrives_once_in_order_and_the_queue_empties_in_bulk() -> None:
+    """2 MB in writes of 1 to 5,000 bytes: more than one read can take, and more than the receive buffer."""
+    payload = bytes(i % 251 for i in range(2_000_000))
+
+    def behave(conn: socket.socket) -> None:
+        conn.recv(2)
+        sizes = [1, 7, 300, 5000, 64, 1200]
+        i = k = 0
+        while i < len(payload):
+            n = sizes[k % len(sizes)]
+            conn.sendall(payload[i:i + n])
+            i, k = i + n, k + 1
+        time.sleep(0.5)  # the client checks its queue before the close
+
+    port, t = _peer(behave)
+    ends: list[int] = []
+
+    async def go() -> tuple[bytes, list[int], list[object], PeekStream]:
+        got = await _receive(port, lambda b: len(b) >= len(payload))
+        ends.append(_queued(got[3].sock))
+        return got
+
+    got, stamps, closed, st = asyncio.run(go())
+    t.join(5)
+    assert got == payload and not closed
+    assert stamps == sorted(stamps)  # kernel receive times, never out of order
+    # what was peeked and not yet consumed is exactly what the kernel still holds: less than one bulk
+    assert ends == [st.peeked] and 0 <= st.peeked < netio.CONSUME_BYTES
+
+
+@pytest.mark.parametrize("reset", [False, True])
+def test_the_peers_close_and_reset_are_seen(reset: bool) -> None:
+    def behave(conn: socket.socket) -> None:
+        conn.recv(2)
+        conn.sendall(b"hello")
+        time.sleep(0.1)
+        if reset:
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    port, t = _peer(behave)
+    got, _, closed, st = asyncio.run(_receive(port, lambda b: False))
+    t.join(5)
+    assert got == b"hello" and st.closed
+    assert isinstance(closed[0], ConnectionResetError) if reset else closed == [None]
+
+
+def test_the_client_reads_in_bulk_only_from_a_server_known_to_switch_nagle_off(server) -> None:
+    """Bulk reads would stall a server that leaves Nagle on: a client reads in bulk only when told the server
+    switches it off (a runner's api.tcp_nodelay, or run --server-nodelay), and says so in its provenance."""
+    from inferboard.measure.client import StreamingClient
+    from inferboard.measure.netio import RawStream
+
+    server.configure(ttft_ms=1, itl_ms=0.5)
+
+    async def kinds(bulk: bool) -> tuple[type, str, int]:
+        async with StreamingClient(server.url, "m", bulk_reads=bulk) as c:
+            out = await c.send(c.body(prompt="a b c", messages=None, max_tokens=20), request_id=f"bulk-{bulk}")
+            (conn,) = c._pool.idle
+            return type(conn.io), c.timestamps, len(out.chunk_ns)
+
+    plain, plain_text, n_plain = asyncio.run(kinds(False))
+    bulk, bulk_text, n_bulk = asyncio.run(kinds(True))
+    assert plain is RawStream and bulk is PeekStream and n_plain == n_bulk == 20
+    assert "peeked" not in plain_text and "peeked" in bulk_text
