@@ -226,6 +226,8 @@ async def _run_plan(spec: CellSpec, plan: CellPlan, journal: Journal) -> None:
     try:
         with progress:
             for trial in range(w.trials):
+                # planned before its server starts: a fresh server's first request is its cold TTFT
+                tplan = await asyncio.to_thread(trial_plan, spec, plan, trial)
                 if server is not None and (trial == 0 or w.fresh_server_per_trial):
                     if servers:
                         servers[-1].update(await asyncio.to_thread(server.stop))
@@ -235,7 +237,7 @@ async def _run_plan(spec: CellSpec, plan: CellPlan, journal: Journal) -> None:
                 stop = asyncio.Event()
                 watcher = asyncio.create_task(_watch(server, stop)) if server is not None else None
                 async with setup.client() as client:
-                    points = load_points(spec, await asyncio.to_thread(trial_plan, spec, plan, trial))
+                    points = load_points(spec, tplan)
                     point = next(points, None)
                     while point is not None:
                         if stop.is_set():

@@ -133,6 +133,9 @@ def run(
     if (endpoint is None) == (runtime is None):
         raise InferboardError("give exactly one of --endpoint or --runtime", field="--endpoint/--runtime",
                               fix="--endpoint URL for a running server, --runtime NAME to start one")
+    if server_nodelay and runtime is not None:
+        raise InferboardError("--server-nodelay is for --endpoint: a runtime's runner declares it (api.tcp_nodelay)",
+                              field="--server-nodelay", fix="leave it out with --runtime")
     if concurrency is not None and rate is not None:
         raise InferboardError("give --concurrency or --rate, not both", field="--concurrency/--rate",
                               fix="a closed loop (--concurrency) or an open loop (--rate)")

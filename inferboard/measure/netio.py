@@ -206,10 +206,10 @@ class EdgePoller:
                 self.ep.unregister(st.fd)
 
     def _ready(self) -> None:
-        for fd, _ in self.ep.poll(0):
+        for fd, events in self.ep.poll(0):
             st = self.streams.get(fd)
             if st is not None:
-                st._readable()
+                st._readable(hangup=bool(events & (select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR)))
 
     def close(self) -> None:
         if not self.ep.closed:
@@ -229,13 +229,13 @@ class PeekStream(RawStream):
 
     def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, on_data: Callable[[bytes, int], None],
                  on_close: Callable[[Exception | None], None], poller: EdgePoller) -> None:
-        self.peeked, self.poller, self.full = 0, poller, False
+        self.peeked, self.poller, self.full, self.got = 0, poller, False, False
         super().__init__(loop, sock, on_data, on_close, watch=False)
         poller.add(self)
 
     def _read(self) -> tuple[bytes, Any]:
         data, anc, _, _ = self.sock.recvmsg(_READ_SIZE, _CMSG_SPACE, socket.MSG_PEEK)
-        self.full = len(data) == _READ_SIZE
+        self.full, self.got = len(data) == _READ_SIZE, True
         self.peeked += len(data)
         if self.peeked >= CONSUME_BYTES:
             while self.peeked:
@@ -245,12 +245,24 @@ class PeekStream(RawStream):
                 self.peeked -= n
         return data, anc
 
-    def _readable(self) -> None:
-        self.full = False
-        super()._readable()
-        while self.full and not self.closed:  # a full read: more may wait, and only a new arrival would say so
-            self.full = False
+    def _readable(self, *, hangup: bool = False) -> None:
+        """Peek what has arrived. Edge-triggered: no new event comes for what is already queued, so read on while
+        the read filled the buffer, and after a hang-up until the end of file or the error itself is read (data
+        and the peer's close can arrive together)."""
+        while not self.closed:
+            self.full = self.got = False
             super()._readable()
+            if not self.got or not (self.full or hangup):
+                return
+
+    def close(self, *, reset: bool = False) -> None:
+        """Close; first discard what is still queued, which would otherwise make the kernel send a reset instead
+        of a FIN."""
+        if not self.closed and not reset:
+            with contextlib.suppress(OSError):
+                while self.sock.recv_into(_SINK, _READ_SIZE, socket.MSG_TRUNC | socket.MSG_DONTWAIT) > 0:
+                    pass
+        super().close(reset=reset)
 
     def _unwatch(self) -> None:
         self.poller.remove(self)

@@ -85,7 +85,9 @@ def _server_nodelay(port: int) -> bool:
         client.sendall(b"GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n")
         client.recv(65536)  # accepted and served: the server holds the socket
         mine = client.getsockname()
-        (conn,) = [c for c in psutil.net_connections("tcp") if c.raddr and tuple(c.raddr) == mine and c.pid]
+        ours = [c for c in psutil.net_connections("tcp") if c.raddr and tuple(c.raddr) == mine and c.pid]
+        assert len(ours) == 1, f"no visible server process holds the other end of {mine}: {ours}"
+        (conn,) = ours
         pidfd = libc.syscall(434, conn.pid, 0)  # pidfd_open
         fd = libc.syscall(438, pidfd, conn.fd, 0)  # pidfd_getfd
         assert pidfd >= 0 and fd >= 0, ctypes.get_errno()

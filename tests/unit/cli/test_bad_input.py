@@ -43,6 +43,8 @@ ROWS: list[tuple[str, list[str], str]] = [
     ("run", ["--workload", "smoke", "--model", "fake", "--out", "{file}/sub", "--endpoint", "{fake}"], "--out"),
     ("run", ["--workload", "smoke", "--model", "x", "--out", "{tmp}/o", "--endpoint", "{dead}"], "--endpoint"),
     ("run", ["--workload", "smoke", "--model", "nope", "--out", "{tmp}/o", "--endpoint", "{fake}"], "--model"),
+    ("run", ["--workload", "smoke", "--model", "{tmp}", "--out", "{tmp}/o", "--runtime", "llamacpp",
+             "--server-nodelay"], "--server-nodelay"),
     ("run", ["--workload", "{yaml}", "--model", "fake", "--out", "{tmp}/o", "--endpoint", "{fake}"], "--workload"),
     ("run", ["--workload", "{dir}", "--model", "fake", "--out", "{tmp}/o", "--endpoint", "{fake}"], "--workload"),
     ("run", ["--workload", "smoke", "--model", "fake", "--out", "{tmp}/o", "--endpoint", "{fake}", "--sku", "nope"],

@@ -38,7 +38,10 @@ def _queued(sock: socket.socket) -> int:
     return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
 
 
-async def _receive(port: int, until: Callable[[bytes], bool]) -> tuple[bytes, list[int], list[object], PeekStream]:
+async def _receive(port: int, until: Callable[[bytes], bool],
+                   busy_s: float = 0.0) -> tuple[bytes, list[int], list[object], PeekStream]:
+    """Connect, send b"go" (then keep the loop busy ``busy_s``: what the peer does meanwhile arrives together), hand
+    on what arrives until ``until`` holds or the peer closes."""
     loop = asyncio.get_running_loop()
     got, stamps, closed = bytearray(), [], []
     done = loop.create_future()
@@ -58,6 +61,7 @@ async def _receive(port: int, until: Callable[[bytes], bool]) -> tuple[bytes, li
     st = await open_raw(loop, (socket.AF_INET, 0, ("127.0.0.1", port)), 5, on_data, on_close, poller)
     assert isinstance(st, PeekStream), "this kernel peeks at an offset on TCP (Linux 6.10+)"
     st.write(b"go")
+    time.sleep(busy_s)
     await asyncio.wait_for(done, 10)
     await asyncio.sleep(0.05)
     poller.close()
@@ -94,20 +98,46 @@ def test_every_byte_arrives_once_in_order_and_the_queue_empties_in_bulk() -> Non
     assert ends == [st.peeked] and 0 <= st.peeked < netio.CONSUME_BYTES
 
 
+@pytest.mark.parametrize("together", [False, True])
 @pytest.mark.parametrize("reset", [False, True])
-def test_the_peers_close_and_reset_are_seen(reset: bool) -> None:
+def test_the_peers_close_and_reset_are_seen(reset: bool, together: bool) -> None:
+    """Also when the data and the close are queued before the client reads (one edge-triggered event for both)."""
     def behave(conn: socket.socket) -> None:
         conn.recv(2)
         conn.sendall(b"hello")
-        time.sleep(0.1)
+        if not together:
+            time.sleep(0.1)
         if reset:
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
     port, t = _peer(behave)
-    got, _, closed, st = asyncio.run(_receive(port, lambda b: False))
+    got, _, closed, st = asyncio.run(_receive(port, lambda b: False, busy_s=0.2 if together else 0.0))
     t.join(5)
     assert got == b"hello" and st.closed
     assert isinstance(closed[0], ConnectionResetError) if reset else closed == [None]
+
+
+def test_closing_with_peeked_bytes_queued_sends_a_fin_not_a_reset() -> None:
+    seen: list[object] = []
+
+    def behave(conn: socket.socket) -> None:
+        conn.recv(2)
+        conn.sendall(b"x" * 1000)  # peeked, never consumed: under one bulk
+        try:
+            seen.append(conn.recv(10))
+        except OSError as err:
+            seen.append(err)
+
+    port, t = _peer(behave)
+
+    async def go() -> None:
+        _, _, _, st = await _receive(port, lambda b: len(b) >= 1000)
+        assert st.peeked == 1000
+        st.close()
+
+    asyncio.run(go())
+    t.join(5)
+    assert seen == [b""]  # a reset would raise ConnectionResetError here
 
 
 def test_the_client_reads_in_bulk_only_from_a_server_known_to_switch_nagle_off(server) -> None:
