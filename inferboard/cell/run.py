@@ -146,8 +146,9 @@ def trial_plan(spec: CellSpec, first: CellPlan, trial: int) -> CellPlan:
         return first
     plan = build_plan(spec.workload, spec.system.tokenizer, trial)
     prov = read_provenance(spec.out / PROVENANCE)
-    hashes = prov.get("trial_schedule_hashes", [])[:trial]
-    _update_provenance(spec.out, trial_schedule_hashes=[*hashes, [p.schedule_hash for p in plan.points]])
+    earlier = prov.get("trial_schedule_hashes", [])[:trial]
+    prov["trial_schedule_hashes"] = [*earlier, [p.schedule_hash for p in plan.points]]
+    _write_provenance(spec.out, prov)
     return plan
 
 

@@ -9,7 +9,7 @@ A client whose server switches Nagle's algorithm off may read through PeekStream
 peeked and stamped at once, but the receive queue is emptied in bulk, so the kernel stops acknowledging from
 inside the server's send calls (on loopback the receiver's TCP runs on the sender's CPU) and the server's writes
 coalesce as they do for a busier client. Against one core's test server that cut the server's CPU per request
-from 0.393 to 0.287 ms and its data segments per request from 71 to 24.5 (``benchmarks/peer_compare.py``), timing
+from 0.367 to 0.310 ms and its data segments per request from 68 to 25 (``benchmarks/peer_compare.py``), timing
 unchanged; against a server that leaves Nagle on it would hold back the acknowledgements that server waits for.
 """
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import select
 import socket
 import struct
@@ -29,6 +30,11 @@ SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # 35 on Linux (x86-64 an
 KERNEL_TIMESTAMPS = sys.platform.startswith("linux")
 _CMSG_SPACE = socket.CMSG_SPACE(16) if hasattr(socket, "CMSG_SPACE") else 0
 _READ_SIZE = 262144
+SO_PEEK_OFF = getattr(socket, "SO_PEEK_OFF", 42)  # 42 on Linux (x86-64 and arm64)
+#: a PeekStream consumes what it has peeked once this much is waiting (a few dozen SSE events): well under the
+#: receive buffer (131,072 bytes to start with, each small segment taking about 1 KiB of it)
+CONSUME_BYTES = 4096
+_SINK = bytearray(_READ_SIZE)  # the target of MSG_TRUNC reads, which TCP discards in the kernel: nothing is copied
 _now = time.monotonic_ns
 _wall = time.time_ns
 
@@ -159,32 +165,28 @@ async def open_raw(loop: asyncio.AbstractEventLoop, target: tuple[int, int, Any]
     except BaseException:
         sock.close()
         raise
-    if poller is not None:
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, SO_PEEK_OFF, 0)
-        except OSError:
-            pass
-        else:
-            return PeekStream(loop, sock, on_data, on_close, poller)
+    if poller is not None and _peek_from_start(sock):
+        return PeekStream(loop, sock, on_data, on_close, poller)
     return RawStream(loop, sock, on_data, on_close)
 
 
-SO_PEEK_OFF = getattr(socket, "SO_PEEK_OFF", 42)  # 42 on Linux (x86-64 and arm64)
-
-
-def can_peek() -> bool:
-    """Whether this kernel peeks at an offset on TCP (``SO_PEEK_OFF``, Linux 6.10+): then a pool's sockets are
-    PeekStreams."""
+def _peek_from_start(sock: socket.socket) -> bool:
+    """Make ``sock``'s peeks continue from where the last one ended (``SO_PEEK_OFF``); False where the kernel
+    cannot do that for TCP (before Linux 6.10)."""
     try:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, SO_PEEK_OFF, 0)
+        sock.setsockopt(socket.SOL_SOCKET, SO_PEEK_OFF, 0)
     except OSError:
         return False
     return True
-#: a PeekStream consumes what it has peeked once this much is waiting (a few dozen SSE events): well under the
-#: receive buffer (131,072 bytes to start with, each small segment taking about 1 KiB of it)
-CONSUME_BYTES = 4096
-_SINK = bytearray(_READ_SIZE)  # the target of MSG_TRUNC reads, which TCP discards in the kernel: nothing is copied
+
+
+@functools.cache
+def can_peek() -> bool:
+    """Whether this kernel peeks at an offset on TCP: then a bulk-reading pool's sockets are PeekStreams."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return _peek_from_start(sock)
+
+
 
 
 class EdgePoller:

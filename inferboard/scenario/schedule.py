@@ -231,12 +231,16 @@ def planned_requests(w: Workload, *, read_files: bool = True) -> int:
     return total
 
 
+def _turns_per_session(w: Workload) -> int:
+    return w.dataset.turns if isinstance(w.dataset, MultiTurnDataset) else 1
+
+
 def point_total(w: Workload, point: int, total: int) -> int:
     """Warm-up + measured requests load point ``point`` sends, of the ``total`` the plan holds (planned_requests):
     all of them, or with a list of ``requests`` that point's own count, in whole sessions."""
     if not isinstance(w.requests, list):
         return total
-    turns = w.dataset.turns if isinstance(w.dataset, MultiTurnDataset) else 1
+    turns = _turns_per_session(w)
     return min(total, math.ceil((w.warmup_requests + w.requests_at(point)) / turns) * turns)
 
 
@@ -291,7 +295,7 @@ def build_plan(w: Workload, tok: PromptTokenizer, trial: int = 0) -> CellPlan:
         # the bound would cut the last arrivals, those of the phase recovery_s measures
         raise InferboardError(f"the phases draw more than warmup_requests + requests = {total} arrivals",
                               field="requests", fix="raise requests (it bounds the arrivals)")
-    turns_per = w.dataset.turns if isinstance(w.dataset, MultiTurnDataset) else 1
+    turns_per = _turns_per_session(w)
     n_sessions = math.ceil(total / turns_per)
     if isinstance(w.load, SearchLoad):  # probes are planned while the cell runs: probe_point
         return CellPlan(points=(), schedule_hash=_hash_of([]), trial=trial)
@@ -330,7 +334,7 @@ def probe_point(w: Workload, tok: PromptTokenizer, trial: int, index: int, rate:
     """Load point ``index`` of a search load in ``trial``: open-loop gamma arrivals at ``rate`` over every planned
     session, with the probe's own prompts."""
     assert isinstance(w.load, SearchLoad)
-    turns_per = w.dataset.turns if isinstance(w.dataset, MultiTurnDataset) else 1
+    turns_per = _turns_per_session(w)
     n = math.ceil(planned_requests(w) / turns_per)
     sessions = _sessions(w, tok, n, Variant(trial, index))
     offs = _arrivals(w.seed, n, rate, w.load.burstiness)
