@@ -8,8 +8,9 @@
 
 Client and server are pinned to different cores where the machine has two. Prints medians of
 ``--repeat`` runs. ``--procs 1,2,4`` adds the chunks/s of that many client processes (``--client-procs``), one
-per core, the server on the cores left. Usage: ``python benchmarks/client_capacity.py [--waves 8] [--repeat 3]
-[--procs 1,2,4,8]``.
+per core, the server on the cores left. ``--bulk-reads`` reads as runs against a server that switches Nagle off do
+(vLLM, llama.cpp): each arrival peeked, the receive queue emptied in bulk. Usage: ``python
+benchmarks/client_capacity.py [--waves 8] [--repeat 3] [--procs 1,2,4,8] [--bulk-reads]``.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def _workload(concurrency: int, requests: int, out_tokens: int, duration: float 
     }, source="benchmark")
 
 
-def _run(url: str, w: object) -> tuple[list[dict], float]:
+def _run(url: str, w: object, bulk: bool) -> tuple[list[dict], float]:
     import uvloop
 
     plan = build_plan(w, load_tokenizer(None)).points[0]
@@ -56,7 +57,7 @@ def _run(url: str, w: object) -> tuple[list[dict], float]:
             records.append(r)
 
         async def go() -> float:
-            async with StreamingClient(url, "fake", timeouts=w.timeouts) as client:
+            async with StreamingClient(url, "fake", timeouts=w.timeouts, bulk_reads=bulk) as client:
                 t0 = time.perf_counter()
                 await LoadGenerator(client, sink).run(plan)
                 return time.perf_counter() - t0
@@ -66,15 +67,15 @@ def _run(url: str, w: object) -> tuple[list[dict], float]:
     return records, elapsed
 
 
-def capacity(server, concurrency: int, waves: int, out_tokens: int) -> tuple[float, float]:
+def capacity(server, concurrency: int, waves: int, out_tokens: int, bulk: bool) -> tuple[float, float]:
     server.configure(zero_delay=True, record_chunks=False)
-    records, elapsed = _run(server.url, _workload(concurrency, concurrency * waves, out_tokens, None))
+    records, elapsed = _run(server.url, _workload(concurrency, concurrency * waves, out_tokens, None), bulk)
     ok = [r for r in records if r["status"] == "ok"]
     assert len(ok) == len(records), {r["status"] for r in records}
     return sum(r["content_chunks"] for r in ok) / elapsed, len(ok) / elapsed
 
 
-def capacity_procs(server, concurrency: int, waves: int, out_tokens: int, cores: list[int]) -> float:
+def capacity_procs(server, concurrency: int, waves: int, out_tokens: int, cores: list[int], bulk: bool) -> float:
     """Chunks/s of ``len(cores)`` client processes (``--client-procs``), one pinned to each core, merged."""
     import asyncio
 
@@ -84,7 +85,8 @@ def capacity_procs(server, concurrency: int, waves: int, out_tokens: int, cores:
     w = _workload(concurrency, concurrency * waves, out_tokens, None)
     plan = build_plan(w, load_tokenizer(None)).points[0]
     records: list[dict] = []
-    setup = ClientSetup(server.url, "fake", api="completions", timeouts=w.timeouts, sampling=w.sampling)
+    setup = ClientSetup(server.url, "fake", api="completions", timeouts=w.timeouts, sampling=w.sampling,
+                        bulk_reads=bulk)
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(run_parts(setup, plan, 0, list(cores), Path(tmp), asyncio.Event(), records.append))
     ok = [r for r in records if r["status"] == "ok"]
@@ -93,9 +95,9 @@ def capacity_procs(server, concurrency: int, waves: int, out_tokens: int, cores:
     return sum(r["content_chunks"] for r in ok) / span
 
 
-def timing(server, concurrency: int, out_tokens: int) -> dict[str, float]:
+def timing(server, concurrency: int, out_tokens: int, bulk: bool) -> dict[str, float]:
     server.configure(ttft_ms=50, itl_ms=10)
-    records, _ = _run(server.url, _workload(concurrency, concurrency * 2, out_tokens, None))
+    records, _ = _run(server.url, _workload(concurrency, concurrency * 2, out_tokens, None), bulk)
     truth = server.records()
     err, c_ttft, s_ttft, s_gap = [], [], [], []
     for r in records:
@@ -118,6 +120,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--tokens", type=int, default=128, help="output tokens per request (capacity)")
     ap.add_argument("--skip-timing", action="store_true")
+    ap.add_argument("--bulk-reads", action="store_true",
+                    help="read as against a server that switches Nagle off (as the test server does): each arrival "
+                         "peeked, the queue emptied in bulk (netio.PeekStream), as runs against vLLM and llama.cpp do")
     ap.add_argument("--procs", default="", help="also: chunks/s of N client processes (e.g. 1,2,4,8), each on its "
                                                 "own core, the server on the cores left (needs N + 1 cores)")
     args = ap.parse_args()
@@ -126,21 +131,23 @@ def main() -> None:
     if len(cores) >= 2:
         os.sched_setaffinity(server.proc.pid, {cores[1]})
         os.sched_setaffinity(0, {cores[0]})
-    print(f"client pinned to core {cores[0]}; server on core {cores[1] if len(cores) > 1 else cores[0]}")
+    print(f"client pinned to core {cores[0]}; server on core {cores[1] if len(cores) > 1 else cores[0]}; reads: "
+          + ("each arrival peeked, the queue emptied in bulk" if args.bulk_reads else "each arrival read"))
     try:
         for n in [int(x) for x in args.procs.split(",") if x]:
             if n + 1 > len(cores):
                 print(f"  {n} client processes: skipped, {len(cores)} cores here (needs {n + 1})")
                 continue
             os.sched_setaffinity(server.proc.pid, set(cores[n:]))  # the server gets every core the clients don't
-            runs = [capacity_procs(server, 256 * n, args.waves, args.tokens, cores[:n]) for _ in range(args.repeat)]
+            runs = [capacity_procs(server, 256 * n, args.waves, args.tokens, cores[:n], args.bulk_reads)
+                    for _ in range(args.repeat)]
             print(f"  {n} client processes, concurrency {256 * n}: {float(np.median(runs)):12,.0f} chunks/s "
                   f"(median of {args.repeat}; server on {len(cores) - n} cores)", flush=True)
         if len(cores) >= 2:
             os.sched_setaffinity(server.proc.pid, {cores[1]})
         print("\ncapacity (zero-delay server, one client core)")
         for conc in (256, 1024):
-            runs = [capacity(server, conc, args.waves, args.tokens) for _ in range(args.repeat)]
+            runs = [capacity(server, conc, args.waves, args.tokens, args.bulk_reads) for _ in range(args.repeat)]
             chunks = float(np.median([r[0] for r in runs]))
             reqs = float(np.median([r[1] for r in runs]))
             print(f"  concurrency {conc:5d}: {chunks:10,.0f} chunks/s  {reqs:8,.0f} requests/s  "
@@ -148,7 +155,7 @@ def main() -> None:
         if not args.skip_timing:
             print("\ntiming error (server: TTFT 50 ms, ITL 10 ms; client recv - server send, same clock)")
             for conc in (1, 64, 256, 1000):
-                runs = [timing(server, conc, 50) for _ in range(args.repeat)]
+                runs = [timing(server, conc, 50, args.bulk_reads) for _ in range(args.repeat)]
                 med = {k: float(np.median([r[k] for r in runs])) for k in runs[0]}
                 print(f"  {conc:5d} streams: chunk error p50 {med['chunk_err_p50']:6.3f} ms  "
                       f"p99 {med['chunk_err_p99']:7.3f} ms | TTFT client - server p50 {med['ttft_diff_p50']:+6.3f} ms "

@@ -24,7 +24,6 @@ from inferboard.measure.exchange import Exchange, Outcome, now_ns
 from inferboard.measure.netio import (
     CONSUME_BYTES,
     KERNEL_TIMESTAMPS,
-    EdgePoller,
     RawStream,
     can_peek,
     open_raw,
@@ -144,7 +143,6 @@ class _Pool:
         self.idle: deque[_Connection] = deque()
         self.reuse = True  # cleared once the server is seen closing idle keep-alive connections
         self.target: tuple[int, int, Any] | None = None  # resolved address, looked up once
-        self.poller: EdgePoller | None = None  # watches the pool's peeking sockets (plain TCP)
 
     @property
     def timestamps(self) -> str:
@@ -165,9 +163,7 @@ class _Pool:
         if self.ssl is None:
             if self.target is None:
                 self.target = await asyncio.wait_for(resolve(loop, self.host, self.port), timeout_s)
-            if self.poller is None and self.bulk:
-                self.poller = EdgePoller(loop)
-            conn.io = await open_raw(loop, self.target, timeout_s, conn.feed, conn.lost, self.poller)
+            conn.io = await open_raw(loop, self.target, timeout_s, conn.feed, conn.lost, peek=self.bulk)
         else:
             _, conn.io = await asyncio.wait_for(
                 loop.create_connection(lambda: _TLSIO(conn), self.host, self.port, ssl=self.ssl,
@@ -184,13 +180,6 @@ class _Pool:
         """Close the idle connections (those in use keep going)."""
         while self.idle:
             self.idle.pop().abort()
-
-    def shutdown(self) -> None:
-        """Close the idle connections and stop watching any socket."""
-        self.close()
-        if self.poller is not None:
-            self.poller.close()
-            self.poller = None
 
     async def fill(self, n: int, timeout_s: float) -> int:
         """Open connections (concurrently) until ``n`` are idle, as a client in steady state holds them; returns
@@ -242,7 +231,7 @@ class StreamingClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self._pool.shutdown()
+        self._pool.close()
 
     async def open_connections(self, n: int) -> int:
         """Open up to ``n`` keep-alive connections before a load starts (a closed loop opens one per stream), so

@@ -11,6 +11,9 @@ inside the server's send calls (on loopback the receiver's TCP runs on the sende
 coalesce as they do for a busier client. Against one core's test server that cut the server's CPU per request
 from 0.367 to 0.310 ms and its data segments per request from 68 to 25 (``benchmarks/peer_compare.py``), timing
 unchanged; against a server that leaves Nagle on it would hold back the acknowledgements that server waits for.
+A PeekStream is watched by the event loop like any socket: its low-water mark keeps it quiet until new bytes
+come (an edge-triggered epoll of the pool's own, which it replaced, ran a second wake-up callback per arrival on
+the sender's core).
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import select
 import socket
 import struct
 import sys
@@ -58,7 +60,7 @@ class RawStream:
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, on_data: Callable[[bytes, int], None],
-                 on_close: Callable[[Exception | None], None], *, watch: bool = True) -> None:
+                 on_close: Callable[[Exception | None], None]) -> None:
         self.loop, self.sock, self.fd = loop, sock, sock.fileno()
         self.on_data, self.on_close = on_data, on_close
         self.closed = False
@@ -66,17 +68,13 @@ class RawStream:
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.stamped = enable_rx_timestamps(sock)
-        if watch:
-            loop.add_reader(self.fd, self._readable)
+        loop.add_reader(self.fd, self._readable)
 
     def _read(self) -> tuple[bytes, Any]:
         if self.stamped:
             data, anc, _, _ = self.sock.recvmsg(_READ_SIZE, _CMSG_SPACE)
             return data, anc
         return self.sock.recv(_READ_SIZE), ()
-
-    def _unwatch(self) -> None:
-        self.loop.remove_reader(self.fd)
 
     def _readable(self) -> None:
         try:
@@ -138,7 +136,7 @@ class RawStream:
         if self.closed:
             return
         self.closed = True
-        self._unwatch()
+        self.loop.remove_reader(self.fd)
         if self._out:
             self.loop.remove_writer(self.fd)
         if reset:
@@ -153,10 +151,10 @@ async def resolve(loop: asyncio.AbstractEventLoop, host: str, port: int) -> tupl
 
 
 async def open_raw(loop: asyncio.AbstractEventLoop, target: tuple[int, int, Any], timeout_s: float,
-                   on_data: Callable[[bytes, int], None], on_close: Callable[[Exception | None], None],
-                   poller: EdgePoller | None = None) -> RawStream:
-    """Connect to a resolved ``target`` within ``timeout_s`` (TimeoutError) and return a RawStream: a PeekStream
-    watched by ``poller`` where the kernel can peek at an offset on TCP (Linux 6.10+)."""
+                   on_data: Callable[[bytes, int], None], on_close: Callable[[Exception | None], None], *,
+                   peek: bool = False) -> RawStream:
+    """Connect to a resolved ``target`` within ``timeout_s`` (TimeoutError) and return a RawStream; with ``peek``, a
+    PeekStream where the kernel can peek at an offset on TCP (Linux 6.10+)."""
     family, proto, addr = target
     sock = socket.socket(family, socket.SOCK_STREAM, proto)
     sock.setblocking(False)
@@ -165,8 +163,8 @@ async def open_raw(loop: asyncio.AbstractEventLoop, target: tuple[int, int, Any]
     except BaseException:
         sock.close()
         raise
-    if poller is not None and _peek_from_start(sock):
-        return PeekStream(loop, sock, on_data, on_close, poller)
+    if peek and _peek_from_start(sock):
+        return PeekStream(loop, sock, on_data, on_close)
     return RawStream(loop, sock, on_data, on_close)
 
 
@@ -189,36 +187,6 @@ def can_peek() -> bool:
 
 
 
-class EdgePoller:
-    """An edge-triggered epoll for the PeekStreams of one connection pool, itself watched by the event loop: a
-    peeked socket stays readable, so a level-triggered watch would wake for it forever."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop, self.ep = loop, select.epoll()
-        self.streams: dict[int, PeekStream] = {}
-        loop.add_reader(self.ep.fileno(), self._ready)
-
-    def add(self, st: PeekStream) -> None:
-        self.streams[st.fd] = st
-        self.ep.register(st.fd, select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLET)
-
-    def remove(self, st: PeekStream) -> None:
-        if self.streams.pop(st.fd, None) is not None and not self.ep.closed:
-            with contextlib.suppress(OSError):
-                self.ep.unregister(st.fd)
-
-    def _ready(self) -> None:
-        for fd, events in self.ep.poll(0):
-            st = self.streams.get(fd)
-            if st is not None:
-                st._readable(hangup=bool(events & (select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR)))
-
-    def close(self) -> None:
-        if not self.ep.closed:
-            self.loop.remove_reader(self.ep.fileno())
-            self.ep.close()
-
-
 class PeekStream(RawStream):
     """A RawStream that reads by peeking and consumes in bulk.
 
@@ -227,17 +195,19 @@ class PeekStream(RawStream):
     peeked (``MSG_TRUNC``: discarded in the kernel). A reader that empties the queue at every arrival makes the
     kernel acknowledge every couple of small segments from inside the server's own send call (on loopback the
     receiver's TCP runs there); a queue that empties in bulk is acknowledged from this process's reads instead.
+
+    A peeked socket still holds data, so the socket's low-water mark (``SO_RCVLOWAT``) is kept one byte above
+    what has been peeked: the event loop's own watch reports it readable only when something new has come, or the
+    peer closed, or an error.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, on_data: Callable[[bytes, int], None],
-                 on_close: Callable[[Exception | None], None], poller: EdgePoller) -> None:
-        self.peeked, self.poller, self.full, self.got = 0, poller, False, False
-        super().__init__(loop, sock, on_data, on_close, watch=False)
-        poller.add(self)
+                 on_close: Callable[[Exception | None], None]) -> None:
+        self.peeked = 0
+        super().__init__(loop, sock, on_data, on_close)
 
     def _read(self) -> tuple[bytes, Any]:
         data, anc, _, _ = self.sock.recvmsg(_READ_SIZE, _CMSG_SPACE, socket.MSG_PEEK)
-        self.full, self.got = len(data) == _READ_SIZE, True
         self.peeked += len(data)
         if self.peeked >= CONSUME_BYTES:
             while self.peeked:
@@ -245,17 +215,9 @@ class PeekStream(RawStream):
                 if n <= 0:
                     break
                 self.peeked -= n
+        if data:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, self.peeked + 1)
         return data, anc
-
-    def _readable(self, *, hangup: bool = False) -> None:
-        """Peek what has arrived. Edge-triggered: no new event comes for what is already queued, so read on while
-        the read filled the buffer, and after a hang-up until the end of file or the error itself is read (data
-        and the peer's close can arrive together)."""
-        while not self.closed:
-            self.full = self.got = False
-            super()._readable()
-            if not self.got or not (self.full or hangup):
-                return
 
     def close(self, *, reset: bool = False) -> None:
         """Close; first discard what is still queued, which would otherwise make the kernel send a reset instead
@@ -265,6 +227,3 @@ class PeekStream(RawStream):
                 while self.sock.recv_into(_SINK, _READ_SIZE, socket.MSG_TRUNC | socket.MSG_DONTWAIT) > 0:
                     pass
         super().close(reset=reset)
-
-    def _unwatch(self) -> None:
-        self.poller.remove(self)

@@ -1,5 +1,6 @@
 """Reading by peeking (``netio.PeekStream``): every byte arrives once and in order, with its receive time, the
-receive queue is emptied in bulk, and the peer's close or reset is seen."""
+receive queue is emptied in bulk, a socket holding peeked bytes stays quiet until more come, and the peer's close
+or reset is seen."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from collections.abc import Callable
 import pytest
 
 from inferboard.measure import netio
-from inferboard.measure.netio import EdgePoller, PeekStream, open_raw
+from inferboard.measure.netio import PeekStream, open_raw
 
 
 def _peer(behave: Callable[[socket.socket], None]) -> tuple[int, threading.Thread]:
@@ -57,14 +58,12 @@ async def _receive(port: int, until: Callable[[bytes], bool],
         if not done.done():
             done.set_result(None)
 
-    poller = EdgePoller(loop)
-    st = await open_raw(loop, (socket.AF_INET, 0, ("127.0.0.1", port)), 5, on_data, on_close, poller)
+    st = await open_raw(loop, (socket.AF_INET, 0, ("127.0.0.1", port)), 5, on_data, on_close, peek=True)
     assert isinstance(st, PeekStream), "this kernel peeks at an offset on TCP (Linux 6.10+)"
     st.write(b"go")
     time.sleep(busy_s)
     await asyncio.wait_for(done, 10)
     await asyncio.sleep(0.05)
-    poller.close()
     return bytes(got), stamps, closed, st
 
 
@@ -101,7 +100,7 @@ def test_every_byte_arrives_once_in_order_and_the_queue_empties_in_bulk() -> Non
 @pytest.mark.parametrize("together", [False, True])
 @pytest.mark.parametrize("reset", [False, True])
 def test_the_peers_close_and_reset_are_seen(reset: bool, together: bool) -> None:
-    """Also when the data and the close are queued before the client reads (one edge-triggered event for both)."""
+    """Also when the data and the close are queued before the client reads (one readiness report for both)."""
     def behave(conn: socket.socket) -> None:
         conn.recv(2)
         conn.sendall(b"hello")
@@ -115,6 +114,51 @@ def test_the_peers_close_and_reset_are_seen(reset: bool, together: bool) -> None
     t.join(5)
     assert got == b"hello" and st.closed
     assert isinstance(closed[0], ConnectionResetError) if reset else closed == [None]
+
+
+def test_a_socket_holding_peeked_bytes_is_not_reported_again_until_more_come(monkeypatch) -> None:
+    """The event loop watches a PeekStream level-triggered: without its low-water mark one byte above what it has
+    peeked, the unconsumed bytes would keep it readable and the loop would read it (in vain) at every turn."""
+    reads: list[int] = []
+    real = PeekStream._read
+
+    def counted(self: PeekStream):  # type: ignore[no-untyped-def]
+        reads.append(1)
+        return real(self)
+
+    monkeypatch.setattr(PeekStream, "_read", counted)
+    more = threading.Event()
+
+    def behave(conn: socket.socket) -> None:
+        conn.recv(2)
+        conn.sendall(b"a" * 100)
+        more.wait(5)
+        conn.sendall(b"b" * 100)
+        time.sleep(0.2)
+
+    port, t = _peer(behave)
+
+    async def go() -> tuple[int, int, bytes]:
+        loop = asyncio.get_running_loop()
+        got = bytearray()
+        st = await open_raw(loop, (socket.AF_INET, 0, ("127.0.0.1", port)), 5, lambda d, ns: got.extend(d),
+                            lambda exc: None, peek=True)
+        st.write(b"go")
+        while len(got) < 100:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)  # 100 bytes peeked, under one bulk: still queued, and nothing new
+        quiet, queued = len(reads), _queued(st.sock)
+        more.set()
+        while len(got) < 200:
+            await asyncio.sleep(0.01)
+        st.close()
+        return quiet, queued, bytes(got)
+
+    quiet, queued, got = asyncio.run(go())
+    t.join(5)
+    assert queued == 100 and got == b"a" * 100 + b"b" * 100
+    assert quiet <= 2  # the arrival (and at most one read that found nothing new), not one per loop turn
+    assert len(reads) <= quiet + 2
 
 
 def test_closing_with_peeked_bytes_queued_sends_a_fin_not_a_reset() -> None:
