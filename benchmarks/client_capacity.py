@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from inferboard.measure.client import StreamingClient  # noqa: E402
 from inferboard.measure.loadgen import LoadGenerator  # noqa: E402
+from inferboard.measure.netio import can_peek  # noqa: E402
 from inferboard.results.schema import Journal  # noqa: E402
 from inferboard.scenario.prompts import load_tokenizer  # noqa: E402
 from inferboard.scenario.schedule import build_plan  # noqa: E402
@@ -131,8 +132,9 @@ def main() -> None:
     if len(cores) >= 2:
         os.sched_setaffinity(server.proc.pid, {cores[1]})
         os.sched_setaffinity(0, {cores[0]})
+    peeks = args.bulk_reads and can_peek()  # where the kernel cannot peek at an offset, the pool reads plainly
     print(f"client pinned to core {cores[0]}; server on core {cores[1] if len(cores) > 1 else cores[0]}; reads: "
-          + ("each arrival peeked, the queue emptied in bulk" if args.bulk_reads else "each arrival read"))
+          + ("each arrival peeked, the queue emptied in bulk" if peeks else "each arrival read"))
     try:
         for n in [int(x) for x in args.procs.split(",") if x]:
             if n + 1 > len(cores):

@@ -9,7 +9,7 @@ A client whose server switches Nagle's algorithm off may read through PeekStream
 peeked and stamped at once, but the receive queue is emptied in bulk, so the kernel stops acknowledging from
 inside the server's send calls (on loopback the receiver's TCP runs on the sender's CPU) and the server's writes
 coalesce as they do for a busier client. Against one core's test server that cut the server's CPU per request
-from 0.367 to 0.310 ms and its data segments per request from 68 to 25 (``benchmarks/peer_compare.py``), timing
+from 0.367 to 0.285 ms and its data segments per request from 68 to 23 (``benchmarks/peer_compare.py``), timing
 unchanged; against a server that leaves Nagle on it would hold back the acknowledgements that server waits for.
 A PeekStream is watched by the event loop like any socket: its low-water mark keeps it quiet until new bytes
 come (an edge-triggered epoll of the pool's own, which it replaced, ran a second wake-up callback per arrival on
@@ -185,8 +185,6 @@ def can_peek() -> bool:
         return _peek_from_start(sock)
 
 
-
-
 class PeekStream(RawStream):
     """A RawStream that reads by peeking and consumes in bulk.
 
@@ -198,7 +196,10 @@ class PeekStream(RawStream):
 
     A peeked socket still holds data, so the socket's low-water mark (``SO_RCVLOWAT``) is kept one byte above
     what has been peeked: the event loop's own watch reports it readable only when something new has come, or the
-    peer closed, or an error.
+    peer closed, or an error, or the kernel is short of receive memory (then what was peeked is consumed at once).
+    The mark stays under ``CONSUME_BYTES``: the kernel grows the receive buffer (and may clamp the window) for a
+    mark only when the mark's bytes would take more memory than the buffer holds, which segments of SSE events'
+    size, a few dozen to a few hundred bytes each, never do at 4 KiB.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, on_data: Callable[[bytes, int], None],
@@ -207,17 +208,30 @@ class PeekStream(RawStream):
         super().__init__(loop, sock, on_data, on_close)
 
     def _read(self) -> tuple[bytes, Any]:
-        data, anc, _, _ = self.sock.recvmsg(_READ_SIZE, _CMSG_SPACE, socket.MSG_PEEK)
+        try:
+            data, anc, _, _ = self.sock.recvmsg(_READ_SIZE, _CMSG_SPACE, socket.MSG_PEEK)
+        except BlockingIOError:
+            # reported readable with nothing new: the kernel is short of receive memory (or the window nearly
+            # closed), which marks a socket holding data readable whatever its low-water mark. Consume what was
+            # peeked (already handed on), so it goes quiet instead of being reported at every turn of the loop.
+            if self.peeked:
+                self._consume()
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, self.peeked + 1)
+            raise
         self.peeked += len(data)
         if self.peeked >= CONSUME_BYTES:
-            while self.peeked:
-                n = self.sock.recv_into(_SINK, min(self.peeked, _READ_SIZE), socket.MSG_TRUNC)
-                if n <= 0:
-                    break
-                self.peeked -= n
+            self._consume()
         if data:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, self.peeked + 1)
         return data, anc
+
+    def _consume(self) -> None:
+        """Discard what has been peeked (``MSG_TRUNC``: nothing is copied)."""
+        while self.peeked:
+            n = self.sock.recv_into(_SINK, min(self.peeked, _READ_SIZE), socket.MSG_TRUNC)
+            if n <= 0:
+                break
+            self.peeked -= n
 
     def close(self, *, reset: bool = False) -> None:
         """Close; first discard what is still queued, which would otherwise make the kernel send a reset instead

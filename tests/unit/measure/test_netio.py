@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 
 import pytest
+import uvloop
 
 from inferboard.measure import netio
 from inferboard.measure.netio import PeekStream, open_raw
@@ -116,9 +117,9 @@ def test_the_peers_close_and_reset_are_seen(reset: bool, together: bool) -> None
     assert isinstance(closed[0], ConnectionResetError) if reset else closed == [None]
 
 
-def test_a_socket_holding_peeked_bytes_is_not_reported_again_until_more_come(monkeypatch) -> None:
-    """The event loop watches a PeekStream level-triggered: without its low-water mark one byte above what it has
-    peeked, the unconsumed bytes would keep it readable and the loop would read it (in vain) at every turn."""
+def _idle_reads(monkeypatch, run: Callable, rcvbuf: int | None, writes: int) -> tuple[int, int, int, int]:
+    """Receive ``writes`` writes of 100 bytes (2 ms apart), then sit idle 0.3 s; returns the reads made while idle,
+    the socket's low-water mark and queued bytes then, and how many bytes were handed on."""
     reads: list[int] = []
     real = PeekStream._read
 
@@ -127,38 +128,59 @@ def test_a_socket_holding_peeked_bytes_is_not_reported_again_until_more_come(mon
         return real(self)
 
     monkeypatch.setattr(PeekStream, "_read", counted)
-    more = threading.Event()
 
     def behave(conn: socket.socket) -> None:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn.recv(2)
-        conn.sendall(b"a" * 100)
-        more.wait(5)
-        conn.sendall(b"b" * 100)
-        time.sleep(0.2)
+        for _ in range(writes):
+            conn.sendall(b"a" * 100)
+            time.sleep(0.002)
+        time.sleep(1)
 
     port, t = _peer(behave)
 
-    async def go() -> tuple[int, int, bytes]:
+    async def go() -> tuple[int, int, int, int]:
         loop = asyncio.get_running_loop()
         got = bytearray()
         st = await open_raw(loop, (socket.AF_INET, 0, ("127.0.0.1", port)), 5, lambda d, ns: got.extend(d),
                             lambda exc: None, peek=True)
+        if rcvbuf:
+            st.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         st.write(b"go")
-        while len(got) < 100:
+        while len(got) < 100 * writes:
             await asyncio.sleep(0.01)
-        await asyncio.sleep(0.3)  # 100 bytes peeked, under one bulk: still queued, and nothing new
-        quiet, queued = len(reads), _queued(st.sock)
-        more.set()
-        while len(got) < 200:
-            await asyncio.sleep(0.01)
+        start = len(reads)
+        await asyncio.sleep(0.3)
+        out = (len(reads) - start, st.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT), _queued(st.sock),
+               len(got))
         st.close()
-        return quiet, queued, bytes(got)
+        return out
 
-    quiet, queued, got = asyncio.run(go())
+    out = run(go())
     t.join(5)
-    assert queued == 100 and got == b"a" * 100 + b"b" * 100
-    assert quiet <= 2  # the arrival (and at most one read that found nothing new), not one per loop turn
-    assert len(reads) <= quiet + 2
+    return out
+
+
+LOOPS = {"asyncio": asyncio.run, "uvloop": uvloop.run}
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_socket_holding_peeked_bytes_is_not_reported_again_until_more_come(monkeypatch, loop: str) -> None:
+    """The event loop watches a PeekStream level-triggered: without its low-water mark one byte above what it has
+    peeked, the unconsumed bytes would keep it readable and the loop would read it (in vain) at every turn."""
+    idle, lowat, queued, got = _idle_reads(monkeypatch, LOOPS[loop], None, 10)
+    assert got == 1000 and queued == 1000 and lowat == 1001  # under one bulk: peeked, handed on, still queued
+    assert idle == 0
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_short_of_receive_memory_what_was_peeked_is_consumed(monkeypatch, loop: str) -> None:
+    """A socket short of receive memory is readable whatever its low-water mark: the peek that finds nothing new
+    consumes what was peeked, so the loop does not read it at every turn. (A 4 KiB receive buffer holding 40 small
+    segments is short.)"""
+    idle, lowat, queued, got = _idle_reads(monkeypatch, LOOPS[loop], 4096, 40)
+    assert got == 4000 and queued < 4000 and lowat == queued + 1
+    assert idle <= 1
 
 
 def test_closing_with_peeked_bytes_queued_sends_a_fin_not_a_reset() -> None:
