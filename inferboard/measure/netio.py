@@ -9,7 +9,8 @@ A client whose server switches Nagle's algorithm off may read through PeekStream
 peeked and stamped at once, but the receive queue is emptied in bulk, so the kernel stops acknowledging from
 inside the server's send calls (on loopback the receiver's TCP runs on the sender's CPU) and the server's writes
 coalesce as they do for a busier client. Against one core's test server that cut the server's CPU per request
-from 0.367 to 0.285 ms and its data segments per request from 68 to 23 (``benchmarks/peer_compare.py``), timing
+from 0.367 to 0.310 ms (psutil sampling, side by side) and its data segments per request from 68 to 25
+(``benchmarks/peer_compare.py``; read from CPU clocks it is now 0.285 ms against vLLM bench's 0.282), timing
 unchanged; against a server that leaves Nagle on it would hold back the acknowledgements that server waits for.
 A PeekStream is watched by the event loop like any socket: its low-water mark keeps it quiet until new bytes
 come (an edge-triggered epoll of the pool's own, which it replaced, ran a second wake-up callback per arrival on
