@@ -40,10 +40,10 @@ def _queued(sock: socket.socket) -> int:
     return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
 
 
-async def _receive(port: int, until: Callable[[bytes], bool],
-                   busy_s: float = 0.0) -> tuple[bytes, list[int], list[object], PeekStream]:
-    """Connect, send b"go" (then keep the loop busy ``busy_s``: what the peer does meanwhile arrives together), hand
-    on what arrives until ``until`` holds or the peer closes."""
+async def _receive(port: int, until: Callable[[bytes], bool], busy_s: float = 0.0,
+                   rcvbuf: int | None = None) -> tuple[bytes, list[int], list[object], PeekStream]:
+    """Connect (with a receive buffer of ``rcvbuf`` bytes if given), send b"go" (then keep the loop busy ``busy_s``:
+    what the peer does meanwhile arrives together), hand on what arrives until ``until`` holds or the peer closes."""
     loop = asyncio.get_running_loop()
     got, stamps, closed = bytearray(), [], []
     done = loop.create_future()
@@ -61,6 +61,8 @@ async def _receive(port: int, until: Callable[[bytes], bool],
 
     st = await open_raw(loop, (socket.AF_INET, 0, ("127.0.0.1", port)), 5, on_data, on_close, peek=True)
     assert isinstance(st, PeekStream), "this kernel peeks at an offset on TCP (Linux 6.10+)"
+    if rcvbuf:
+        st.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     st.write(b"go")
     time.sleep(busy_s)
     await asyncio.wait_for(done, 10)
@@ -140,15 +142,7 @@ def _idle_reads(monkeypatch, run: Callable, rcvbuf: int | None, writes: int) -> 
     port, t = _peer(behave)
 
     async def go() -> tuple[int, int, int, int]:
-        loop = asyncio.get_running_loop()
-        got = bytearray()
-        st = await open_raw(loop, (socket.AF_INET, 0, ("127.0.0.1", port)), 5, lambda d, ns: got.extend(d),
-                            lambda exc: None, peek=True)
-        if rcvbuf:
-            st.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        st.write(b"go")
-        while len(got) < 100 * writes:
-            await asyncio.sleep(0.01)
+        got, _, _, st = await _receive(port, lambda b: len(b) >= 100 * writes, rcvbuf=rcvbuf)
         start = len(reads)
         await asyncio.sleep(0.3)
         out = (len(reads) - start, st.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT), _queued(st.sock),
