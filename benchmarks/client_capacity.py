@@ -7,10 +7,13 @@
    (same monotonic clock), and between client and server TTFT, at 1, 64, 256 and 1000 streams.
 
 Client and server are pinned to different cores where the machine has two. Prints medians of
-``--repeat`` runs. ``--procs 1,2,4`` adds the chunks/s of that many client processes (``--client-procs``), one
-per core, the server on the cores left. ``--bulk-reads`` reads as runs against a server that switches Nagle off do
-(vLLM, llama.cpp): each arrival peeked, the receive queue emptied in bulk. Usage: ``python
-benchmarks/client_capacity.py [--waves 8] [--repeat 3] [--procs 1,2,4,8] [--bulk-reads]``.
+``--repeat`` runs. ``--procs 1,2,4`` adds the chunks/s of that many client processes (``--client-procs``),
+one per core, against a test server of one worker process per core left (so that it does not limit them):
+each process's own figure, how busy the server workers were, and the total against that many times one
+process's. ``--timing-procs 4`` measures the timing error at 1000 streams split over that many client
+processes. ``--bulk-reads`` reads as runs against a server that switches Nagle off do (vLLM, llama.cpp):
+each arrival peeked, the receive queue emptied in bulk. Usage: ``python benchmarks/client_capacity.py
+[--waves 8] [--repeat 3] [--procs 1,2,4,8] [--timing-procs 4] [--bulk-reads]``.
 """
 
 from __future__ import annotations
@@ -76,30 +79,74 @@ def capacity(server, concurrency: int, waves: int, out_tokens: int, bulk: bool) 
     return sum(r["content_chunks"] for r in ok) / elapsed, len(ok) / elapsed
 
 
-def capacity_procs(server, concurrency: int, waves: int, out_tokens: int, cores: list[int], bulk: bool) -> float:
-    """Chunks/s of ``len(cores)`` client processes (``--client-procs``), one pinned to each core, merged."""
+def capacity_procs(concurrency: int, waves: int, out_tokens: int, cores: list[int], rest: list[int],
+                   bulk: bool) -> tuple[float, list[float], float]:
+    """Chunks/s of ``len(cores)`` client processes (``--client-procs``), one pinned to each core, merged; each
+    process's own chunks/s; and how busy the server was (CPU seconds per second per worker). The server is the
+    zero-delay test server with one worker per core of ``rest`` (this process waits there too), so that it is not
+    what limits the clients."""
+    import asyncio
+
+    import psutil
+
+    from inferboard.cell.clients import ClientSetup, run_parts
+
+    server = start_fake_server(workers=len(rest), zero_delay=True)
+    try:
+        os.sched_setaffinity(0, set(rest))
+        time.sleep(0.2)  # the workers are forked after the port is printed
+        workers = [psutil.Process(server.proc.pid), *psutil.Process(server.proc.pid).children()]
+        for proc, core in zip(workers, rest, strict=False):
+            proc.cpu_affinity([core])
+        w = _workload(concurrency, concurrency * waves, out_tokens, None)
+        plan = build_plan(w, load_tokenizer(None)).points[0]
+        records: list[dict] = []
+        setup = ClientSetup(server.url, "fake", api="completions", timeouts=w.timeouts, sampling=w.sampling,
+                            bulk_reads=bulk)
+        cpu0 = sum(sum(p.cpu_times()[:2]) for p in workers)
+        with tempfile.TemporaryDirectory() as tmp:
+            asyncio.run(run_parts(setup, plan, 0, list(cores), Path(tmp), asyncio.Event(), records.append))
+        server_cpu = sum(sum(p.cpu_times()[:2]) for p in workers) - cpu0
+    finally:
+        server.proc.kill()
+        server.proc.wait()
+    ok = [r for r in records if r["status"] == "ok"]
+    assert len(ok) == len(records) == concurrency * waves, {r["status"] for r in records}
+    span = (max(r["end_ns"] for r in ok) - min(r["sent_ns"] for r in ok)) / 1e9
+    per_proc = []
+    for i in range(len(cores)):
+        mine = [r for r in ok if r["client_proc"] == i]
+        own = (max(r["end_ns"] for r in mine) - min(r["sent_ns"] for r in mine)) / 1e9
+        per_proc.append(sum(r["content_chunks"] for r in mine) / own)
+    return sum(r["content_chunks"] for r in ok) / span, per_proc, server_cpu / span / len(workers)
+
+
+def timing(server, concurrency: int, out_tokens: int, bulk: bool) -> dict[str, float]:
+    server.configure(ttft_ms=50, itl_ms=10)
+    records, _ = _run(server.url, _workload(concurrency, concurrency * 2, out_tokens, None), bulk)
+    return _errors(records, server.records())
+
+
+def timing_procs(server, concurrency: int, out_tokens: int, cores: list[int], bulk: bool) -> dict[str, float]:
+    """``timing`` with the streams split over one client process per core of ``cores`` (``--client-procs``)."""
     import asyncio
 
     from inferboard.cell.clients import ClientSetup, run_parts
 
-    server.configure(zero_delay=True, record_chunks=False)
-    w = _workload(concurrency, concurrency * waves, out_tokens, None)
+    server.configure(ttft_ms=50, itl_ms=10)
+    w = _workload(concurrency, concurrency * 2, out_tokens, None)
     plan = build_plan(w, load_tokenizer(None)).points[0]
     records: list[dict] = []
     setup = ClientSetup(server.url, "fake", api="completions", timeouts=w.timeouts, sampling=w.sampling,
                         bulk_reads=bulk)
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(run_parts(setup, plan, 0, list(cores), Path(tmp), asyncio.Event(), records.append))
-    ok = [r for r in records if r["status"] == "ok"]
-    assert len(ok) == len(records) == concurrency * waves, {r["status"] for r in records}
-    span = (max(r["end_ns"] for r in ok) - min(r["sent_ns"] for r in ok)) / 1e9
-    return sum(r["content_chunks"] for r in ok) / span
+    return _errors(records, server.records())
 
 
-def timing(server, concurrency: int, out_tokens: int, bulk: bool) -> dict[str, float]:
-    server.configure(ttft_ms=50, itl_ms=10)
-    records, _ = _run(server.url, _workload(concurrency, concurrency * 2, out_tokens, None), bulk)
-    truth = server.records()
+def _errors(records: list[dict], truth: dict[str, dict]) -> dict[str, float]:
+    """Each chunk's client receive time minus the server's send time, and client minus server TTFT (ms)."""
+    assert all(r["status"] == "ok" for r in records), {r["status"] for r in records}
     err, c_ttft, s_ttft, s_gap = [], [], [], []
     for r in records:
         s = truth[r["request_id"]]
@@ -115,6 +162,13 @@ def timing(server, concurrency: int, out_tokens: int, bulk: bool) -> dict[str, f
             "server_itl_p50": float(np.median(np.concatenate(s_gap))), "chunks": float(len(e))}
 
 
+def _print_timing(label: str, runs: list[dict[str, float]]) -> None:
+    med = {k: float(np.median([r[k] for r in runs])) for k in runs[0]}
+    print(f"  {label}: chunk error p50 {med['chunk_err_p50']:6.3f} ms  p99 {med['chunk_err_p99']:7.3f} ms | TTFT "
+          f"client - server p50 {med['ttft_diff_p50']:+6.3f} ms p99 {med['ttft_diff_p99']:+7.3f} ms | server ITL p50 "
+          f"{med['server_itl_p50']:.2f} ms ({med['chunks']:,.0f} chunks)", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--waves", type=int, default=8, help="capacity: requests = concurrency × waves")
@@ -126,6 +180,8 @@ def main() -> None:
                          "peeked, the queue emptied in bulk (netio.PeekStream), as runs against vLLM and llama.cpp do")
     ap.add_argument("--procs", default="", help="also: chunks/s of N client processes (e.g. 1,2,4,8), each on its "
                                                 "own core, the server on the cores left (needs N + 1 cores)")
+    ap.add_argument("--timing-procs", default="", help="also: the timing error at 1000 streams over N client "
+                                                       "processes (e.g. 2,4), the server on one core (needs N + 2)")
     args = ap.parse_args()
     cores = sorted(os.sched_getaffinity(0))
     server = start_fake_server()
@@ -136,15 +192,21 @@ def main() -> None:
     print(f"client pinned to core {cores[0]}; server on core {cores[1] if len(cores) > 1 else cores[0]}; reads: "
           + ("each arrival peeked, the queue emptied in bulk" if peeks else "each arrival read"))
     try:
+        base = None
         for n in [int(x) for x in args.procs.split(",") if x]:
             if n + 1 > len(cores):
                 print(f"  {n} client processes: skipped, {len(cores)} cores here (needs {n + 1})")
                 continue
-            os.sched_setaffinity(server.proc.pid, set(cores[n:]))  # the server gets every core the clients don't
-            runs = [capacity_procs(server, 256 * n, args.waves, args.tokens, cores[:n], args.bulk_reads)
+            runs = [capacity_procs(256 * n, args.waves, args.tokens, cores[:n], cores[n:], args.bulk_reads)
                     for _ in range(args.repeat)]
-            print(f"  {n} client processes, concurrency {256 * n}: {float(np.median(runs)):12,.0f} chunks/s "
-                  f"(median of {args.repeat}; server on {len(cores) - n} cores)", flush=True)
+            total = float(np.median([r[0] for r in runs]))
+            per = [c for r in runs for c in r[1]]
+            base = base or (total if n == 1 else None)
+            scale = f"; {total / (n * base):.2f} of {n} × one process's" if base else ""
+            print(f"  {n:2d} client processes, concurrency {256 * n:5d}: {total:12,.0f} chunks/s (median of "
+                  f"{args.repeat}{scale}); per process {min(per):,.0f}–{max(per):,.0f}; server {len(cores) - n} "
+                  f"workers, each busy {float(np.median([r[2] for r in runs])):.0%}", flush=True)
+        os.sched_setaffinity(0, {cores[0]})
         if len(cores) >= 2:
             os.sched_setaffinity(server.proc.pid, {cores[1]})
         print("\ncapacity (zero-delay server, one client core)")
@@ -157,12 +219,16 @@ def main() -> None:
         if not args.skip_timing:
             print("\ntiming error (server: TTFT 50 ms, ITL 10 ms; client recv - server send, same clock)")
             for conc in (1, 64, 256, 1000):
-                runs = [timing(server, conc, 50, args.bulk_reads) for _ in range(args.repeat)]
-                med = {k: float(np.median([r[k] for r in runs])) for k in runs[0]}
-                print(f"  {conc:5d} streams: chunk error p50 {med['chunk_err_p50']:6.3f} ms  "
-                      f"p99 {med['chunk_err_p99']:7.3f} ms | TTFT client - server p50 {med['ttft_diff_p50']:+6.3f} ms "
-                      f"p99 {med['ttft_diff_p99']:+7.3f} ms | server ITL p50 {med['server_itl_p50']:.2f} ms "
-                      f"({med['chunks']:,.0f} chunks)")
+                _print_timing(f"{conc:5d} streams", [timing(server, conc, 50, args.bulk_reads)
+                                                     for _ in range(args.repeat)])
+        for n in [int(x) for x in args.timing_procs.split(",") if x]:
+            if n + 2 > len(cores):
+                print(f"  1000 streams over {n} client processes: skipped, {len(cores)} cores here (needs {n + 2})")
+                continue
+            os.sched_setaffinity(server.proc.pid, {cores[n]})  # the server on its own core; this process beyond it
+            os.sched_setaffinity(0, set(cores[n + 1:]))
+            _print_timing(f"1000 streams over {n} client processes", [
+                timing_procs(server, 1000, 50, cores[:n], args.bulk_reads) for _ in range(args.repeat)])
     finally:
         server.proc.kill()
 

@@ -6,6 +6,11 @@ with ``POST /_control`` (JSON, see ``Control``) and what it actually did is read
 read (``arrival_ns``), when each content chunk was written (``sent_ns``) and the fault it injected.
 Clock: ``time.monotonic_ns()``, shared by every process on the machine.
 
+``--workers N`` (with ``--zero-delay``, for the client-capacity benchmark) serves one port from N processes, each
+with its own ``SO_REUSEPORT`` socket (the kernel spreads connections over them), so that the server is not what
+limits several client processes. Their behaviour is set by the flags: control and records would reach one worker
+only, so they answer 409.
+
 It is built to stay out of the way of timing tests: one asyncio Protocol per connection (request
 parsing by httptools) and one timer wheel for all streams, so a token costs a heap operation and a
 socket write.
@@ -112,7 +117,8 @@ def _delta(chat: bool, model: str, text: str | None, finish: str | None = None) 
 
 def _json_response(status: int, obj: Any) -> bytes:
     body = orjson.dumps(obj)
-    reason = {200: "OK", 404: "Not Found", 429: "Too Many Requests", 503: "Service Unavailable"}.get(status, "X")
+    reason = {200: "OK", 404: "Not Found", 409: "Conflict", 429: "Too Many Requests",
+              503: "Service Unavailable"}.get(status, "X")
     return (f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n\r\n").encode() + body
 
@@ -120,8 +126,9 @@ def _json_response(status: int, obj: Any) -> bytes:
 class Server:
     """Shared state: control, records and the timer wheel that emits every stream's chunks."""
 
-    def __init__(self) -> None:
-        self.ctrl = Control()
+    def __init__(self, ctrl: Control, workers: int = 1) -> None:
+        self.ctrl = ctrl
+        self.workers = workers
         self.slots: Slots | None = None
         self.records: dict[str, dict[str, Any]] = {}
         self.heap: list[tuple[int, int, Stream]] = []
@@ -273,6 +280,8 @@ class Connection:
         body = b"".join(self.body)
         if path in (b"/v1/completions", b"/v1/chat/completions") and method == b"POST":
             self.generate(path.endswith(b"/chat/completions"), orjson.loads(body))
+        elif path in (b"/_control", b"/_records") and self.server.workers > 1:
+            self.write(_json_response(409, {"error": {"message": "several workers: set behaviour with flags"}}))
         elif path == b"/_control":
             ctrl = self.server.ctrl = Control(**orjson.loads(body))
             self.server.slots = Slots(ctrl.slots, ctrl.queue_limit) if ctrl.slots is not None else None
@@ -365,15 +374,20 @@ class Connection:
             self.write(_json_response(503, {"error": {"message": "queue full: shed"}}))
 
 
-async def serve(host: str, port: int) -> None:
-    server = Server()
-    loop = server.loop = asyncio.get_running_loop()
+def _listen(host: str, port: int, reuseport: bool) -> socket.socket:
     lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuseport:
+        lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     lsock.bind((host, port))
     lsock.listen(4096)
     lsock.setblocking(False)
-    print(f"PORT {lsock.getsockname()[1]}", flush=True)
+    return lsock
+
+
+async def serve(lsock: socket.socket, ctrl: Control, workers: int) -> None:
+    server = Server(ctrl, workers)
+    loop = server.loop = asyncio.get_running_loop()
     conns: set[Connection] = set()
     while True:
         sock, _ = await loop.sock_accept(lsock)
@@ -381,15 +395,44 @@ async def serve(host: str, port: int) -> None:
         conns.add(Connection(server, sock))
 
 
+def _fork_workers(socks: list[socket.socket]) -> socket.socket:
+    """Fork one process per socket after the first; each serves its own socket and dies with this one (SIGKILL,
+    however this one ends). Returns the socket this process serves."""
+    import ctypes
+    import signal
+
+    parent = os.getpid()
+    for sock in socks[1:]:
+        if os.fork() == 0:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+            if os.getppid() != parent:
+                os._exit(1)
+            for other in socks:
+                if other is not sock:
+                    other.close()
+            return sock
+    for sock in socks[1:]:
+        sock.close()
+    return socks[0]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description="fault-injecting OpenAI-compatible test server")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=1, help="processes serving the port (SO_REUSEPORT)")
+    ap.add_argument("--zero-delay", action="store_true", help="write each whole stream at once (Control.zero_delay)")
     args = ap.parse_args()
+    ctrl = Control(zero_delay=args.zero_delay, record_chunks=not args.zero_delay)
+    socks = [_listen(args.host, args.port, args.workers > 1)]
+    port = socks[0].getsockname()[1]
+    socks += [_listen(args.host, port, True) for _ in range(args.workers - 1)]
+    print(f"PORT {port}", flush=True)
+    lsock = _fork_workers(socks)
     try:
         import uvloop
 
-        uvloop.run(serve(args.host, args.port))
+        uvloop.run(serve(lsock, ctrl, args.workers))
     except KeyboardInterrupt:
         pass
 

@@ -37,8 +37,11 @@ class FakeServerHandle:
         return self._call("GET", "/_records")
 
 
-def start_fake_server() -> FakeServerHandle:
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fakeserver.py"), "--port", "0"],
+def start_fake_server(workers: int = 1, zero_delay: bool = False) -> FakeServerHandle:
+    """Start tests/fakeserver.py on a free port; ``workers`` > 1 serves it from that many processes (behaviour from
+    the flags only: ``zero_delay``), which die with the first."""
+    argv = [sys.executable, str(ROOT / "tests" / "fakeserver.py"), "--port", "0", "--workers", str(workers)]
+    proc = subprocess.Popen(argv + (["--zero-delay"] if zero_delay else []),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
