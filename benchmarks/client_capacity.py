@@ -9,11 +9,13 @@
 Client and server are pinned to different cores where the machine has two. Prints medians of
 ``--repeat`` runs. ``--procs 1,2,4`` adds the chunks/s of that many client processes (``--client-procs``),
 one per core, against a test server of one worker process per core left (so that it does not limit them):
-each process's own figure, how busy the server workers were, and the total against that many times one
-process's. ``--timing-procs 4`` measures the timing error at 1000 streams split over that many client
-processes. ``--bulk-reads`` reads as runs against a server that switches Nagle off do (vLLM, llama.cpp):
-each arrival peeked, the receive queue emptied in bulk. Usage: ``python benchmarks/client_capacity.py
-[--waves 8] [--repeat 3] [--procs 1,2,4,8] [--timing-procs 4] [--bulk-reads]``.
+each process's own rate (chunks over its own span), their sum against that many times one process's, the
+merged rate (all chunks over the whole span, which the slowest process sets) and how busy the server
+workers were. ``--per-core``: one process's rate on each core in turn. ``--timing-procs 4``: the timing
+error at 1000 streams split over that many client processes. ``--bulk-reads`` reads as runs against a
+server that switches Nagle off do (vLLM, llama.cpp): each arrival peeked, the receive queue emptied in
+bulk. Usage: ``python benchmarks/client_capacity.py [--waves 8] [--repeat 3] [--procs 1,2,4,8]
+[--per-core] [--timing-procs 4] [--bulk-reads]``.
 """
 
 from __future__ import annotations
@@ -180,6 +182,8 @@ def main() -> None:
                          "peeked, the queue emptied in bulk (netio.PeekStream), as runs against vLLM and llama.cpp do")
     ap.add_argument("--procs", default="", help="also: chunks/s of N client processes (e.g. 1,2,4,8), each on its "
                                                 "own core, the server on the cores left (needs N + 1 cores)")
+    ap.add_argument("--per-core", action="store_true", help="also: one client process's chunks/s on each core in "
+                                                                 "turn (are the cores alike?)")
     ap.add_argument("--timing-procs", default="", help="also: the timing error at 1000 streams over N client "
                                                        "processes (e.g. 2,4), the server on one core (needs N + 2)")
     args = ap.parse_args()
@@ -199,13 +203,21 @@ def main() -> None:
                 continue
             runs = [capacity_procs(256 * n, args.waves, args.tokens, cores[:n], cores[n:], args.bulk_reads)
                     for _ in range(args.repeat)]
-            total = float(np.median([r[0] for r in runs]))
+            merged = float(np.median([r[0] for r in runs]))
+            total = float(np.median([sum(r[1]) for r in runs]))  # each process at its own pace, all at once
             per = [c for r in runs for c in r[1]]
             base = base or (total if n == 1 else None)
-            scale = f"; {total / (n * base):.2f} of {n} × one process's" if base else ""
-            print(f"  {n:2d} client processes, concurrency {256 * n:5d}: {total:12,.0f} chunks/s (median of "
-                  f"{args.repeat}{scale}); per process {min(per):,.0f}–{max(per):,.0f}; server {len(cores) - n} "
-                  f"workers, each busy {float(np.median([r[2] for r in runs])):.0%}", flush=True)
+            scale = f" = {total / (n * base):.2f} × {n} × one process's" if base else ""
+            print(f"  {n:2d} client processes, concurrency {256 * n:5d}: {total:12,.0f} chunks/s{scale} (sum of each "
+                  f"process's own rate; merged {merged:,.0f}; median of {args.repeat}); per process "
+                  f"{min(per):,.0f}–{max(per):,.0f}; server {len(cores) - n} workers, each busy "
+                  f"{float(np.median([r[2] for r in runs])):.0%}", flush=True)
+        if args.per_core and len(cores) >= 2:
+            print("  one client process on each core in turn (256 streams; the server on the others):")
+            for c in cores:
+                rate = capacity_procs(256, args.waves, args.tokens, [c], [x for x in cores if x != c],
+                                      args.bulk_reads)[0]
+                print(f"    core {c:2d}: {rate:10,.0f} chunks/s", flush=True)
         os.sched_setaffinity(0, {cores[0]})
         if len(cores) >= 2:
             os.sched_setaffinity(server.proc.pid, {cores[1]})
