@@ -10,12 +10,13 @@ Client and server are pinned to different cores where the machine has two. Print
 ``--repeat`` runs. ``--procs 1,2,4`` adds the chunks/s of that many client processes (``--client-procs``),
 one per core, against a test server of one worker process per core left (so that it does not limit them):
 each process's own rate (chunks over its own span), their sum against that many times one process's, the
-merged rate (all chunks over the whole span, which the slowest process sets) and how busy the server
-workers were. ``--per-core``: one process's rate on each core in turn. ``--timing-procs 4``: the timing
-error at 1000 streams split over that many client processes. ``--bulk-reads`` reads as runs against a
-server that switches Nagle off do (vLLM, llama.cpp): each arrival peeked, the receive queue emptied in
-bulk. Usage: ``python benchmarks/client_capacity.py [--waves 8] [--repeat 3] [--procs 1,2,4,8]
-[--per-core] [--timing-procs 4] [--bulk-reads]``.
+merged rate (all chunks over the whole span, which the slowest process sets), the client processes' CPU per
+chunk (constant if the client's work scales, whatever the cores' speed) and how busy the server workers
+were. ``--per-core``: one process's rate on each core in turn. ``--timing-procs 4``: the timing error at
+1000 streams split over that many client processes. ``--bulk-reads`` reads as runs against a server that
+switches Nagle off do (vLLM, llama.cpp): each arrival peeked, the receive queue emptied in bulk. Usage:
+``python benchmarks/client_capacity.py [--waves 8] [--repeat 3] [--procs 1,2,4,8] [--per-core]
+[--timing-procs 4] [--bulk-reads]``.
 """
 
 from __future__ import annotations
@@ -82,12 +83,14 @@ def capacity(server, concurrency: int, waves: int, out_tokens: int, bulk: bool) 
 
 
 def capacity_procs(concurrency: int, waves: int, out_tokens: int, cores: list[int], rest: list[int],
-                   bulk: bool) -> tuple[float, list[float], float]:
+                   bulk: bool) -> tuple[float, list[float], float, float]:
     """Chunks/s of ``len(cores)`` client processes (``--client-procs``), one pinned to each core, merged; each
-    process's own chunks/s; and how busy the server was (CPU seconds per second per worker). The server is the
+    process's own chunks/s; how busy the server was (CPU seconds per second per worker); and the client processes'
+    CPU µs per chunk (their work, whatever speed their cores ran at). The server is the
     zero-delay test server with one worker per core of ``rest`` (this process waits there too), so that it is not
     what limits the clients."""
     import asyncio
+    import resource
 
     import psutil
 
@@ -106,9 +109,12 @@ def capacity_procs(concurrency: int, waves: int, out_tokens: int, cores: list[in
         setup = ClientSetup(server.url, "fake", api="completions", timeouts=w.timeouts, sampling=w.sampling,
                             bulk_reads=bulk)
         cpu0 = sum(sum(p.cpu_times()[:2]) for p in workers)
+        kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)  # the client processes, once run_parts has reaped them
         with tempfile.TemporaryDirectory() as tmp:
             asyncio.run(run_parts(setup, plan, 0, list(cores), Path(tmp), asyncio.Event(), records.append))
         server_cpu = sum(sum(p.cpu_times()[:2]) for p in workers) - cpu0
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        client_cpu = kids.ru_utime + kids.ru_stime - kids0.ru_utime - kids0.ru_stime
     finally:
         server.proc.kill()
         server.proc.wait()
@@ -120,7 +126,8 @@ def capacity_procs(concurrency: int, waves: int, out_tokens: int, cores: list[in
         mine = [r for r in ok if r["client_proc"] == i]
         own = (max(r["end_ns"] for r in mine) - min(r["sent_ns"] for r in mine)) / 1e9
         per_proc.append(sum(r["content_chunks"] for r in mine) / own)
-    return sum(r["content_chunks"] for r in ok) / span, per_proc, server_cpu / span / len(workers)
+    chunks = sum(r["content_chunks"] for r in ok)
+    return chunks / span, per_proc, server_cpu / span / len(workers), client_cpu / chunks * 1e6
 
 
 def timing(server, concurrency: int, out_tokens: int, bulk: bool) -> dict[str, float]:
@@ -210,7 +217,8 @@ def main() -> None:
             scale = f" = {total / (n * base):.2f} × {n} × one process's" if base else ""
             print(f"  {n:2d} client processes, concurrency {256 * n:5d}: {total:12,.0f} chunks/s{scale} (sum of each "
                   f"process's own rate; merged {merged:,.0f}; median of {args.repeat}); per process "
-                  f"{min(per):,.0f}–{max(per):,.0f}; server {len(cores) - n} workers, each busy "
+                  f"{min(per):,.0f}–{max(per):,.0f}; client CPU {float(np.median([r[3] for r in runs])):.2f} µs per "
+                  f"chunk (start-up included); server {len(cores) - n} workers, each busy "
                   f"{float(np.median([r[2] for r in runs])):.0%}", flush=True)
         if args.per_core and len(cores) >= 2:
             print("  one client process on each core in turn (256 streams; the server on the others):")
