@@ -10,9 +10,8 @@ Client and server are pinned to different cores where the machine has two. Print
 ``--repeat`` runs. ``--procs 1,2,4`` adds the chunks/s of that many client processes (``--client-procs``),
 one per core, against a test server of one worker process per core left (so that it does not limit them):
 each process's own rate (chunks over its own span), their sum against that many times one process's, the
-merged rate (all chunks over the whole span, which the slowest process sets), the client processes' CPU per
-chunk (constant if the client's work scales, whatever the cores' speed) and how busy the server workers
-were. ``--per-core``: one process's rate on each core in turn. ``--timing-procs 4``: the timing error at
+merged rate (all chunks over the whole span, which the slowest process sets) and how busy the server
+workers were. ``--per-core``: one process's rate on each core in turn. ``--timing-procs 4``: the timing error at
 1000 streams split over that many client processes. ``--bulk-reads`` reads as runs against a server that
 switches Nagle off do (vLLM, llama.cpp): each arrival peeked, the receive queue emptied in bulk. Usage:
 ``python benchmarks/client_capacity.py [--waves 8] [--repeat 3] [--procs 1,2,4,8] [--per-core]
@@ -23,10 +22,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -82,52 +83,55 @@ def capacity(server, concurrency: int, waves: int, out_tokens: int, bulk: bool) 
     return sum(r["content_chunks"] for r in ok) / elapsed, len(ok) / elapsed
 
 
-def capacity_procs(concurrency: int, waves: int, out_tokens: int, cores: list[int], rest: list[int],
-                   bulk: bool) -> tuple[float, list[float], float, float]:
-    """Chunks/s of ``len(cores)`` client processes (``--client-procs``), one pinned to each core, merged; each
-    process's own chunks/s; how busy the server was (CPU seconds per second per worker); and the client processes'
-    CPU µs per chunk (their work, whatever speed their cores ran at). The server is the
-    zero-delay test server with one worker per core of ``rest`` (this process waits there too), so that it is not
-    what limits the clients."""
-    import asyncio
-    import resource
+class ProcsRun(NamedTuple):
+    merged: float  # chunks/s: every chunk over the whole span, which the slowest process sets
+    per_proc: list[float]  # chunks/s of each process over its own span
+    server_busy: float  # CPU seconds per second per server worker
 
-    import psutil
+
+def _run_parts(url: str, w: object, cores: list[int], bulk: bool) -> list[dict]:
+    """One load point of ``w`` over one client process per core of ``cores`` (``--client-procs``); its records."""
+    import asyncio
 
     from inferboard.cell.clients import ClientSetup, run_parts
 
+    plan = build_plan(w, load_tokenizer(None)).points[0]
+    records: list[dict] = []
+    setup = ClientSetup(url, "fake", api="completions", timeouts=w.timeouts, sampling=w.sampling, bulk_reads=bulk)
+    with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(run_parts(setup, plan, 0, list(cores), Path(tmp), asyncio.Event(), records.append))
+    return records
+
+
+def capacity_procs(concurrency: int, waves: int, out_tokens: int, cores: list[int], rest: list[int],
+                   bulk: bool) -> ProcsRun:
+    """``len(cores)`` client processes, one pinned to each core, against the zero-delay test server with one worker
+    pinned to each core of ``rest`` (this process waits there too), so that the server is not what limits them."""
+    import psutil
+
+    mine = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, set(rest))  # the server starts there, never on a client's core
     server = start_fake_server(workers=len(rest), zero_delay=True)
     try:
-        os.sched_setaffinity(0, set(rest))
-        time.sleep(0.2)  # the workers are forked after the port is printed
         workers = [psutil.Process(server.proc.pid), *psutil.Process(server.proc.pid).children()]
-        for proc, core in zip(workers, rest, strict=False):
+        for proc, core in zip(workers, rest, strict=True):  # every worker is forked before the port is printed
             proc.cpu_affinity([core])
-        w = _workload(concurrency, concurrency * waves, out_tokens, None)
-        plan = build_plan(w, load_tokenizer(None)).points[0]
-        records: list[dict] = []
-        setup = ClientSetup(server.url, "fake", api="completions", timeouts=w.timeouts, sampling=w.sampling,
-                            bulk_reads=bulk)
         cpu0 = sum(sum(p.cpu_times()[:2]) for p in workers)
-        kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)  # the client processes, once run_parts has reaped them
-        with tempfile.TemporaryDirectory() as tmp:
-            asyncio.run(run_parts(setup, plan, 0, list(cores), Path(tmp), asyncio.Event(), records.append))
+        records = _run_parts(server.url, _workload(concurrency, concurrency * waves, out_tokens, None), cores, bulk)
         server_cpu = sum(sum(p.cpu_times()[:2]) for p in workers) - cpu0
-        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-        client_cpu = kids.ru_utime + kids.ru_stime - kids0.ru_utime - kids0.ru_stime
     finally:
         server.proc.kill()
         server.proc.wait()
+        os.sched_setaffinity(0, mine)
     ok = [r for r in records if r["status"] == "ok"]
     assert len(ok) == len(records) == concurrency * waves, {r["status"] for r in records}
     span = (max(r["end_ns"] for r in ok) - min(r["sent_ns"] for r in ok)) / 1e9
     per_proc = []
     for i in range(len(cores)):
-        mine = [r for r in ok if r["client_proc"] == i]
-        own = (max(r["end_ns"] for r in mine) - min(r["sent_ns"] for r in mine)) / 1e9
-        per_proc.append(sum(r["content_chunks"] for r in mine) / own)
-    chunks = sum(r["content_chunks"] for r in ok)
-    return chunks / span, per_proc, server_cpu / span / len(workers), client_cpu / chunks * 1e6
+        part = [r for r in ok if r["client_proc"] == i]
+        own = (max(r["end_ns"] for r in part) - min(r["sent_ns"] for r in part)) / 1e9
+        per_proc.append(sum(r["content_chunks"] for r in part) / own)
+    return ProcsRun(sum(r["content_chunks"] for r in ok) / span, per_proc, server_cpu / span / len(workers))
 
 
 def timing(server, concurrency: int, out_tokens: int, bulk: bool) -> dict[str, float]:
@@ -138,18 +142,8 @@ def timing(server, concurrency: int, out_tokens: int, bulk: bool) -> dict[str, f
 
 def timing_procs(server, concurrency: int, out_tokens: int, cores: list[int], bulk: bool) -> dict[str, float]:
     """``timing`` with the streams split over one client process per core of ``cores`` (``--client-procs``)."""
-    import asyncio
-
-    from inferboard.cell.clients import ClientSetup, run_parts
-
     server.configure(ttft_ms=50, itl_ms=10)
-    w = _workload(concurrency, concurrency * 2, out_tokens, None)
-    plan = build_plan(w, load_tokenizer(None)).points[0]
-    records: list[dict] = []
-    setup = ClientSetup(server.url, "fake", api="completions", timeouts=w.timeouts, sampling=w.sampling,
-                        bulk_reads=bulk)
-    with tempfile.TemporaryDirectory() as tmp:
-        asyncio.run(run_parts(setup, plan, 0, list(cores), Path(tmp), asyncio.Event(), records.append))
+    records = _run_parts(server.url, _workload(concurrency, concurrency * 2, out_tokens, None), cores, bulk)
     return _errors(records, server.records())
 
 
@@ -172,6 +166,7 @@ def _errors(records: list[dict], truth: dict[str, dict]) -> dict[str, float]:
 
 
 def _print_timing(label: str, runs: list[dict[str, float]]) -> None:
+    """One line: the medians over ``runs`` of each ``_errors`` figure."""
     med = {k: float(np.median([r[k] for r in runs])) for k in runs[0]}
     print(f"  {label}: chunk error p50 {med['chunk_err_p50']:6.3f} ms  p99 {med['chunk_err_p99']:7.3f} ms | TTFT "
           f"client - server p50 {med['ttft_diff_p50']:+6.3f} ms p99 {med['ttft_diff_p99']:+7.3f} ms | server ITL p50 "
@@ -195,6 +190,7 @@ def main() -> None:
                                                        "processes (e.g. 2,4), the server on one core (needs N + 2)")
     args = ap.parse_args()
     cores = sorted(os.sched_getaffinity(0))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # the servers are stopped on the way out
     server = start_fake_server()
     if len(cores) >= 2:
         os.sched_setaffinity(server.proc.pid, {cores[1]})
@@ -210,25 +206,21 @@ def main() -> None:
                 continue
             runs = [capacity_procs(256 * n, args.waves, args.tokens, cores[:n], cores[n:], args.bulk_reads)
                     for _ in range(args.repeat)]
-            merged = float(np.median([r[0] for r in runs]))
-            total = float(np.median([sum(r[1]) for r in runs]))  # each process at its own pace, all at once
-            per = [c for r in runs for c in r[1]]
+            merged = float(np.median([r.merged for r in runs]))
+            total = float(np.median([sum(r.per_proc) for r in runs]))  # each process at its own pace, all at once
+            per = [c for r in runs for c in r.per_proc]
             base = base or (total if n == 1 else None)
             scale = f" = {total / (n * base):.2f} × {n} × one process's" if base else ""
             print(f"  {n:2d} client processes, concurrency {256 * n:5d}: {total:12,.0f} chunks/s{scale} (sum of each "
                   f"process's own rate; merged {merged:,.0f}; median of {args.repeat}); per process "
-                  f"{min(per):,.0f}–{max(per):,.0f}; client CPU {float(np.median([r[3] for r in runs])):.2f} µs per "
-                  f"chunk (start-up included); server {len(cores) - n} workers, each busy "
-                  f"{float(np.median([r[2] for r in runs])):.0%}", flush=True)
+                  f"{min(per):,.0f}–{max(per):,.0f}; server {len(cores) - n} workers, each busy "
+                  f"{float(np.median([r.server_busy for r in runs])):.0%}", flush=True)
         if args.per_core and len(cores) >= 2:
             print("  one client process on each core in turn (256 streams; the server on the others):")
             for c in cores:
                 rate = capacity_procs(256, args.waves, args.tokens, [c], [x for x in cores if x != c],
-                                      args.bulk_reads)[0]
+                                      args.bulk_reads).merged
                 print(f"    core {c:2d}: {rate:10,.0f} chunks/s", flush=True)
-        os.sched_setaffinity(0, {cores[0]})
-        if len(cores) >= 2:
-            os.sched_setaffinity(server.proc.pid, {cores[1]})
         print("\ncapacity (zero-delay server, one client core)")
         for conc in (256, 1024):
             runs = [capacity(server, conc, args.waves, args.tokens, args.bulk_reads) for _ in range(args.repeat)]
@@ -241,6 +233,8 @@ def main() -> None:
             for conc in (1, 64, 256, 1000):
                 _print_timing(f"{conc:5d} streams", [timing(server, conc, 50, args.bulk_reads)
                                                      for _ in range(args.repeat)])
+        if args.timing_procs:
+            print("\ntiming error over several client processes (as above; the server on the core after theirs)")
         for n in [int(x) for x in args.timing_procs.split(",") if x]:
             if n + 2 > len(cores):
                 print(f"  1000 streams over {n} client processes: skipped, {len(cores)} cores here (needs {n + 2})")
@@ -249,6 +243,7 @@ def main() -> None:
             os.sched_setaffinity(0, set(cores[n + 1:]))
             _print_timing(f"1000 streams over {n} client processes", [
                 timing_procs(server, 1000, 50, cores[:n], args.bulk_reads) for _ in range(args.repeat)])
+            os.sched_setaffinity(0, {cores[0]})
     finally:
         server.proc.kill()
 

@@ -287,6 +287,23 @@ def _block(server: FakeServerHandle, args: argparse.Namespace, core: int, tmp: P
     return {tool: rs for tool, rs in runs.items() if rs}
 
 
+def _server_ratio(runs: dict[str, list[Run]]) -> tuple[float, float, float] | None:
+    """The server's CPU per request with inferboard over that with vLLM bench, paired by repetition: geometric
+    mean and its 95% confidence interval (t on the log ratios). None under 3 pairs."""
+    from scipy import stats
+
+    pairs = [x.server_cpu_ms / y.server_cpu_ms for x, y in zip(runs["inferboard"], runs["vllm bench"], strict=True)]
+    if len(pairs) < 3:
+        return None
+    logs = np.log(pairs)
+    half = stats.t.ppf(0.975, len(logs) - 1) * logs.std(ddof=1) / np.sqrt(len(logs))
+    return float(np.exp(logs.mean())), float(np.exp(logs.mean() - half)), float(np.exp(logs.mean() + half))
+
+
+def _ci(r: tuple[float, float, float] | None) -> str:
+    return f" (geometric mean {r[0]:.2f}, 95% CI {r[1]:.2f}–{r[2]:.2f})" if r else ""
+
+
 def _medians(runs: dict[str, list[Run]], args: argparse.Namespace) -> dict[str, dict[str, float]]:
     med = {tool: {k: statistics.median(getattr(r, k) for r in rs) for k in KEYS} for tool, rs in runs.items()}
     print(f"medians of {args.repeat}")
@@ -296,7 +313,8 @@ def _medians(runs: dict[str, list[Run]], args: argparse.Namespace) -> dict[str, 
         a, b = med["inferboard"], med["vllm bench"]
         print("ratios inferboard / vllm bench: " + "  ".join(f"{k} {a[k] / b[k]:.2f}" for k in a))
         pairs = [x.server_cpu_ms / y.server_cpu_ms for x, y in zip(runs["inferboard"], runs["vllm bench"], strict=True)]
-        print(f"server CPU per request, inferboard / vllm bench by repetition: {', '.join(f'{x:.2f}' for x in pairs)}")
+        print(f"server CPU per request, inferboard / vllm bench by repetition: {', '.join(f'{x:.2f}' for x in pairs)}"
+              + _ci(_server_ratio(runs)))
     return med
 
 
@@ -330,12 +348,13 @@ def main() -> None:
             runs = _block(server, args, cores[1], Path(d))
             med = _medians(runs, args)
             same: dict[str, dict[str, float]] = {}
+            same_ratio = None
             if len(med) == 2 and not args.rate and not args.no_same_load:
                 # the closed loop gives each tool the throughput it can drive, and a one-core server's CPU per
                 # request depends on its load (how its writes interleave and coalesce): compare at one load too
                 rate = round(0.8 * med["vllm bench"]["rps"], -1)
-                same = _medians(_block(server, argparse.Namespace(**{**vars(args), "rate": rate}), cores[1],
-                                       Path(d)), args)
+                same_runs = _block(server, argparse.Namespace(**{**vars(args), "rate": rate}), cores[1], Path(d))
+                same, same_ratio = _medians(same_runs, args), _server_ratio(same_runs)
     finally:
         server.proc.kill()
     if len(med) == 2:
@@ -344,8 +363,9 @@ def main() -> None:
         print(f"\ntargets: client CPU per request {a['client_cpu_ms'] / b['client_cpu_ms']:.2f}x vLLM bench's "
               f"(at most 0.67); inferboard's p99 send lag {', '.join(f'{x:.1f}' for x in lags)} ms "
               f"(valid at 10 ms or less); server CPU per request {a['server_cpu_ms'] / b['server_cpu_ms']:.2f}x"
+              + _ci(_server_ratio(runs))
               + (f", {same['inferboard']['server_cpu_ms'] / same['vllm bench']['server_cpu_ms']:.2f}x at one "
-                 "offered load" if same else "") + " (at most 1)")
+                 f"offered load{_ci(same_ratio)}" if same else "") + " (at most 1)")
 
 
 if __name__ == "__main__":

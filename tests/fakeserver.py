@@ -6,10 +6,7 @@ with ``POST /_control`` (JSON, see ``Control``) and what it actually did is read
 read (``arrival_ns``), when each content chunk was written (``sent_ns``) and the fault it injected.
 Clock: ``time.monotonic_ns()``, shared by every process on the machine.
 
-``--workers N`` (with ``--zero-delay``, for the client-capacity benchmark) serves one port from N processes, each
-with its own ``SO_REUSEPORT`` socket (the kernel spreads connections over them), so that the server is not what
-limits several client processes. Their behaviour is set by the flags: control and records would reach one worker
-only, so they answer 409.
+``--workers N`` serves one port from N processes, ``--zero-delay`` and ``--parent``: tests/fakeserver_procs.py.
 
 It is built to stay out of the way of timing tests: one asyncio Protocol per connection (request
 parsing by httptools) and one timer wheel for all streams, so a token costs a heap operation and a
@@ -35,7 +32,6 @@ that finds that many waiting gets an immediate 503 and is recorded with fault ``
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hashlib
 import heapq
@@ -55,9 +51,11 @@ from inferboard.measure.netio import RawStream
 
 if __package__:  # imported as tests.fakeserver
     from .fakecapacity import Slots
-else:  # run as a script, perhaps by runpy from elsewhere: its sibling module is not on sys.path
+    from .fakeserver_procs import run_server
+else:  # run as a script, perhaps by runpy from elsewhere: its sibling modules are not on sys.path
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from fakecapacity import Slots
+    from fakeserver_procs import run_server
 
 FAULTS = ("reset", "reset_before", "http_429", "http_503", "stall_first", "stall_between", "truncate", "cut",
           "wrong_usage", "invalid_json", "slow_total")
@@ -315,7 +313,8 @@ class Connection:
         rec: dict[str, Any] = {"arrival_ns": arrival, "queued_ns": arrival, "start_ns": None, "sent_ns": [],
                                "fault": fault, "max_tokens": n, "end_ns": None, "model": model,
                                "lora": body.get("lora")}
-        srv.records[rid] = rec
+        if srv.workers == 1:  # several workers' records could never be read (409)
+            srv.records[rid] = rec
         if fault == "reset_before":
             rec["end_ns"] = _now()
             self.rst()
@@ -374,18 +373,8 @@ class Connection:
             self.write(_json_response(503, {"error": {"message": "queue full: shed"}}))
 
 
-def _listen(host: str, port: int, reuseport: bool) -> socket.socket:
-    lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if reuseport:
-        lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    lsock.bind((host, port))
-    lsock.listen(4096)
-    lsock.setblocking(False)
-    return lsock
-
-
 async def serve(lsock: socket.socket, ctrl: Control, workers: int) -> None:
+    """Accept on ``lsock`` and serve each connection; ``workers`` processes serve the port in all."""
     server = Server(ctrl, workers)
     loop = server.loop = asyncio.get_running_loop()
     conns: set[Connection] = set()
@@ -395,46 +384,9 @@ async def serve(lsock: socket.socket, ctrl: Control, workers: int) -> None:
         conns.add(Connection(server, sock))
 
 
-def _fork_workers(socks: list[socket.socket]) -> socket.socket:
-    """Fork one process per socket after the first; each serves its own socket and dies with this one (SIGKILL,
-    however this one ends). Returns the socket this process serves."""
-    import ctypes
-    import signal
-
-    parent = os.getpid()
-    for sock in socks[1:]:
-        if os.fork() == 0:
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-            if os.getppid() != parent:
-                os._exit(1)
-            for other in socks:
-                if other is not sock:
-                    other.close()
-            return sock
-    for sock in socks[1:]:
-        sock.close()
-    return socks[0]
-
-
 def main() -> None:
-    ap = argparse.ArgumentParser(description="fault-injecting OpenAI-compatible test server")
-    ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--workers", type=int, default=1, help="processes serving the port (SO_REUSEPORT)")
-    ap.add_argument("--zero-delay", action="store_true", help="write each whole stream at once (Control.zero_delay)")
-    args = ap.parse_args()
-    ctrl = Control(zero_delay=args.zero_delay, record_chunks=not args.zero_delay)
-    socks = [_listen(args.host, args.port, args.workers > 1)]
-    port = socks[0].getsockname()[1]
-    socks += [_listen(args.host, port, True) for _ in range(args.workers - 1)]
-    print(f"PORT {port}", flush=True)
-    lsock = _fork_workers(socks)
-    try:
-        import uvloop
-
-        uvloop.run(serve(lsock, ctrl, args.workers))
-    except KeyboardInterrupt:
-        pass
+    run_server(lambda lsock, zero_delay, workers: serve(
+        lsock, Control(zero_delay=zero_delay, record_chunks=not zero_delay), workers))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ benchmarks use it too."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import urllib.request
@@ -39,8 +40,9 @@ class FakeServerHandle:
 
 def start_fake_server(workers: int = 1, zero_delay: bool = False) -> FakeServerHandle:
     """Start tests/fakeserver.py on a free port; ``workers`` > 1 serves it from that many processes (behaviour from
-    the flags only: ``zero_delay``), which die with the first."""
-    argv = [sys.executable, str(ROOT / "tests" / "fakeserver.py"), "--port", "0", "--workers", str(workers)]
+    the flags only: ``zero_delay``). Every one of them dies with this process (call it from the main thread)."""
+    argv = [sys.executable, str(ROOT / "tests" / "fakeserver.py"), "--port", "0", "--workers", str(workers),
+            "--parent", str(os.getpid())]
     proc = subprocess.Popen(argv + (["--zero-delay"] if zero_delay else []),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
