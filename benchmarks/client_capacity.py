@@ -111,7 +111,11 @@ def capacity_procs(concurrency: int, waves: int, out_tokens: int, cores: list[in
 
     mine = os.sched_getaffinity(0)
     os.sched_setaffinity(0, set(rest))  # the server starts there, never on a client's core
-    server = start_fake_server(workers=len(rest), zero_delay=True)
+    try:
+        server = start_fake_server(workers=len(rest), zero_delay=True)
+    except BaseException:
+        os.sched_setaffinity(0, mine)
+        raise
     try:
         workers = [psutil.Process(server.proc.pid), *psutil.Process(server.proc.pid).children()]
         for proc, core in zip(workers, rest, strict=True):  # every worker is forked before the port is printed

@@ -278,7 +278,7 @@ class Connection:
         body = b"".join(self.body)
         if path in (b"/v1/completions", b"/v1/chat/completions") and method == b"POST":
             self.generate(path.endswith(b"/chat/completions"), orjson.loads(body))
-        elif path in (b"/_control", b"/_records") and self.server.workers > 1:
+        elif path in (b"/_control", b"/_records", b"/metrics") and self.server.workers > 1:
             self.write(_json_response(409, {"error": {"message": "several workers: set behaviour with flags"}}))
         elif path == b"/_control":
             ctrl = self.server.ctrl = Control(**orjson.loads(body))

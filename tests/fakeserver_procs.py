@@ -2,8 +2,8 @@
 
 ``--workers N`` (with ``--zero-delay``, for the client-capacity benchmark) serves one port from N processes, each
 with its own ``SO_REUSEPORT`` socket (the kernel spreads connections over them), so that the server is not what
-limits several client processes. Their behaviour is set by the flags: control and records would reach one worker
-only, so they answer 409. ``--parent PID`` ends the server (every worker) when that process ends.
+limits several client processes. Their behaviour is set by the flags: control, records and metrics would reach one
+worker only, so they answer 409. ``--parent PID`` ends the server (every worker) when that process ends.
 """
 
 from __future__ import annotations
