@@ -111,12 +111,9 @@ def capacity_procs(concurrency: int, waves: int, out_tokens: int, cores: list[in
 
     mine = os.sched_getaffinity(0)
     os.sched_setaffinity(0, set(rest))  # the server starts there, never on a client's core
+    server = None
     try:
         server = start_fake_server(workers=len(rest), zero_delay=True)
-    except BaseException:
-        os.sched_setaffinity(0, mine)
-        raise
-    try:
         workers = [psutil.Process(server.proc.pid), *psutil.Process(server.proc.pid).children()]
         for proc, core in zip(workers, rest, strict=True):  # every worker is forked before the port is printed
             proc.cpu_affinity([core])
@@ -124,8 +121,9 @@ def capacity_procs(concurrency: int, waves: int, out_tokens: int, cores: list[in
         records = _run_parts(server.url, _workload(concurrency, concurrency * waves, out_tokens, None), cores, bulk)
         server_cpu = sum(sum(p.cpu_times()[:2]) for p in workers) - cpu0
     finally:
-        server.proc.kill()
-        server.proc.wait()
+        if server is not None:
+            server.proc.kill()
+            server.proc.wait()
         os.sched_setaffinity(0, mine)
     ok = [r for r in records if r["status"] == "ok"]
     assert len(ok) == len(records) == concurrency * waves, {r["status"] for r in records}

@@ -287,12 +287,15 @@ def _block(server: FakeServerHandle, args: argparse.Namespace, core: int, tmp: P
     return {tool: rs for tool, rs in runs.items() if rs}
 
 
-def _server_ratio(runs: dict[str, list[Run]]) -> tuple[float, float, float] | None:
-    """The server's CPU per request with inferboard over that with vLLM bench, paired by repetition: geometric
-    mean and its 95% confidence interval (t on the log ratios). None under 3 pairs."""
+def _server_pairs(runs: dict[str, list[Run]]) -> list[float]:
+    """The server's CPU per request with inferboard over that with vLLM bench, by repetition."""
+    return [x.server_cpu_ms / y.server_cpu_ms for x, y in zip(runs["inferboard"], runs["vllm bench"], strict=True)]
+
+
+def _server_ratio(pairs: list[float]) -> tuple[float, float, float] | None:
+    """Geometric mean of the paired ratios and its 95% confidence interval (t on the log ratios); None under 3."""
     from scipy import stats
 
-    pairs = [x.server_cpu_ms / y.server_cpu_ms for x, y in zip(runs["inferboard"], runs["vllm bench"], strict=True)]
     if len(pairs) < 3:
         return None
     logs = np.log(pairs)
@@ -312,9 +315,9 @@ def _medians(runs: dict[str, list[Run]], args: argparse.Namespace) -> dict[str, 
     if len(med) == 2:
         a, b = med["inferboard"], med["vllm bench"]
         print("ratios inferboard / vllm bench: " + "  ".join(f"{k} {a[k] / b[k]:.2f}" for k in a))
-        pairs = [x.server_cpu_ms / y.server_cpu_ms for x, y in zip(runs["inferboard"], runs["vllm bench"], strict=True)]
+        pairs = _server_pairs(runs)
         print(f"server CPU per request, inferboard / vllm bench by repetition: {', '.join(f'{x:.2f}' for x in pairs)}"
-              + _ci(_server_ratio(runs)))
+              + _ci(_server_ratio(pairs)))
     return med
 
 
@@ -354,7 +357,7 @@ def main() -> None:
                 # request depends on its load (how its writes interleave and coalesce): compare at one load too
                 rate = round(0.8 * med["vllm bench"]["rps"], -1)
                 same_runs = _block(server, argparse.Namespace(**{**vars(args), "rate": rate}), cores[1], Path(d))
-                same, same_ratio = _medians(same_runs, args), _server_ratio(same_runs)
+                same, same_ratio = _medians(same_runs, args), _server_ratio(_server_pairs(same_runs))
     finally:
         server.proc.kill()
     if len(med) == 2:
@@ -363,7 +366,7 @@ def main() -> None:
         print(f"\ntargets: client CPU per request {a['client_cpu_ms'] / b['client_cpu_ms']:.2f}x vLLM bench's "
               f"(at most 0.67); inferboard's p99 send lag {', '.join(f'{x:.1f}' for x in lags)} ms "
               f"(valid at 10 ms or less); server CPU per request {a['server_cpu_ms'] / b['server_cpu_ms']:.2f}x"
-              + _ci(_server_ratio(runs))
+              + _ci(_server_ratio(_server_pairs(runs)))
               + (f", {same['inferboard']['server_cpu_ms'] / same['vllm bench']['server_cpu_ms']:.2f}x at one "
                  f"offered load{_ci(same_ratio)}" if same else "") + " (at most 1)")
 

@@ -9,24 +9,13 @@ worker only, so they answer 409. ``--parent PID`` ends the server (every worker)
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
 import os
 import signal
 import socket
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-_PR_SET_PDEATHSIG = 1
-
-
-def die_with(parent: int) -> None:
-    """Linux: SIGKILL this process when ``parent`` (the thread that started it) ends, however it ends; end now if
-    it already has."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:
-        os._exit(1)
+from inferboard.core.lifetime import die_with_parent
 
 
 def listen(host: str, port: int, n: int) -> list[socket.socket]:
@@ -51,7 +40,7 @@ def fork_workers(socks: list[socket.socket]) -> tuple[socket.socket, bool]:
     parent = os.getpid()
     for sock in socks[1:]:
         if os.fork() == 0:
-            die_with(parent)
+            die_with_parent(parent, signal.SIGKILL)
             for other in socks:
                 if other is not sock:
                     other.close()
@@ -74,7 +63,7 @@ def run_server(serve: Callable[[socket.socket, bool, int], Coroutine[Any, Any, N
     if args.workers < 1:
         ap.error("--workers must be 1 or more")
     if args.parent is not None:
-        die_with(args.parent)
+        die_with_parent(args.parent, signal.SIGKILL)
     lsock, first = fork_workers(listen(args.host, args.port, args.workers))
     if first:
         print(f"PORT {lsock.getsockname()[1]}", flush=True)

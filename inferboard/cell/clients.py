@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import multiprocessing as mp
 import os
 import signal
@@ -28,6 +27,7 @@ from typing import Any
 import orjson
 
 from inferboard.core.errors import InferboardError
+from inferboard.core.lifetime import die_with_parent
 from inferboard.measure.client import StreamingClient
 from inferboard.measure.loadgen import LoadGenerator
 from inferboard.results.schema import CLIENT_JOURNALS, Journal
@@ -36,7 +36,6 @@ from inferboard.scenario.workload import Sampling, Timeouts
 
 START_LEAD_S = 0.05  # every process has its start time this long before it comes
 READY_TIMEOUT_S = 120.0
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -58,20 +57,11 @@ class ClientSetup:
                                api_key=self.api_key, length_control=self.length_control, bulk_reads=self.bulk_reads)
 
 
-def _die_with_parent(parent: int) -> None:
-    """Linux: SIGTERM this process when the process that started it dies, however it dies (and end now if it
-    already has: the signal is only sent for a death after this call)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != parent:
-        os._exit(1)
-
-
 def _part_main(setup: ClientSetup, plan: LoadPointPlan, trial: int, part: tuple[int, int], cpu: int | None,
                journal: str, conn: Connection, parent: int) -> None:
     """One client process: connect (a closed loop opens its streams' connections), say ready, wait for the shared
     start time, run its part, journal each record."""
-    _die_with_parent(parent)
+    die_with_parent(parent)  # SIGTERM: it records what it issued on the way out
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
