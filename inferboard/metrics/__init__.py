@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from inferboard.metrics.accuracy import AccuracyExactShare, AccuracyTop5Share
 from inferboard.metrics.base import (
     GROUPS,
     AggregateMetric,
@@ -101,7 +102,7 @@ BUILTIN: tuple[type[Metric], ...] = (
     # computed outside the metric classes
     JoulesPerOutputToken, RooflineEfficiency, KvCacheUsageMax, TokensPerJoule, GoodputPerDollar,
     WaitingRequestsMax, ServerRssMax, ColdTtft, RequestsToSteady, DriftTtft, DriftTpot, RssGrowth,
-    MaxRateAtSlo, ColdStart,
+    MaxRateAtSlo, ColdStart, AccuracyExactShare, AccuracyTop5Share,
 )
 for _m in BUILTIN:
     register(_m)

@@ -17,7 +17,8 @@ Better = Literal["higher", "lower"] | None
 #: token throughput, request throughput and goodput, latency, errors, operations (overload, recovery, cold start),
 #: energy, cost, hardware, offered load, counts
 GROUPS: tuple[str, ...] = (
-    "tokens", "requests", "latency", "reliability", "operations", "energy", "cost", "hardware", "load", "counts",
+    "tokens", "requests", "latency", "reliability", "accuracy", "operations", "energy", "cost", "hardware", "load",
+    "counts",
 )
 
 

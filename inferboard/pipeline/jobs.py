@@ -31,7 +31,7 @@ def model_path(model: str) -> Path:
     from inferboard.runtimes.envs import home
 
     entry = load_models().get(model)
-    if entry is not None and entry.revision == "generated":
+    if entry is not None and entry.prepared_here:
         return home() / "models" / model
     return Path("models") / model
 

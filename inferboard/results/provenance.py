@@ -170,6 +170,19 @@ class Catalogue(_Closed):
     runner: dict[str, Any] | None
 
 
+class AccuracyPass(_Closed):
+    """The accuracy gate's pass (cell.accuracy_gate): the reference and prompt set it used, and when it ran."""
+
+    reference: str
+    reference_sha256: str
+    prompt_set: str
+    prompt_set_sha256: str
+    prompts: int
+    errors: int  # prompts without an answer
+    when: str  # before the timed load, or after the last trial
+    seconds: float
+
+
 class Provenance(_Closed):
     """provenance.json of a cell: written when it starts, completed as it runs and when it is finalized."""
 
@@ -206,6 +219,8 @@ class Provenance(_Closed):
     requests_planned: Annotated[int, Field(ge=0, le=2 * MAX_REQUESTS)] | None = None  # warm-up + measured
     #: a search load's probes in the order they ran: {load_point, rate, goodput_fraction_scheduled, passed}
     search_probes: list[dict[str, Any]] = Field(default_factory=list)
+    #: the accuracy gate's pass (absent: the model has no reference, or the cell was measured before the gate)
+    accuracy: AccuracyPass | None = None
 
 
 def write_provenance(path: Path, doc: dict[str, Any]) -> None:

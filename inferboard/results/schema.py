@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from inferboard.core.atomic import atomic_write_table
 from inferboard.core.errors import validated_all
 from inferboard.core.stats import PERCENTILES, pname
+from inferboard.results.accuracy_table import AccuracyRow
 from inferboard.measure.exchange import Status
 from inferboard.metrics.drift import DRIFTS
 from inferboard.metrics.windows import WINDOW_GAUGES, WINDOW_LATENCIES, WINDOW_PERCENTILES
@@ -154,6 +155,7 @@ def _summary_fields() -> dict[str, Any]:
     })
     f.update(HARDWARE_FIELDS)
     f.update(SEARCH_FIELDS)
+    f.update({"accuracy_exact_share": (float | None, None), "accuracy_top5_share": (float | None, None)})
     f.update({f"{col}{s}": (float | None, None) for col, _, _ in DRIFTS for s in ("", "_ci95_low", "_ci95_high")})
     return f
 
@@ -337,7 +339,8 @@ def read_journal(path: Path) -> list[dict[str, Any]]:
 #: columns added since the first published bundles, by table: a file written before them lacks them, and a
 #: reader (the checker) takes them as null; a migration needs nothing else while columns are only added
 ADDED_COLUMNS: dict[str, tuple[str, ...]] = {"requests": ("target", "client_proc"),
-                                              "summary": ("target", "adapter_ttft_penalty_pct")}
+                                              "summary": ("target", "adapter_ttft_penalty_pct", "accuracy_exact_share",
+                                                          "accuracy_top5_share")}
 
 
 def with_added_columns(table: pa.Table, name: str) -> pa.Table:
@@ -356,6 +359,7 @@ TABLES: dict[str, tuple[type[BaseModel], pa.Schema]] = {
     "summary": (SummaryRow, SUMMARY_SCHEMA),
     "leaderboard": (LeaderboardRow, LEADERBOARD_SCHEMA),
     "gpu_samples": (GpuSample, GPU_SAMPLES_SCHEMA),
+    "accuracy": (AccuracyRow, arrow_schema(AccuracyRow, "accuracy")),
     "windows": (WindowRow, WINDOWS_SCHEMA),
 }
 

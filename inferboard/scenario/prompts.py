@@ -81,6 +81,10 @@ class HFTokenizer:
     def count(self, text: str) -> int:
         return len(self._tok.encode(text, add_special_tokens=False).ids)
 
+    def ids(self, text: str) -> list[int]:
+        """The token ids of ``text`` (no special tokens added)."""
+        return list(self._tok.encode(text, add_special_tokens=False).ids)
+
     def text_of(self, n_tokens: int, rng: np.random.Generator, first: tuple[str, Any] | None = None) -> str:
         """Random words cut at the end of token ``n_tokens``; re-encoded to check the count. ``first``: the first
         try's words and their encoding, already drawn from ``rng`` (``texts_of``)."""

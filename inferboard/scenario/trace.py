@@ -3,7 +3,8 @@
 A trace is untrusted data: the file must match the SHA-256 its workload pins, it is capped in size and rows, every
 field is parsed as a plain number or timestamp (the csv module; nothing is evaluated), and a bad row stops with one
 line naming the file, the line and the field. TIMESTAMP is either seconds (a number) or a date-time such as
-``2023-11-16 18:15:46.6805900`` (fractions beyond microseconds are cut).
+``2023-11-16 18:15:46.6805900`` (fractions beyond microseconds are cut). A workload replays a contiguous slice of
+it (``start_row``), offsets from the slice's first row, lengths times ``token_scale``.
 """
 
 from __future__ import annotations
@@ -20,16 +21,16 @@ from pathlib import Path
 
 from inferboard.core.errors import InferboardError
 from inferboard.core.paths import REPO_ROOT
-from inferboard.scenario.workload import TraceDataset
+from inferboard.scenario.trace_dataset import MAX_TRACE_ROWS, TraceDataset
 
 MAX_TRACE_BYTES = 64 * 1024 * 1024
-MAX_TRACE_ROWS = 1_000_000
 COLUMNS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
 
 
 @dataclass(frozen=True, slots=True)
 class TraceRow:
-    """One request of a trace: its offset from the first (seconds, before the time scale) and its lengths."""
+    """One request of a trace: its offset from the first of its slice (seconds, before the time scale) and its
+    lengths."""
 
     offset_s: float
     input_tokens: int
@@ -114,13 +115,24 @@ def _read(path: Path, sha256: str) -> tuple[TraceRow, ...]:
     return tuple(rows)
 
 
+def _scaled(tokens: int, scale: float, most: int) -> int:
+    """``tokens`` × ``scale`` rounded half up, clamped to [1, most] (exactly ``tokens`` clamped at scale 1)."""
+    return min(most, max(1, tokens if scale == 1.0 else math.floor(tokens * scale + 0.5)))
+
+
 @cache
-def _clamped(path: Path, sha256: str, max_in: int, max_out: int) -> tuple[TraceRow, ...]:
-    return tuple(TraceRow(r.offset_s, min(max_in, max(1, r.input_tokens)), min(max_out, max(1, r.output_tokens)))
-                 for r in _read(path, sha256))
+def _slice(path: Path, sha256: str, start: int, scale: float, max_in: int, max_out: int) -> tuple[TraceRow, ...]:
+    rows = _read(path, sha256)
+    if start >= len(rows):
+        raise InferboardError(f"start_row {start} is past the trace's end (data rows 0-{len(rows) - 1})",
+                              field=f"{path}: start_row", fix=f"a start_row below {len(rows)}")
+    first = rows[start].offset_s
+    return tuple(TraceRow(r.offset_s - first, _scaled(r.input_tokens, scale, max_in),
+                          _scaled(r.output_tokens, scale, max_out)) for r in rows[start:])
 
 
 def read_trace(ds: TraceDataset, limit: int | None = None) -> tuple[TraceRow, ...]:
-    """The first ``limit`` requests (all: None) of the dataset's trace, lengths clamped to [1, max_*_tokens]."""
-    rows = _clamped(trace_path(ds), ds.sha256, ds.max_input_tokens, ds.max_output_tokens)
+    """The first ``limit`` requests (all: None) of the dataset's slice, from row ``start_row`` on: offsets from
+    that row, lengths × ``token_scale`` rounded half up and clamped to [1, max_*_tokens]."""
+    rows = _slice(trace_path(ds), ds.sha256, ds.start_row, ds.token_scale, ds.max_input_tokens, ds.max_output_tokens)
     return rows if limit is None else rows[:limit]

@@ -19,6 +19,7 @@ from inferboard.core.ids import BASE_TARGET
 from inferboard.core.paths import REPO_ROOT
 from inferboard.core.strict import Strict
 from inferboard.core.yamltext import load_yaml
+from inferboard.scenario.trace_dataset import TraceDataset
 
 WORKLOAD_SCHEMA_VERSION = 1
 MAX_RATE = 100_000.0  # req/s: bounds on what a workload file may ask, so planning it stays bounded
@@ -70,18 +71,6 @@ class MultiTurnDataset(Strict):
     output_tokens: PositiveInt
     think_time_s: NonNegFloat = 0.0
     think_time_dist: Literal["fixed", "exponential"] = "exponential"
-
-
-class TraceDataset(Strict):
-    """Request lengths from a CSV trace in the public Azure LLM inference trace format (TIMESTAMP, ContextTokens,
-    GeneratedTokens), pinned by its SHA-256 and clamped to [1, max_*_tokens]; arrivals come with ``load: trace``.
-    A relative ``file`` is relative to the repository (workflows/traces/ holds a small synthetic one)."""
-
-    kind: Literal["trace"]
-    file: Annotated[str, Field(min_length=1, max_length=4096)]
-    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-    max_input_tokens: PositiveInt = 8192
-    max_output_tokens: PositiveInt = 2048
 
 
 Dataset = Annotated[
@@ -199,8 +188,8 @@ class SearchLoad(Strict):
 
 
 class TraceLoad(Strict):
-    """Open loop replaying the arrivals of a ``trace`` dataset: request i is sent (TIMESTAMP_i − TIMESTAMP_0) /
-    ``time_scale`` seconds after the first (time_scale 2 replays twice as fast); one load point."""
+    """Open loop replaying the arrivals of a ``trace`` dataset's slice: its request i is sent (TIMESTAMP_i −
+    TIMESTAMP_0) / ``time_scale`` seconds after its first (time_scale 2 replays twice as fast); one load point."""
 
     kind: Literal["trace"]
     time_scale: PositiveFloat = 1.0
@@ -339,8 +328,11 @@ class Workload(Strict):
 
     def content_hash(self) -> str:
         """Hash of everything that affects a measurement (the description is excluded)."""
-        # ``models`` is left out while unset, so the hashes of workloads older than the field are unchanged
-        skip = {"description"} | ({"models"} if self.models is None else set())
+        # ``models`` (unset) and a trace's slice fields (at their defaults) are left out, so the hashes of
+        # workloads older than those fields are unchanged
+        skip: dict[str, Any] = {"description": True} | ({"models": True} if self.models is None else {})
+        if isinstance(self.dataset, TraceDataset) and (defaults := self.dataset.hash_exclusions()):
+            skip["dataset"] = defaults
         return content_hash(self.model_dump(mode="json", exclude=skip))
 
 

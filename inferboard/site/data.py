@@ -127,6 +127,23 @@ class PublishedCell:
         return f"data/submissions/{parts[0]}/cells/" + "/".join(parts[1:])
 
 
+#: how the site names a catalogue model's weights precision (workflows/models.yaml dtype)
+PRECISION = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16", "float8_e4m3": "FP8",
+             "mxfp4": "MXFP4", "q4_1": "4-bit (Q4_1)"}
+
+
+@functools.cache
+def model_kind(model: str) -> str | None:
+    """What a model is, for a visitor: real or random weights, and its weights' precision (None: not catalogued)."""
+    from inferboard.models.catalog import load_models
+
+    entry = load_models().get(model)
+    if entry is None:
+        return None
+    kind = "random weights" if entry.kind == "random-weights" else "real weights"
+    return f"{kind}, {PRECISION[entry.dtype]}"
+
+
 def load_rows(path: Path) -> list[dict[str, Any]]:
     """Aggregate rows of a leaderboard Parquet file, in canonical order; a clear error when it is unusable."""
     if not path.is_file():

@@ -178,9 +178,11 @@ def board_columns(cells: list[sd.PublishedCell], price: Callable[[str], float | 
 
 def system_html(c: sd.PublishedCell, url: Callable[[str], str]) -> str:
     """One table cell for what was measured: the runtime, the model and the SKU, one per line."""
+    kind = sd.model_kind(c.model)
     return (f'<td class="ib-system"><a href="{escape(url("runtimes/" + sd.segment(c.runtime) + ".md"))}">'
             f'{escape(c.runtime)}</a><span class="ib-line">{escape(c.model)}</span>'
-            f'<a class="ib-line" href="{escape(url("skus/" + sd.segment(c.sku) + ".md"))}">{escape(c.sku)}</a></td>')
+            + (f'<small class="ib-line">{escape(kind)}</small>' if kind else "")
+            + f'<a class="ib-line" href="{escape(url("skus/" + sd.segment(c.sku) + ".md"))}">{escape(c.sku)}</a></td>')
 
 
 def entry_html(c: sd.PublishedCell, r: dict[str, Any], url: Callable[[str], str], workload: bool) -> str:

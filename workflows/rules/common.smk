@@ -1,4 +1,5 @@
 # Helpers: the validated config, the expanded matrix, and the per-cell inputs and resources.
+import re
 import sys
 from pathlib import Path
 

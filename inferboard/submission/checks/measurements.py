@@ -59,7 +59,9 @@ def summary_recomputed(b: Bundle) -> Iterator[Finding]:
         cell = b.cell_id(cd)
         try:
             prov = provenance(b, cd)
-            want = summary_rows(prov, rows(b, cd, "requests"), _gauges(b, cd, prov), source=f"{cd}/provenance.json")
+            answers = rows(b, cd, "accuracy") if b.has(f"{cd}/accuracy.parquet") else None
+            want = summary_rows(prov, rows(b, cd, "requests"), _gauges(b, cd, prov), source=f"{cd}/provenance.json",
+                                accuracy=answers)
         except (InferboardError, KeyError, IndexError, ValueError, TypeError) as err:
             raise Unreadable(f"{cell}: the summary cannot be recomputed ({type(err).__name__}: {err})") from None
         yield from _differences("summary", rows(b, cd, "summary"), want, cell,

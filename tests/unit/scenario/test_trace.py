@@ -1,4 +1,4 @@
-"""Trace replay: the shipped synthetic trace plans its arrivals and lengths; a bad trace is one line naming where."""
+"""Trace replay: a shipped synthetic trace plans its arrivals and lengths; a bad trace is one line naming where."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from inferboard.core.errors import InferboardError
 from inferboard.scenario.prompts import load_tokenizer
 from inferboard.scenario.schedule import build_plan, planned_requests
-from inferboard.scenario.workload import load_workload, parse_workload
+from inferboard.scenario.workload import parse_workload
 
 
 def _workload(path: Path, **load: float) -> object:
@@ -21,14 +21,26 @@ def _workload(path: Path, **load: float) -> object:
         "load": {"kind": "trace", **load}}, source="test")
 
 
+# cpu-trace-replay version 2 (the bundles of data/submissions measured it): the synthetic 120 s file, time scale 4
+V2 = {"name": "cpu-trace-replay", "version": 2, "requests": 794, "window_s": 2.0,
+      "dataset": {"kind": "trace", "file": "workflows/traces/azure-format-synthetic-120s.csv",
+                  "sha256": "44ecec112114759c32611864972035d5c3673fc025c4f3c933136b7a094f3758",
+                  "max_input_tokens": 1024, "max_output_tokens": 128},
+      "load": {"kind": "trace", "time_scale": 4.0}, "slo": {"ttft_ms": 2000, "tpot_ms": 100},
+      "timeouts": {"connect_s": 10, "first_token_s": 60, "between_chunks_s": 30, "total_s": 300}}
+
+
 def test_the_synthetic_trace_replays_its_arrivals_and_lengths() -> None:
-    w = load_workload("cpu-trace-replay")
+    w = parse_workload(V2, source="v2")
     plan = build_plan(w, load_tokenizer(None))
     (point,) = plan.points
     assert planned_requests(w) == len(point.sessions) == 794
     offs = [s.arrival_s for s in point.sessions]
     assert offs[0] == 0.0 and offs == sorted(offs) and 29.5 < offs[-1] < 30  # 120 s of trace at time scale 4
     assert max(s.turns[0].max_tokens for s in point.sessions) <= 128
+    # the slice fields' defaults change neither hash: a workload written before them plans and hashes as it did
+    assert w.content_hash() == "sha256:a7fc45eb7cab3d7465b44421db901d6331dff2b861afd34cfe2b407fa72afa61"
+    assert plan.schedule_hash == "sha256:ce6e97db0c2fa3f16a8d586e95c98408b6ccbcdcbe1d848c2ebaed3df211e4af"
 
 
 def test_time_scale_and_caps(tmp_path: Path) -> None:
