@@ -224,7 +224,7 @@ class SiteBuilder:
             self._write(f"runtimes/{sd.segment(r)}.md", "runtime.md.j2", title=f"Runtime {r}", name=r, cells=cells,
                         meta=hidden)
         self._write("methodology.md", "methodology.md.j2", title="Methodology", metrics=sd.metric_docs(),
-                    headline=headline_columns(), workloads=self.workloads)
+                    headline=headline_columns(), workloads=self.workloads, gates=sd.accuracy_gates())
         self._write("submit.md", "submit.md.j2", title="Submit results", checks=self.checks)
         self._config(workloads, skus, runtimes)
 

@@ -144,6 +144,15 @@ def model_kind(model: str) -> str | None:
     return f"{kind}, {PRECISION[entry.dtype]}"
 
 
+def accuracy_gates() -> list[dict[str, Any]]:
+    """Each catalogue model with an accuracy reference: its weights and the thresholds of its gate."""
+    from inferboard.models.catalog import load_models
+
+    return [{"model": m.id, "weights": model_kind(m.id), "exact": m.accuracy.min_exact_share,
+             "top5": m.accuracy.min_top5_share, "reference": m.accuracy.reference}
+            for m in load_models().values() if m.accuracy is not None]
+
+
 def load_rows(path: Path) -> list[dict[str, Any]]:
     """Aggregate rows of a leaderboard Parquet file, in canonical order; a clear error when it is unusable."""
     if not path.is_file():

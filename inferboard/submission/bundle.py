@@ -45,7 +45,7 @@ ROWS_KEPT_ARROW_BYTES = 32 * 1024 * 1024
 METRICS_SCHEMA = pa.schema([("trial", pa.int64()), ("t_ns", pa.int64()), ("name", pa.string()),
                             ("labels", pa.string()), ("value", pa.float64())])
 _TABLE_OF = {"requests.parquet": "requests", "summary.parquet": "summary", "gpu_samples.parquet": "gpu_samples",
-             "windows.parquet": "windows"}
+             "windows.parquet": "windows", "accuracy.parquet": "accuracy"}
 MAX_PARQUET_FOOTER = 4 * 1024 * 1024
 
 

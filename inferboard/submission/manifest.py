@@ -23,7 +23,7 @@ CELLS = "cells"
 REPRODUCTIONS = "reproductions"
 #: files a cell folder may hold (server logs: ``server-trial<N>.log``)
 CELL_FILES = ("cell.json", "provenance.json", "summary.parquet", "requests.parquet", "windows.parquet",
-              "metrics.parquet", "gpu_samples.parquet")
+              "metrics.parquet", "gpu_samples.parquet", "accuracy.parquet")
 SERVER_LOG = re.compile(r"^server-trial[0-9]{1,4}\.log$")
 REPRODUCTION_FILE = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}\.json$")
 #: a bundle id: <yyyymmdd>-<submitter slug>-<8 hex>

@@ -100,7 +100,8 @@ def _copy_cell(src: Path, dest: Path) -> None:
                                                           option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
         elif p.suffix == ".log":
             atomic_write_bytes(dest / p.name, scrub(p.read_bytes().decode("utf-8", errors="replace")).encode())
-        elif p.name in ("requests.parquet", "summary.parquet", "gpu_samples.parquet", "windows.parquet"):
+        elif p.name in ("requests.parquet", "summary.parquet", "gpu_samples.parquet", "windows.parquet",
+                        "accuracy.parquet"):
             table = with_added_columns(pq.read_table(p), p.stem)  # a cell measured before a column was added
             meta = {k.decode(): scrub(v.decode()) for k, v in (table.schema.metadata or {}).items()
                     if not k.startswith(b"inferboard.schema_version") and not k.startswith(b"inferboard.table")}

@@ -3,6 +3,7 @@
 from inferboard.submission.checks import (  # noqa: F401 - each module registers its checks
     documents,
     files,
+    gates,
     history,
     integrity,
     measurements,

@@ -37,7 +37,8 @@ def entries(b: Bundle) -> Iterator[Finding]:
 def allowed_files(b: Bundle) -> Iterator[Finding]:
     """Only the files a bundle may hold, where it may hold them: ``manifest.json``;
     ``cells/<sku>/<runtime>/<model>/<workload>/`` with cell.json, provenance.json, summary.parquet,
-    requests.parquet, windows.parquet and optionally metrics.parquet, gpu_samples.parquet and server-trial<N>.log;
+    requests.parquet, windows.parquet and optionally metrics.parquet, gpu_samples.parquet, accuracy.parquet and
+    server-trial<N>.log;
     reproduction records ``reproductions/<utc>-<12 hex>.json``. At least one cell, each with its five required
     files."""
     if not b.has(MANIFEST):

@@ -32,8 +32,8 @@ def parquet_caps(b: Bundle) -> Iterator[Finding]:
 @check("parquet.schema")
 def parquet_schema(b: Bundle) -> Iterator[Finding]:
     """Every Parquet file has exactly the columns and types of its table (requests, summary, windows,
-    gpu_samples, metrics), in order, or those it had before columns were added to it (a file written then reads
-    them as null: results.schema.ADDED_COLUMNS), and the tables other than metrics carry a known schema
+    gpu_samples, accuracy, metrics), in order, or those it had before columns were added to it (a file written
+    then reads them as null: results.schema.ADDED_COLUMNS), and the tables other than metrics carry a known schema
     version."""
     for rel in _parquet(b):
         name = rel.rsplit("/", 1)[-1]
@@ -58,10 +58,10 @@ def parquet_schema(b: Bundle) -> Iterator[Finding]:
 
 @check("parquet.rows")
 def parquet_rows(b: Bundle) -> Iterator[Finding]:
-    """Every row of requests.parquet, summary.parquet, windows.parquet and gpu_samples.parquet validates against
-    its row model (types, allowed values such as the request status)."""
+    """Every row of requests.parquet, summary.parquet, windows.parquet, gpu_samples.parquet and accuracy.parquet
+    validates against its row model (types, allowed values such as the request status)."""
     for cd in b.cell_dirs:
-        for table in ("requests", "summary", "windows", "gpu_samples"):
+        for table in ("requests", "summary", "windows", "gpu_samples", "accuracy"):
             if b.has(f"{cd}/{table}.parquet"):
                 try:
                     rows(b, cd, table)

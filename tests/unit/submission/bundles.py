@@ -131,9 +131,10 @@ def recompute_summary(cell: Path) -> None:
     metadata), so a consistent edit of the requests or the provenance leaves summary.recomputed passing."""
     from inferboard.cell.finalize import summary_rows
 
-    metrics = cell / "metrics.parquet"
+    metrics, answers = cell / "metrics.parquet", cell / "accuracy.parquet"
     want = summary_rows(read_json(cell / "provenance.json"), pq.read_table(cell / "requests.parquet").to_pylist(),
-                        pq.read_table(metrics).to_pylist() if metrics.exists() else [], source=str(cell))
+                        pq.read_table(metrics).to_pylist() if metrics.exists() else [], source=str(cell),
+                        accuracy=pq.read_table(answers).to_pylist() if answers.exists() else None)
     edit_parquet(cell / "summary.parquet", lambda _: want)
     recompute_windows(cell)
 

@@ -52,10 +52,11 @@ from tests.unit.submission.bundles import (
 )
 
 #: checks that read the provenance through its schema: all report "cannot check" when it does not validate
-READS_PROVENANCE = frozenset({"cell.identity", "cell.finished", "suite.clean", "pins.present", "workload.standard",
+READS_PROVENANCE = frozenset({"accuracy.gate", "cell.identity", "cell.finished", "suite.clean", "pins.present",
+                              "workload.standard",
                               "hardware.sku_verified", "summary.recomputed", "windows.recomputed", "search.probes"})
 #: checks that read the manifest through its schema
-READS_MANIFEST = frozenset({"manifest.hashes", "manifest.complete", "strings.limits", "suite.clean",
+READS_MANIFEST = frozenset({"accuracy.gate", "manifest.hashes", "manifest.complete", "strings.limits", "suite.clean",
                             "workload.standard"})
 
 
@@ -318,6 +319,13 @@ def no_revision(ctx: Ctx) -> None:
     _prov(ctx, lambda p: p["model"].update(revision=None))
 
 
+def lowered_gate(ctx: Ctx) -> None:
+    """A random-weights cell claiming the real model's gate with a floor of zero: the gate is not its model's."""
+    gate = {"reference": "workflows/accuracy/smollm2-135m.json", "sha256": "sha256:" + "0" * 64,
+            "min_exact_share": 0.0, "min_top5_share": 0.0}
+    _prov(ctx, lambda p: p["catalogue"]["model"].update(accuracy=gate), summary=True)
+
+
 def no_runtime_pin(ctx: Ctx) -> None:
     def drop(p: dict[str, Any]) -> None:
         for key in ("lock_hash", "source_hash"):
@@ -510,6 +518,7 @@ CASES: list[Case] = [
     Case("suite.clean", "unknown-commit", unknown_commit, "is not in this repository's history"),
     Case("pins.present", "no-revision", no_revision, "model revision '' is not a content hash or commit"),
     Case("pins.present", "no-runtime-pin", no_runtime_pin, "no runtime pin"),
+    Case("accuracy.gate", "lowered", lowered_gate, "recorded for tiny-llama-2l is not the catalogue's"),
     Case("workload.standard", "definition-edited", workload_edited, "does not hash to the recorded workload_hash"),
     Case("workload.standard", "rehashed", workload_rehashed, "'cpu-fixed' differs from the standard one"),
     Case("hardware.sku_verified", "gpu-on-cpu-host", gpu_in_fingerprint,
