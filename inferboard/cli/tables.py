@@ -42,6 +42,18 @@ def summary_table(rows: list[dict[str, Any]]) -> Table:
 
 def print_summary(rows: list[dict[str, Any]]) -> None:
     console.print(summary_table(rows))
+    if rows:
+        console.print(accuracy_line(rows[0]), highlight=False)
+
+
+def accuracy_line(row: dict[str, Any]) -> str:
+    """The cell's accuracy gate in one line (its figures are on every row of the cell)."""
+    exact, top5 = row.get("accuracy_exact_share"), row.get("accuracy_top5_share")
+    if exact is None or top5 is None:
+        return "accuracy: not measured (the model has no reference answers in the catalogue)"
+    verdict = "FAILED" if str(row.get("invalid_reason") or "").find("accuracy gate failed") >= 0 else "passed"
+    return (f"accuracy gate {verdict}: {exact:.1%} of the reference prompts answered exactly, {top5:.1%} within "
+            "the reference's top 5")
 
 
 def compare_table(rows: list[dict[str, Any]], title: str) -> Table:

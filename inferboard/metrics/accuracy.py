@@ -64,7 +64,7 @@ class AccuracyExactShare(ColumnMetric):
     model has no reference; the cell is then never ranked)."""
 
     name, unit, label, display_unit = "accuracy_exact_share", "fraction", "exact match with reference", None
-    better, group, leaderboard = "higher", "accuracy", True
+    better, group, leaderboard, shown = "higher", "accuracy", True, True
     computed_in = "cell.accuracy_gate.accuracy_columns"
 
 
@@ -74,5 +74,5 @@ class AccuracyTop5Share(ColumnMetric):
     precision's threshold (the model's catalogue entry)."""
 
     name, unit, label, display_unit = "accuracy_top5_share", "fraction", "agreement with reference (top 5)", None
-    better, group, leaderboard = "higher", "accuracy", True
+    better, group, leaderboard, shown = "higher", "accuracy", True, True
     computed_in = "cell.accuracy_gate.accuracy_columns"

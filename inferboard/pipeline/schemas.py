@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from inferboard.pipeline.matrix import PipelineConfig
+from inferboard.results.accuracy_table import AccuracyRow
 from inferboard.results.provenance import Provenance
 from inferboard.results.schema import RequestRecord, SummaryRow, WindowRow
 from inferboard.results.status import CellStatus
@@ -16,7 +17,7 @@ from inferboard.scenario.workload import Workload
 
 MODELS = {"workload": Workload, "request_record": RequestRecord, "summary_row": SummaryRow,
           "config": PipelineConfig, "provenance": Provenance, "cell_status": CellStatus,
-          "workload_overrides": WorkloadOverrides, "window_row": WindowRow}
+          "workload_overrides": WorkloadOverrides, "window_row": WindowRow, "accuracy_row": AccuracyRow}
 
 
 def render(model: type[BaseModel]) -> str:

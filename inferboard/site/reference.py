@@ -45,6 +45,7 @@ SCHEMA_WHERE = {
     "manifest": "<code>data/submissions/&lt;id&gt;/manifest.json</code> of each submission bundle",
     "reproduction": "<code>data/submissions/&lt;id&gt;/reproductions/*.json</code>, one per reproduction record",
     "request_record": "one row per issued request in <code>requests.parquet</code>",
+    "accuracy_row": "one row per prompt of the accuracy gate in <code>accuracy.parquet</code>",
     "window_row": "one row per time window of each (trial, load point) in <code>windows.parquet</code>",
     "workload": "the standard workloads (<code>workflows/workloads/*.yaml</code>) and any "
                 "<code>--workload FILE</code>",
