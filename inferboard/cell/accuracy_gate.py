@@ -2,15 +2,15 @@
 answers kept in accuracy.parquet, and the cell's accuracy figures (and validity) computed from them.
 
 It runs wherever the cell's model is a catalogue model whose entry names a reference (``accuracy:`` in
-workflows/models.yaml), an endpoint of a known model included. It runs before the timed load, except in a
-workload that starts a fresh server per trial (its first request after each start is the cold TTFT it measures):
-there it runs after the last trial, on the server that served it. Without a reference the figures are null and
-say why, and the cell is never ranked.
+workflows/models.yaml), an endpoint of a known model included. It runs after the timed load, on the server that
+served the last trial, so that none of its requests warms a cache or a compile path the load measures (a start's
+cold TTFT, prefix caches). Without a reference the figures are null: the cell has no accuracy figure.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,14 +44,16 @@ def scored(rows: list[dict[str, Any]], ref: Reference) -> list[dict[str, Any]]:
         i = row["prompt_index"]
         s: PromptScore | None = None
         if row.get("error") is None and row.get("token_ids") is not None and 0 <= i < len(ref.prompts):
-            s = score_prompt(row["token_ids"], ref.prompts[i].tokens, ref.top_ids(i), ref.eos_ids, ref.max_tokens)
+            s = score_prompt(row["token_ids"], ref.prompts[i].tokens, ref.top_ids(i), ref.eos_ids, ref.max_tokens,
+                             top_k=min(5, ref.top_k))
         out.append({**row, "exact": None if s is None else s.exact,
                     "first_divergence": None if s is None else s.first_divergence,
                     "within_top5": None if s is None else s.within_top5})
     return out
 
 
-async def run_gate(out: Path, url: str, model: str, *, tokenize: Any, api_key: str | None, when: str) -> None:
+async def run_gate(out: Path, url: str, model: str, *, tokenize: Callable[[str], list[int]], api_key: str | None,
+                   when: str) -> None:
     """Send the reference's prompts, write accuracy.parquet and record the pass in provenance (``accuracy``)."""
     prov = read_provenance(out / PROVENANCE)
     gate = gate_of(prov)

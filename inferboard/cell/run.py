@@ -28,6 +28,7 @@ from inferboard.hardware.energy import GpuMonitor
 from inferboard.measure.client import StreamingClient
 from inferboard.measure.loadgen import LoadGenerator, streams_of
 from inferboard.metrics.goodput import slo_fraction_scheduled
+from inferboard.results.accuracy_table import ACCURACY
 from inferboard.results.provenance import base_provenance, read_provenance, write_provenance
 from inferboard.results.schema import (
     GPU_JOURNAL,
@@ -97,7 +98,7 @@ def execute(spec: CellSpec) -> list[dict[str, Any]]:
     except ValueError as err:
         raise InferboardError(str(err), field="--endpoint", fix="e.g. http://127.0.0.1:8000") from None
     out.mkdir(parents=True, exist_ok=True)
-    for old in (REQUESTS, SUMMARY, GPU_SAMPLES, GPU_JOURNAL, "metrics.parquet",
+    for old in (REQUESTS, SUMMARY, GPU_SAMPLES, GPU_JOURNAL, "metrics.parquet", ACCURACY,
                 *(p.name for p in out.glob("server-trial*.log"))):
         (out / old).unlink(missing_ok=True)  # a new run replaces the cell; finalize must not merge them
     w, s = spec.workload, spec.system
@@ -205,15 +206,25 @@ async def _watch(server: ServerControl, stop: asyncio.Event) -> None:
         await asyncio.sleep(0.2)
 
 
+GATE_DEADLINE_S = 900.0  # the whole accuracy gate (72 prompts; about 20 s for SmolLM2-135M on one CPU core)
+
+
 def _no_tokenizer(text: str) -> list[int]:
     raise ValueError("the server gave no token ids and the cell has no tokenizer to count them")
 
 
-async def _accuracy(spec: CellSpec, when: str) -> None:
-    """The accuracy gate (cell.accuracy_gate), where the cell's model has a reference."""
+async def _accuracy(spec: CellSpec) -> None:
+    """The accuracy gate (cell.accuracy_gate), where the cell's model has a reference: after the timed load, so that
+    none of its requests warms a cache or a compile path the load measures (a start's cold TTFT, prefix caches)."""
     tok = spec.system.tokenizer
-    await run_gate(spec.out, spec.system.url, spec.system.model, tokenize=getattr(tok, "ids", _no_tokenizer),
-                   api_key=spec.system.api_key, when=when)
+    try:
+        await asyncio.wait_for(run_gate(spec.out, spec.system.url, spec.system.model,
+                                        tokenize=getattr(tok, "ids", _no_tokenizer), api_key=spec.system.api_key,
+                                        when="after the timed load"), GATE_DEADLINE_S)
+    except TimeoutError:
+        pass  # no accuracy.parquet: the cell says its answers are missing and is invalid
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None
 
 
 async def _run_plan(spec: CellSpec, plan: CellPlan, journal: Journal) -> None:
@@ -247,8 +258,6 @@ async def _run_plan(spec: CellSpec, plan: CellPlan, journal: Journal) -> None:
                     servers.append(await asyncio.to_thread(server.start, trial,
                                                            reuse_caches=w.server_caches == "reuse"))
                     _update_provenance(spec.out, servers=servers)
-                if trial == 0 and not w.fresh_server_per_trial:
-                    await _accuracy(spec, "before the timed load")
                 stop = asyncio.Event()
                 watcher = asyncio.create_task(_watch(server, stop)) if server is not None else None
                 async with setup.client() as client:
@@ -289,8 +298,8 @@ async def _run_plan(spec: CellSpec, plan: CellPlan, journal: Journal) -> None:
                 if watcher is not None:
                     stop.set()
                     await watcher
-            if w.fresh_server_per_trial and not (server is not None and server.exit_code() is not None):
-                await _accuracy(spec, "after the last trial (each start's first request is measured cold)")
+            if server is None or server.exit_code() is None:
+                await _accuracy(spec)
     finally:
         try:
             if server is not None and servers:

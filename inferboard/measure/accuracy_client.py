@@ -18,6 +18,7 @@ import httpx
 
 TOKEN_ID = re.compile(r"^token_id:(\d+)$")
 MAX_BODY = 4 << 20  # bytes of one answer read at most
+EXTRA_FIELDS = ("logprobs", "top_logprobs", "return_tokens_as_token_ids")  # left out when a server refuses them
 
 
 def _tid(item: dict[str, Any]) -> int | None:
@@ -65,7 +66,11 @@ async def _ask(client: httpx.AsyncClient, base: str, index: int, kind: str, prom
                            "token_ids": None, "token_source": None, "top_ids": None, "top_logprobs": None,
                            "error": None}
     try:
-        resp = await client.post(base + path, json=request_body(kind, prompt, model, max_tokens, top_k))
+        body = request_body(kind, prompt, model, max_tokens, top_k)
+        resp = await client.post(base + path, json=body)
+        if resp.status_code in (400, 422):  # e.g. a server that refuses fields it does not know: ask plainly
+            plain = {k: v for k, v in body.items() if k not in EXTRA_FIELDS}
+            resp = await client.post(base + path, json=plain)
         if len(resp.content) > MAX_BODY:
             raise ValueError(f"answer over {MAX_BODY} bytes")
         if resp.status_code != 200:
@@ -78,7 +83,7 @@ async def _ask(client: httpx.AsyncClient, base: str, index: int, kind: str, prom
             row.update(token_ids=tokenize(row["text"]), token_source="retokenized")
         else:
             row.update(token_ids=ids, token_source="server", top_ids=tops, top_logprobs=lps)
-    except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError) as err:
+    except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError, AttributeError) as err:
         row["error"] = f"{type(err).__name__}: {err}"[:300]
     return row
 

@@ -45,8 +45,9 @@ def score_prompt(generated: Sequence[int], ref_tokens: Sequence[int], ref_top: S
         return PromptScore(True, None, True)
     n = min(len(gen), len(ref))
     p = next((i for i in range(n) if gen[i] != ref[i]), n)
-    token = gen[p] if p < len(gen) else (eos[0] if eos else -1)  # the server stopped: it chose end of sequence
-    within = p < len(ref_top) and token in list(ref_top[p])[:top_k]
+    top = list(ref_top[p])[:top_k] if p < len(ref_top) else []
+    # where the server stopped, it chose to end the sequence: any end-of-sequence token counts
+    within = gen[p] in top if p < len(gen) else any(e in top for e in eos)
     return PromptScore(False, p, within)
 
 
@@ -60,8 +61,8 @@ def shares(scores: Sequence[PromptScore]) -> tuple[float | None, float | None]:
 
 class AccuracyExactShare(ColumnMetric):
     """accuracy_exact_share = prompts whose greedy tokens (at most 32) equal the reference implementation's ÷ prompts
-    of the gate's prompt set; one figure per cell, measured through the same API before its timed load (null: the
-    model has no reference; the cell is then never ranked)."""
+    of the gate's prompt set; one figure per cell, measured through the same API after its timed load (null: the
+    model has no reference, and the cell has no accuracy figure)."""
 
     name, unit, label, display_unit = "accuracy_exact_share", "fraction", "exact match with reference", None
     better, group, leaderboard, shown = "higher", "accuracy", True, True

@@ -49,8 +49,8 @@ class Reference(Strict):
 
 
 def reference_path(gate: AccuracyGate) -> Path:
-    p = Path(gate.reference)
-    return p if p.is_absolute() else REPO_ROOT / p
+    """The reference file in this repository (the gate's pattern allows only workflows/accuracy/<name>.json)."""
+    return REPO_ROOT / gate.reference
 
 
 def load_reference(gate: AccuracyGate) -> Reference:
@@ -58,6 +58,8 @@ def load_reference(gate: AccuracyGate) -> Reference:
     path = reference_path(gate)
     fix = "the catalogue pins this file by hash: restore it, or compute a new reference and pin its hash"
     try:
+        if not path.is_file() or path.is_symlink():
+            raise InferboardError(f"{path} is not a plain file", field="accuracy.reference", fix=fix)
         if path.stat().st_size > MAX_REFERENCE_BYTES:
             raise InferboardError(f"{path} is over {MAX_REFERENCE_BYTES} bytes", field="accuracy.reference", fix=fix)
         data = path.read_bytes()

@@ -21,7 +21,8 @@ Positive = Annotated[int, Field(gt=0)]
 class AccuracyGate(Strict):
     """The accuracy gate of a model: its reference (workflows/accuracy/) and the thresholds of its precision."""
 
-    reference: str = Field(description="the reference file, relative to the repository")
+    reference: str = Field(pattern=r"^workflows/accuracy/[a-z0-9][a-z0-9._-]{0,99}\.json$",
+                           description="the reference file: workflows/accuracy/<name>.json of the repository")
     sha256: str = Field(pattern=r"^sha256:[0-9a-f]{64}$", description="the reference file's SHA-256")
     min_exact_share: float = Field(ge=0, le=1, description="a cell below this share of exact answers is invalid")
     min_top5_share: float = Field(ge=0, le=1, description="a cell below this share of answers within the "
@@ -52,7 +53,7 @@ class ModelEntry(Strict):
         None, description="with a source: full = dequantized to float16 values (F16 GGUF, float32 safetensors), "
                           "quantized = the shipped GGUF as it is")
     accuracy: AccuracyGate | None = Field(None, description="the accuracy gate (null: accuracy is not measured and "
-                                                            "the model's cells are never ranked)")
+                                                            "the model's cells have no accuracy figure)")
     hf_config: dict[str, Any] | None = Field(
         None, description="the rest of the public config.json, enough to build a random-weights copy "
                           "(`inferboard model random`); shape fields above are merged in")

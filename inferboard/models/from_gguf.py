@@ -97,7 +97,9 @@ def _special(reader: Any) -> dict[str, str]:
 
 def hf_files(reader: Any, shape: TinyShape, torch_dtype: str) -> dict[str, Any]:
     """config.json, generation_config.json, tokenizer_config.json and special_tokens_map.json of the model."""
-    ids = {k: int(_value(reader, f"tokenizer.ggml.{k}")) for k in ("bos_token_id", "eos_token_id", "padding_token_id")}
+    ids = {k: int(_value(reader, f"tokenizer.ggml.{k}")) for k in ("bos_token_id", "eos_token_id", "padding_token_id")
+           if f"tokenizer.ggml.{k}" in reader.fields}
+    ids.setdefault("padding_token_id", ids["eos_token_id"])
     tied = not any(t.name == "output.weight" for t in reader.tensors)
     config = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": shape.vocab_size,
               "hidden_size": shape.hidden_size, "intermediate_size": shape.intermediate_size,

@@ -19,7 +19,7 @@ import numpy as np
 
 from inferboard.core.errors import InferboardError
 from inferboard.core.hashing import content_hash, file_sha256
-from inferboard.models.tiny import TinyShape, _dump, _permute
+from inferboard.models.tiny import TinyShape, _dump, permute
 
 ADAPTERS: tuple[str, ...] = ("lora-a", "lora-b")
 RANK = 8
@@ -76,7 +76,7 @@ def _write_gguf(path: Path, name: str, shape: TinyShape, weights: dict[str, np.n
             p = f"base_model.model.model.layers.{i}.self_attn.{module}."
             a, b = weights[p + "lora_A.weight"], weights[p + "lora_B.weight"]
             if module == "q_proj":  # the base GGUF's q rows are permuted; B·A must match them
-                b = _permute(b, shape.num_attention_heads)
+                b = permute(b, shape.num_attention_heads)
             base = f"blk.{i}.{gguf_module[module]}.weight"
             w.add_tensor(base + ".lora_a", np.ascontiguousarray(a))  # ne [in, r]: a.ne[0] == base.ne[0]
             w.add_tensor(base + ".lora_b", np.ascontiguousarray(b))  # ne [r, out]: b.ne[1] == base.ne[1]

@@ -102,7 +102,7 @@ def _weights(shape: TinyShape, vocab: int, special_ids: list[int]) -> dict[str, 
     return w
 
 
-def _permute(w: np.ndarray, n_head: int) -> np.ndarray:
+def permute(w: np.ndarray, n_head: int) -> np.ndarray:
     """HF rotary layout → GGUF's (llama.cpp convert_hf_to_gguf ``LlamaModel.permute``)."""
     return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
@@ -155,9 +155,9 @@ def _write_gguf(path: Path, shape: TinyShape, weights: dict[str, np.ndarray], to
         for hf, gg in _GGUF_NAMES.items():
             t = weights[f"model.layers.{i}.{hf}"]
             if hf.startswith("self_attn.q_proj"):
-                t = _permute(t, shape.num_attention_heads)
+                t = permute(t, shape.num_attention_heads)
             elif hf.startswith("self_attn.k_proj"):
-                t = _permute(t, shape.num_key_value_heads)
+                t = permute(t, shape.num_key_value_heads)
             w.add_tensor(f"blk.{i}.{gg}", np.ascontiguousarray(t))
     w.add_tensor("output_norm.weight", weights["model.norm.weight"])
     w.add_tensor("output.weight", weights["lm_head.weight"])

@@ -179,7 +179,7 @@ class AccuracyPass(_Closed):
     prompt_set_sha256: str
     prompts: int
     errors: int  # prompts without an answer
-    when: str  # before the timed load, or after the last trial
+    when: str  # after the timed load (the only place it runs: it warms nothing the load measures)
     seconds: float
 
 

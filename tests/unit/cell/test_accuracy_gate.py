@@ -29,7 +29,7 @@ def test_reference_answers_pass(server, tmp_path: Path) -> None:
     answers = pq.read_table(tmp_path / "accuracy.parquet").to_pylist()
     assert len(answers) == 72 and all(a["exact"] and a["token_source"] == "server" for a in answers)
     prov = json.loads((tmp_path / "provenance.json").read_text())
-    assert prov["accuracy"]["prompts"] == 72 and prov["accuracy"]["when"] == "before the timed load"
+    assert prov["accuracy"]["prompts"] == 72 and prov["accuracy"]["when"] == "after the timed load"
     assert prov["accuracy"]["reference_sha256"] == prov["catalogue"]["model"]["accuracy"]["sha256"]
 
 

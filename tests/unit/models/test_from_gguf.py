@@ -14,7 +14,7 @@ from inferboard.core.hashing import file_sha256
 from inferboard.models.catalog import load_models
 from inferboard.models.from_gguf import prepare_catalogue_model, unpermute
 from inferboard.models.packaged import packaged_path
-from inferboard.models.tiny import _permute
+from inferboard.models.tiny import permute
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +56,9 @@ def test_both_runtimes_get_the_same_numbers(prepared: dict[str, Path]) -> None:
     assert q.tensor_type == gguf.GGMLQuantizationType.F16
     q16 = np.asarray(q.data, dtype=np.float32).reshape(sd["model.layers.3.self_attn.q_proj.weight"].shape)
     assert sd["model.layers.3.self_attn.q_proj.weight"].dtype == np.float32
-    assert np.array_equal(_permute(sd["model.layers.3.self_attn.q_proj.weight"], 9), q16)
+    assert np.array_equal(permute(sd["model.layers.3.self_attn.q_proj.weight"], 9), q16)
     k16 = np.asarray(tensors["blk.3.attn_k.weight"].data, dtype=np.float32).reshape(192, 576)
-    assert np.array_equal(_permute(sd["model.layers.3.self_attn.k_proj.weight"], 3), k16)
+    assert np.array_equal(permute(sd["model.layers.3.self_attn.k_proj.weight"], 3), k16)
     emb = sd["model.embed_tokens.weight"]
     assert np.array_equal(emb, emb.astype(np.float16).astype(np.float32))  # float16 values, exactly
     assert "lm_head.weight" not in sd and json.loads((folder / "config.json").read_text())["tie_word_embeddings"]
@@ -67,7 +67,7 @@ def test_both_runtimes_get_the_same_numbers(prepared: dict[str, Path]) -> None:
 def test_unpermute_inverts_the_gguf_layout() -> None:
     w = np.arange(12 * 4, dtype=np.float32).reshape(12, 4)
     for heads in (1, 2, 3):
-        assert np.array_equal(unpermute(_permute(w, heads), heads), w)
+        assert np.array_equal(unpermute(permute(w, heads), heads), w)
 
 
 def test_tokenizer_splits_digits_like_llama_cpp(prepared: dict[str, Path]) -> None:

@@ -10,7 +10,7 @@ from safetensors.numpy import load_file
 
 from inferboard.core.hashing import content_hash, file_sha256
 from inferboard.models.lora import ADAPTERS, ALPHA, RANK, write_adapters
-from inferboard.models.tiny import SIZES, _permute, write_tiny_model
+from inferboard.models.tiny import SIZES, permute, write_tiny_model
 
 SHAPE = SIZES["tiny-llama-2l"]
 
@@ -95,7 +95,7 @@ def test_gguf_matches_what_llama_cpp_checks(model: tuple[Path, dict[str, Any]]) 
                 assert np.array_equal(a_np, peft[p + "lora_A.weight"])
                 want_b = peft[p + "lora_B.weight"]
                 if m == "q":  # rows permuted like the base model's q rows
-                    want_b = _permute(want_b, SHAPE.num_attention_heads)
+                    want_b = permute(want_b, SHAPE.num_attention_heads)
                     assert not np.array_equal(want_b, peft[p + "lora_B.weight"])
                 assert np.array_equal(b_np, want_b)
 

@@ -42,47 +42,108 @@ def _answers(shift: int = 0) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def gated(bundle: Path) -> Path:
-    """The committed bundle with its first cell made a gated one: the real model's catalogue entry in its snapshot,
-    the reference's own answers in accuracy.parquet, the summary recomputed, hashed again."""
-    cell = first_cell(bundle)
+def gated(bundle: Path) -> tuple[Path, Path]:
+    """(bundle, cell): the committed bundle with its first cell turned into one of the real model: moved to the
+    model's folder and renamed everywhere, its catalogue snapshot the real model's entry, the reference's own answers
+    in accuracy.parquet with their pass recorded, the summary recomputed, hashed again (a consistent forger's work,
+    so every check but those under test passes)."""
+    import shutil
+
+    old = first_cell(bundle)
+    cell = old.parents[1] / "smollm2-135m" / old.name
+    cell.parent.mkdir()
+    shutil.move(old, cell)
+    old_id, new_id = "/".join(old.parts[-4:]), "/".join(cell.parts[-4:])
+    gate = load_models()["smollm2-135m"].accuracy
+    assert gate is not None
     entry = load_models()["smollm2-135m"].model_dump(mode="json")
-    edit_json(cell / "provenance.json", lambda p: p["catalogue"].update(model=entry))
+    run = {"reference": gate.reference, "reference_sha256": gate.sha256, "prompt_set": "inferboard-accuracy-v1",
+           "prompt_set_sha256": "sha256:" + "0" * 64, "prompts": 72, "errors": 0, "when": "after the timed load",
+           "seconds": 20.0}
+
+    def prov(p: dict[str, Any]) -> None:
+        p.update(cell_id=new_id, accuracy=run)
+        p["model"].update(name="smollm2-135m", requested_as="smollm2-135m", id="smollm2-135m",
+                          catalogue_id="smollm2-135m")
+        p["catalogue"].update(model=entry)
+
+    edit_json(cell / "provenance.json", prov)
+    edit_json(cell / "cell.json", lambda c: c.update(cell_id=new_id, model="smollm2-135m"))
+    edit_json(bundle / "manifest.json", lambda m: m.update(cells=sorted(new_id if c == old_id else c
+                                                                         for c in m["cells"])))
+    assert old_id != new_id
     write_rows(cell / ACCURACY, _answers(), "accuracy")
     _summary(cell)
     rehash(bundle, relist=True)
-    return bundle
+    return bundle, cell
 
 
-def test_gated_cell_is_accepted_with_its_figures(gated: Path) -> None:
-    assert not failed(report(gated))
+def test_gated_cell_is_accepted_with_its_figures(gated: tuple[Path, Path]) -> None:
+    bundle, cell = gated
+    assert not failed(report(bundle))
     import pyarrow.parquet as pq
 
-    rows = pq.read_table(first_cell(gated) / "summary.parquet").to_pylist()
+    rows = pq.read_table(cell / "summary.parquet").to_pylist()
     assert all(r["accuracy_exact_share"] == 1.0 and r["accuracy_top5_share"] == 1.0 for r in rows)
 
 
-def test_edited_answers_are_caught(gated: Path) -> None:
+def test_edited_answers_are_caught(gated: tuple[Path, Path]) -> None:
     """Token ids shifted after the summary was written: the recomputed figures differ."""
-    edit_parquet(first_cell(gated) / ACCURACY, lambda _: _answers(shift=1))
-    rehash(gated)
-    assert failed(report(gated)) == {"summary.recomputed"}
+    bundle, cell = gated
+    edit_parquet(cell / ACCURACY, lambda _: _answers(shift=1))
+    rehash(bundle)
+    assert failed(report(bundle)) == {"summary.recomputed"}
 
 
-def test_dropped_answers_are_caught(gated: Path) -> None:
-    (first_cell(gated) / ACCURACY).unlink()
-    _summary(first_cell(gated))  # a consistent forger: every row now invalid, and still refused
-    rehash(gated, relist=True)
-    res = report(gated)
+def test_dropped_answers_are_caught(gated: tuple[Path, Path]) -> None:
+    bundle, cell = gated
+    (cell / ACCURACY).unlink()
+    _summary(cell)  # a consistent forger: every row now invalid, and still refused
+    rehash(bundle, relist=True)
+    res = report(bundle)
     assert failed(res) == {"accuracy.gate"} and "no accuracy.parquet" in (res["accuracy.gate"].reason or "")
 
 
-def test_lowered_gate_is_caught(gated: Path) -> None:
-    cell = first_cell(gated)
+def test_lowered_gate_is_caught(gated: tuple[Path, Path]) -> None:
+    bundle, cell = gated
     edit_json(cell / "provenance.json", lambda p: p["catalogue"]["model"]["accuracy"].update(min_exact_share=0.0))
     edit_parquet(cell / ACCURACY, lambda _: _answers(shift=1))
     _summary(cell)
-    rehash(gated)
-    res = report(gated)
+    rehash(bundle)
+    res = report(bundle)
     assert failed(res) == {"accuracy.gate"}
     assert "not the catalogue's" in (res["accuracy.gate"].reason or "")
+
+
+@pytest.mark.parametrize(("snapshot_id", "reason"), [("smollm2-135m-x", "not the cell's smollm2-135m"),
+                                                     ("smollm2-135m-q4_1", "not the cell's smollm2-135m")])
+def test_renamed_snapshot_is_caught(gated: tuple[Path, Path], snapshot_id: str, reason: str) -> None:
+    """A snapshot renamed to an uncatalogued model (no gate) or to the quantized model (a lower floor) is refused."""
+    bundle, cell = gated
+    entry = load_models().get(snapshot_id)
+    edit_json(cell / "provenance.json", lambda p: p["catalogue"].update(
+        model=entry.model_dump(mode="json") if entry else {**p["catalogue"]["model"], "id": snapshot_id,
+                                                            "accuracy": None}))
+    rehash(bundle)
+    res = report(bundle)
+    assert "accuracy.gate" in failed(res) and reason in (res["accuracy.gate"].reason or "")
+
+
+def test_no_snapshot_for_a_catalogue_model_is_caught(gated: tuple[Path, Path]) -> None:
+    bundle, cell = gated
+    edit_json(cell / "provenance.json", lambda p: p["catalogue"].update(model=None))
+    rehash(bundle)
+    res = report(bundle)
+    assert "accuracy.gate" in failed(res)
+    assert "recorded no catalogue entry" in (res["accuracy.gate"].reason or "")
+
+
+@pytest.mark.parametrize("path", ["../../../../etc/passwd", "/dev/zero", "workflows/accuracy/../../README.md"])
+def test_reference_outside_the_accuracy_folder_is_never_read(gated: tuple[Path, Path], path: str) -> None:
+    """A snapshot naming another file as its reference is refused by the snapshot's schema, before any read."""
+    bundle, cell = gated
+    edit_json(cell / "provenance.json", lambda p: p["catalogue"]["model"]["accuracy"].update(reference=path))
+    rehash(bundle)
+    res = report(bundle)
+    assert {"accuracy.gate", "summary.recomputed"} <= failed(res)
+    assert "reference" in (res["summary.recomputed"].reason or "")
