@@ -37,19 +37,23 @@ def gate_of(prov: dict[str, Any]) -> AccuracyGate | None:
     return validated(ModelEntry, entry, source="provenance.json: catalogue.model").accuracy
 
 
-def scored(rows: list[dict[str, Any]], ref: Reference) -> list[dict[str, Any]]:
-    """``rows`` (answers) with their comparison to ``ref`` filled in; rows without an answer stay unscored."""
-    out = []
+def prompt_scores(rows: list[dict[str, Any]], ref: Reference) -> list[PromptScore | None]:
+    """Each answer of ``rows`` compared with ``ref``'s (None: no answer, or a prompt the reference does not have)."""
+    out: list[PromptScore | None] = []
     for row in rows:
         i = row["prompt_index"]
-        s: PromptScore | None = None
-        if row.get("error") is None and row.get("token_ids") is not None and 0 <= i < len(ref.prompts):
-            s = score_prompt(row["token_ids"], ref.prompts[i].tokens, ref.top_ids(i), ref.eos_ids, ref.max_tokens,
-                             top_k=min(5, ref.top_k))
-        out.append({**row, "exact": None if s is None else s.exact,
-                    "first_divergence": None if s is None else s.first_divergence,
-                    "within_top5": None if s is None else s.within_top5})
+        answered = row.get("error") is None and row.get("token_ids") is not None and 0 <= i < len(ref.prompts)
+        out.append(score_prompt(row["token_ids"], ref.prompts[i].tokens, ref.top_ids(i), ref.eos_ids,
+                                ref.max_tokens, top_k=min(5, ref.top_k)) if answered else None)
     return out
+
+
+def scored(rows: list[dict[str, Any]], ref: Reference) -> list[dict[str, Any]]:
+    """``rows`` (answers) with their comparison to ``ref`` filled in; rows without an answer stay unscored."""
+    return [{**row, "exact": None if s is None else s.exact,
+             "first_divergence": None if s is None else s.first_divergence,
+             "within_top5": None if s is None else s.within_top5} for row, s in zip(rows, prompt_scores(rows, ref),
+                                                                                  strict=True)]
 
 
 async def run_gate(out: Path, url: str, model: str, *, tokenize: Callable[[str], list[int]], api_key: str | None,
@@ -64,7 +68,6 @@ async def run_gate(out: Path, url: str, model: str, *, tokenize: Callable[[str],
     answers = await ask_prompts(url, model, [(p.kind, p.prompt) for p in ref.prompts], max_tokens=ref.max_tokens,
                                 top_k=ref.top_k, tokenize=tokenize, api_key=api_key)
     rows = scored(answers, ref)
-    prov = read_provenance(out / PROVENANCE)
     prov["accuracy"] = {"reference": gate.reference, "reference_sha256": gate.sha256,
                         "prompt_set": ref.prompt_set, "prompt_set_sha256": ref.prompt_set_sha256,
                         "prompts": len(rows), "errors": sum(r["error"] is not None for r in rows),
@@ -90,8 +93,8 @@ def accuracy_columns(prov: dict[str, Any], rows: list[dict[str, Any]] | None) ->
     except InferboardError as err:
         why = f"accuracy not measured: {err}"
         return cols, why, why
-    scores = [PromptScore(bool(r["exact"]), r["first_divergence"], bool(r["within_top5"]))
-              if r["exact"] is not None else PromptScore(False, 0, False) for r in scored(rows, ref)]
+    unanswered = PromptScore(False, 0, False)  # an error or a timeout counts as wrong
+    scores = [s or unanswered for s in prompt_scores(rows, ref)]
     if len(scores) != len(ref.prompts) or sorted(r["prompt_index"] for r in rows) != list(range(len(ref.prompts))):
         why = f"accuracy: {len(scores)} answers for {len(ref.prompts)} reference prompts"
         return cols, why, why

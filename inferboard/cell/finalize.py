@@ -139,13 +139,18 @@ def summary_rows(prov: dict[str, Any], records: list[dict[str, Any]], metrics_ro
         row.update(search)
         row.update(acc)
         if null_reason is not None:
-            nulls = orjson.loads(row["null_reasons"]) if row["null_reasons"] else {}
-            nulls.update(dict.fromkeys(acc, null_reason))
-            row["null_reasons"] = orjson.dumps(nulls, option=orjson.OPT_SORT_KEYS).decode()
+            add_null_reasons(row, dict.fromkeys(acc, null_reason))
         if invalid is not None:
             row["valid"] = False
             row["invalid_reason"] = f"{row['invalid_reason']}; {invalid}" if row["invalid_reason"] else invalid
     return rows
+
+
+def add_null_reasons(row: dict[str, Any], reasons: dict[str, str]) -> None:
+    """Merge ``reasons`` (column → why it is null) into the row's ``null_reasons`` (sorted JSON)."""
+    nulls = orjson.loads(row["null_reasons"]) if row["null_reasons"] else {}
+    nulls.update(reasons)
+    row["null_reasons"] = orjson.dumps(nulls, option=orjson.OPT_SORT_KEYS).decode()
 
 
 #: summary columns of the whole server, not of one target's requests: null on target rows
@@ -169,12 +174,8 @@ def target_rows(wdef: Workload, recs: list[dict[str, Any]], info: PointInfo,
     for t in wdef.models.targets:
         row = summarize_point([r for r in recs if r.get("target") == t.name],
                               dataclasses.replace(info, requests_planned=planned.get(t.name, 0)))
-        nulls = orjson.loads(row["null_reasons"]) if row["null_reasons"] else {}
-        for key in SERVER_WIDE:
-            row[key] = None
-            nulls[key] = "a whole-server figure: see the point's row"
-        row.update(row_kind="target", target=t.name,
-                   null_reasons=orjson.dumps(nulls, option=orjson.OPT_SORT_KEYS).decode())
+        row.update(dict.fromkeys(SERVER_WIDE), row_kind="target", target=t.name)
+        add_null_reasons(row, dict.fromkeys(SERVER_WIDE, "a whole-server figure: see the point's row"))
         out.append(row)
     return out
 

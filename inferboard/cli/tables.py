@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from rich.markup import escape
 from rich.table import Table
 
+from inferboard.cell.accuracy_gate import NO_REFERENCE
 from inferboard.cli.common import console
 from inferboard.metrics import summary_columns
 
@@ -50,8 +52,8 @@ def accuracy_line(row: dict[str, Any]) -> str:
     """The cell's accuracy gate in one line (its figures are on every row of the cell)."""
     exact, top5 = row.get("accuracy_exact_share"), row.get("accuracy_top5_share")
     if exact is None or top5 is None:
-        return "accuracy: not measured (the model has no reference answers in the catalogue)"
-    verdict = "FAILED" if str(row.get("invalid_reason") or "").find("accuracy gate failed") >= 0 else "passed"
+        return str(orjson.loads(row.get("null_reasons") or "{}").get("accuracy_top5_share", NO_REFERENCE))
+    verdict = "FAILED" if "accuracy gate failed" in str(row.get("invalid_reason") or "") else "passed"
     return (f"accuracy gate {verdict}: {exact:.1%} of the reference prompts answered exactly, {top5:.1%} within "
             "the reference's top 5")
 

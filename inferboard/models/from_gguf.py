@@ -87,18 +87,19 @@ def tokenizer_json(reader: Any) -> str:
     return str(tok.to_str(pretty=True)) + "\n"
 
 
-def _special(reader: Any) -> dict[str, str]:
-    tokens = _value(reader, "tokenizer.ggml.tokens")
-    keys = {"bos_token": "bos_token_id", "eos_token": "eos_token_id", "unk_token": "unknown_token_id",
-            "pad_token": "padding_token_id"}
-    return {k: tokens[int(_value(reader, f"tokenizer.ggml.{v}"))] for k, v in keys.items()
+SPECIAL_IDS = {"bos_token": "bos_token_id", "eos_token": "eos_token_id", "unk_token": "unknown_token_id",
+               "pad_token": "padding_token_id"}
+
+
+def _special_ids(reader: Any) -> dict[str, int]:
+    """The tokenizer's special token ids the GGUF names (tokenizer.ggml.<key>), by key."""
+    return {v: int(_value(reader, f"tokenizer.ggml.{v}")) for v in SPECIAL_IDS.values()
             if f"tokenizer.ggml.{v}" in reader.fields}
 
 
 def hf_files(reader: Any, shape: TinyShape, torch_dtype: str) -> dict[str, Any]:
     """config.json, generation_config.json, tokenizer_config.json and special_tokens_map.json of the model."""
-    ids = {k: int(_value(reader, f"tokenizer.ggml.{k}")) for k in ("bos_token_id", "eos_token_id", "padding_token_id")
-           if f"tokenizer.ggml.{k}" in reader.fields}
+    ids = _special_ids(reader)
     ids.setdefault("padding_token_id", ids["eos_token_id"])
     tied = not any(t.name == "output.weight" for t in reader.tensors)
     config = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": shape.vocab_size,
@@ -110,7 +111,9 @@ def hf_files(reader: Any, shape: TinyShape, torch_dtype: str) -> dict[str, Any]:
               "attention_bias": False, "mlp_bias": False, "torch_dtype": torch_dtype,
               "bos_token_id": ids["bos_token_id"], "eos_token_id": ids["eos_token_id"],
               "pad_token_id": ids["padding_token_id"]}
-    special = _special(reader)
+    tokens = _value(reader, "tokenizer.ggml.tokens")
+    named = _special_ids(reader)
+    special = {k: tokens[named[v]] for k, v in SPECIAL_IDS.items() if v in named}
     tok_config = {"tokenizer_class": "PreTrainedTokenizerFast", **special,
                   "add_bos_token": bool(_value(reader, "tokenizer.ggml.add_bos_token")),
                   "clean_up_tokenization_spaces": False, "model_max_length": shape.max_position_embeddings,

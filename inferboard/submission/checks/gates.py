@@ -2,32 +2,29 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
 from inferboard.core.errors import InferboardError
-from inferboard.core.paths import REPO_ROOT
 from inferboard.models.catalog import Catalogue, ModelEntry, load_models
 from inferboard.submission.bundle import Bundle
 from inferboard.submission.checks.common import manifest, provenance, rows
-from inferboard.submission.checks.origin import commit_known
+from inferboard.submission.checks.origin import file_at
 from inferboard.submission.registry import Finding, check
 
 
 @cache
 def catalogue_at(sha: str) -> dict[str, ModelEntry] | None:
-    """workflows/models.yaml at suite commit ``sha`` (an ancestor of HEAD only), or None when it cannot be read."""
-    if commit_known(sha) is not True:
+    """workflows/models.yaml at suite commit ``sha`` (origin.file_at), or None when it cannot be read."""
+    text = file_at(sha, "workflows/models.yaml")
+    if text is None:
         return None
     try:
-        text = subprocess.run(["git", "show", f"{sha}:workflows/models.yaml"], cwd=REPO_ROOT, capture_output=True,
-                              text=True, timeout=10, check=True).stdout
         from inferboard.core.yamltext import load_yaml
 
         return {m.id: m for m in Catalogue.model_validate(load_yaml(text)).models}
-    except (OSError, subprocess.SubprocessError, InferboardError, ValueError):
+    except (InferboardError, ValueError):
         return None
 
 

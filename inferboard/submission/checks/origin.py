@@ -40,19 +40,31 @@ def commit_known(sha: str) -> bool | None:
     return False if missing else None
 
 
-@cache
-def standard_hash_at(sha: str, name: str) -> str | None:
-    """The content hash of standard workload ``name`` as the suite commit ``sha`` defined it: read only from a
-    commit of this checkout's own history (an ancestor of HEAD), never from one a pull request brought."""
-    if commit_known(sha) is not True or not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,99}", name):
+def file_at(sha: str, path: str) -> str | None:
+    """The text of the repository file ``path`` at suite commit ``sha``, read only from a commit of this checkout's
+    own history (an ancestor of HEAD), never from one a pull request brought (None: unknown commit, or no file)."""
+    if commit_known(sha) is not True:
         return None
     try:
-        text = subprocess.run(["git", "show", f"{sha}:workflows/workloads/{name}.yaml"], cwd=REPO_ROOT,
-                              capture_output=True, text=True, timeout=10, check=True).stdout
+        return subprocess.run(["git", "show", f"{sha}:{path}"], cwd=REPO_ROOT, capture_output=True, text=True,
+                              timeout=10, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+@cache
+def standard_hash_at(sha: str, name: str) -> str | None:
+    """The content hash of standard workload ``name`` as the suite commit ``sha`` defined it (see file_at)."""
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,99}", name):
+        return None
+    text = file_at(sha, f"workflows/workloads/{name}.yaml")
+    if text is None:
+        return None
+    try:
         from inferboard.core.yamltext import load_yaml
 
         return parse_workload(load_yaml(text), source=name).content_hash()
-    except (OSError, subprocess.SubprocessError, InferboardError, ValueError):
+    except (InferboardError, ValueError):
         return None
 
 
