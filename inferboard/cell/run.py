@@ -218,9 +218,9 @@ async def _accuracy(spec: CellSpec) -> None:
     none of its requests warms a cache or a compile path the load measures (a start's cold TTFT, prefix caches)."""
     tok = spec.system.tokenizer
     try:
-        await asyncio.wait_for(run_gate(spec.out, spec.system.url, spec.system.model,
-                                        tokenize=getattr(tok, "ids", _no_tokenizer), api_key=spec.system.api_key,
-                                        when="after the timed load"), GATE_DEADLINE_S)
+        async with asyncio.timeout(GATE_DEADLINE_S):
+            await run_gate(spec.out, spec.system.url, spec.system.model, tokenize=getattr(tok, "ids", _no_tokenizer),
+                           api_key=spec.system.api_key, when="after the timed load")
     except TimeoutError:
         pass  # no accuracy.parquet: the cell says its answers are missing and is invalid
     except asyncio.CancelledError:

@@ -162,12 +162,13 @@ class _Pool:
         conn = _Connection(self)
         if self.ssl is None:
             if self.target is None:
-                self.target = await asyncio.wait_for(resolve(loop, self.host, self.port), timeout_s)
+                async with asyncio.timeout(timeout_s):  # not wait_for: see netio.open_raw
+                    self.target = await resolve(loop, self.host, self.port)
             conn.io = await open_raw(loop, self.target, timeout_s, conn.feed, conn.lost, peek=self.bulk)
         else:
-            _, conn.io = await asyncio.wait_for(
-                loop.create_connection(lambda: _TLSIO(conn), self.host, self.port, ssl=self.ssl,
-                                       server_hostname=self.host), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                _, conn.io = await loop.create_connection(lambda: _TLSIO(conn), self.host, self.port, ssl=self.ssl,
+                                                          server_hostname=self.host)
         return conn
 
     def release(self, conn: _Connection) -> None:

@@ -160,7 +160,11 @@ async def open_raw(loop: asyncio.AbstractEventLoop, target: tuple[int, int, Any]
     sock = socket.socket(family, socket.SOCK_STREAM, proto)
     sock.setblocking(False)
     try:
-        await asyncio.wait_for(loop.sock_connect(sock, addr), timeout_s)
+        # not asyncio.wait_for: on Python 3.11 it returns the result, dropping the cancellation, when a run is
+        # interrupted in the loop turn its connect completes in (a server that closes after each response
+        # connects once per request), and the load goes on after a SIGTERM
+        async with asyncio.timeout(timeout_s):
+            await loop.sock_connect(sock, addr)
     except BaseException:
         sock.close()
         raise

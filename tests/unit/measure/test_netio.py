@@ -218,3 +218,32 @@ def test_the_client_reads_in_bulk_only_from_a_server_known_to_switch_nagle_off(s
     bulk, bulk_text, n_bulk = asyncio.run(kinds(True))
     assert plain is RawStream and bulk is PeekStream and n_plain == n_bulk == 20
     assert "peeked" not in plain_text and "peeked" in bulk_text
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_an_interrupt_in_the_turn_a_connect_completes_is_not_lost(monkeypatch, loop: str) -> None:
+    """A run interrupted in the very loop turn its connect completes in stops: the cancellation is raised, not
+    dropped (asyncio.wait_for on Python 3.11 returned the connection instead, and a SIGTERM'd load went on)."""
+    lsock = socket.create_server(("127.0.0.1", 0))
+
+    async def main() -> None:
+        ev = asyncio.get_running_loop()
+        real = ev.sock_connect
+        connected = ev.create_future()
+        tasks: list[asyncio.Task[object]] = []
+
+        async def connect_then_interrupted(sock: socket.socket, addr: object) -> None:
+            await real(sock, addr)
+            connected.set_result(None)
+            tasks[0].cancel()  # the signal handler's cancel lands as the connect's result is delivered
+
+        monkeypatch.setattr(ev, "sock_connect", connect_then_interrupted)
+        target = (socket.AF_INET, socket.IPPROTO_TCP, lsock.getsockname())
+        task = asyncio.create_task(open_raw(ev, target, 5.0, lambda b, t: None, lambda e: None))
+        tasks.append(task)
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert connected.done()
+
+    with lsock:
+        (uvloop.run if loop == "uvloop" else asyncio.run)(main())
