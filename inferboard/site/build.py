@@ -54,18 +54,26 @@ from inferboard.site.html import (
     target_rows,
     td,
 )
+from inferboard.site.ranking import accuracy_measured, earlier_version, rank_groups
 from inferboard.site.reference import add_pages as add_reference_pages
 from inferboard.site.reference import anchor, inline
 from inferboard.submission.registry import Check, all_checks
 
 SITE_SRC = REPO_ROOT / "site"
 SENTINEL = "<!-- inferboard:html -->"  # the same marker as in site/hooks.py (copied into the project)
-#: the tables of a leaderboard page, in this order: group (data.RANK_GROUPS) → (heading id, heading, one-line
+#: the tables of a leaderboard page, in this order: group (ranking.RANK_GROUPS) → (heading id, heading, one-line
 #: explanation); only "ranked" is ranked, the others are shown apart
 GROUPS: dict[str, tuple[str, str, str]] = {
     "ranked": ("ranking", "Ranking: goodput at SLO per GPU",
-               "Submitted entries on a standard workload with a valid load point on fingerprinted hardware, "
-               "best first."),
+               "Submitted entries on the workload as defined today, with a valid load point whose answers "
+               "passed the accuracy check, on fingerprinted hardware; best first."),
+    "unchecked": ("accuracy-not-measured", "Accuracy not measured (not ranked)",
+                  "A speed figure is ranked only beside its accuracy figure. These entries' model has no "
+                  "reference answers (random weights, for instance), so nothing shows that the server computed "
+                  "the right tokens: their speed is shown, not ranked."),
+    "earlier": ("earlier-version", "Earlier version of this workload (not ranked)",
+                "Measured with an earlier definition of this workload (other lengths, rates or request counts): "
+                "kept and shown, never ranked against today's definition."),
     "unverified": ("unverified", "Unverified hardware (not ranked)",
                    "These entries ran against an endpoint whose hardware was declared, not fingerprinted."),
     "invalid": ("invalid", "Invalid entries (kept, not ranked)",
@@ -95,6 +103,7 @@ def _environment(templates: Path) -> jinja2.Environment:
     env.filters.update(fmt=fmt, load=load_label, json=script_json, seg=sd.segment, label=sd.label, sh=shlex.quote,
                        inline=inline, check_anchor=lambda cid: anchor("check", cid))
     env.globals.update(td=td, latency_rows=latency_rows, cell_badges=cell_badges, PCTS=sd.PERCENTILES,
+                       earlier_version=earlier_version, accuracy_measured=accuracy_measured,
                        metric_headers=metric_headers, metric_cells=metric_cells, metric_label=column_label,
                        points_columns=sd.points_columns, board_columns=sd.board_columns, origin_html=origin_html,
                        sweep_chart=sweep_chart, cdf_chart=cdf_chart, GROUPS=GROUPS, ON_FAILURE=ON_FAILURE,
@@ -192,8 +201,8 @@ class SiteBuilder:
         return dict(sorted(groups.items()))
 
     def ranked(self, cells: list[sd.PublishedCell]) -> dict[str, list[sd.PublishedCell]]:
-        """Entries split into the GROUPS (see data.rank_groups); only 'ranked' is ranked."""
-        return sd.rank_groups(cells)
+        """Entries split into the GROUPS (see ranking.rank_groups); only 'ranked' is ranked."""
+        return rank_groups(cells)
 
     # -------------------------------------------------------------- pages
     def build(self) -> None:

@@ -27,6 +27,7 @@ from inferboard.metrics import (
     result_columns,
 )
 from inferboard.site.bundles import BundleInfo, CellFile, cell_dir, read_provenance, requests_file
+from inferboard.site.ranking import best_point, finite, rank_value
 
 #: columns a leaderboard file must have for the site to be built from it
 REQUIRED_COLUMNS: tuple[str, ...] = (
@@ -59,17 +60,6 @@ def plain(text: str, limit: int = 300) -> str:
     """Untrusted text for a chart (Plotly reads tags and entities in its labels): no ``<``, ``>``, ``&`` or
     control characters, at most ``limit`` characters."""
     return _NOT_PLAIN.sub(" ", text)[:limit]
-
-
-def finite(v: Any) -> float | None:
-    """A float, or None for null/NaN/inf."""
-    if v is None or isinstance(v, bool):
-        return None
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
 
 
 @dataclass
@@ -230,45 +220,6 @@ def _page_path(cell: PublishedCell, used: set[str]) -> str:
         path = f"cells/{top}-{hashlib.sha256(cell.entry_id.encode()).hexdigest()[:10]}/{rest}"
     used.add(path)
     return path
-
-
-#: the groups of a leaderboard table (see rank_groups): only "ranked" is ranked, the others are shown apart
-RANK_GROUPS: tuple[str, ...] = ("ranked", "unverified", "invalid", "custom", "local")
-
-
-def rank_groups(cells: list[PublishedCell]) -> dict[str, list[PublishedCell]]:
-    """Entries split into RANK_GROUPS: 'ranked' (submitted, standard workload, a valid load point, verified SKU;
-    best first), 'unverified', 'invalid', 'custom' (custom workload) and 'local' (not submitted)."""
-    out: dict[str, list[PublishedCell]] = {k: [] for k in RANK_GROUPS}
-    for c in cells:
-        if c.local:
-            out["local"].append(c)
-        elif c.custom_workload:
-            out["custom"].append(c)
-        elif c.best is None:
-            out["invalid"].append(c)
-        elif not c.verified:
-            out["unverified"].append(c)
-        else:
-            out["ranked"].append(c)
-    for k in out:
-        out[k].sort(key=lambda c: (-(rank_value(c.best) or 0.0), c.entry_id) if c.best else (0.0, c.entry_id))
-    return out
-
-
-def rank_value(row: dict[str, Any]) -> float | None:
-    """Goodput at the SLO per GPU (per host on CPU hosts, which have no GPU) in requests/s."""
-    if row.get("gpu_count"):
-        return finite(row.get("goodput_requests_per_s_per_gpu"))
-    return finite(row.get("goodput_requests_per_s"))
-
-
-def best_point(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The valid load point with the highest goodput per GPU (ties: lower load point); None if none is valid."""
-    ok = [r for r in rows if r.get("valid") and rank_value(r) is not None]
-    if not ok:
-        return None
-    return max(ok, key=lambda r: (rank_value(r), -r["load_point"]))
 
 
 def throughput_per_gpu(row: dict[str, Any]) -> float | None:

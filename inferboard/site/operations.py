@@ -2,7 +2,7 @@
 reads from a cell folder for them (the time windows, the trial rows). No HTML here.
 
 A workload is ranked by its own figure when an entry of FIGURES applies to it (see :func:`workload_figure`);
-every other workload is ranked by goodput at the SLO (``data.rank_groups``). Labels, units and directions come
+every other workload is ranked by goodput at the SLO (``ranking.rank_groups``). Labels, units and directions come
 from the metric registry (``inferboard.metrics``). To rank a new kind of workload by its figure, add one entry,
 e.g. ``Figure("max_rate_at_slo_rps", present=("max_rate_at_slo_rps",))``: every workload whose rows carry a value
 of that column is then ranked by it (in its registry direction) on its workload page, its best entry is on the
@@ -29,6 +29,7 @@ from inferboard.metrics.windows import PhaseSpan
 from inferboard.results.schema import SUMMARY, WINDOWS, WINDOWS_SCHEMA
 from inferboard.site import data as sd
 from inferboard.site.bundles import MAX_FILE_BYTES, cell_file
+from inferboard.site.ranking import rank_groups
 
 MAX_ROWS = 100_000  # rows read of a cell's windows.parquet or summary.parquet
 MAX_PHASES = 64
@@ -161,8 +162,8 @@ def figure_key(cell: sd.PublishedCell, fig: Figure) -> tuple[Any, ...]:
 
 
 def figure_groups(cells: list[sd.PublishedCell], fig: Figure) -> dict[str, list[sd.PublishedCell]]:
-    """Entries split into data.RANK_GROUPS as for any workload, each group ordered by the figure."""
-    return {g: sorted(cs, key=lambda c: figure_key(c, fig)) for g, cs in sd.rank_groups(cells).items()}
+    """Entries split into ranking.RANK_GROUPS as for any workload, each group ordered by the figure."""
+    return {g: sorted(cs, key=lambda c: figure_key(c, fig)) for g, cs in rank_groups(cells).items()}
 
 
 # ---------------------------------------------------------------- the cell folder's tables

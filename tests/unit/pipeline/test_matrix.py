@@ -10,6 +10,7 @@ import yaml
 from inferboard.core.errors import InferboardError
 from inferboard.core.stats import min_samples
 from inferboard.hardware.sku import load_skus
+from inferboard.models.catalog import load_models
 from inferboard.pipeline.jobs import matrix_system
 from inferboard.pipeline.matrix import ClusterSku, MatrixCell, PipelineConfig, expand, load_config, parse_config
 from inferboard.scenario.prompts import load_tokenizer
@@ -25,27 +26,39 @@ def _cfg(**block):
     return {"schema_version": 1, "matrix": [{**base, **block}]}
 
 
-def test_default_config_is_the_cpu_matrix() -> None:
+def test_default_config_is_the_real_model_matrix() -> None:
+    """Runtime against runtime on the same full-precision weights, and quantization against full precision: the
+    real packaged model, never the random-weights one, on the steady workload and the max rate at SLO; `make long`
+    (long.yaml) adds cpu-chat on the same configurations and settings."""
     cfg, cells = load_config(ROOT / "workflows/config/config.yaml")
-    assert {c.runtime for c in cells} == {"vllm", "llamacpp"} and {c.sku for c in cells} == {"cpu-host"}
-    assert len(cells) == 18 and len({c.id for c in cells}) == 18  # 9 workloads × 2 runtimes
-    assert {"cpu-overload", "cpu-cold-start", "cpu-burst", "cpu-soak", "cpu-slo-search",
-            "cpu-trace-replay", "cpu-multi-model"} <= {c.workload for c in cells}
+    configs = {(c.runtime, c.model) for c in cells}
+    assert configs == {("vllm", "smollm2-135m"), ("llamacpp", "smollm2-135m"), ("llamacpp", "smollm2-135m-q4_1")}
+    assert {c.workload for c in cells} == {"cpu-fixed", "cpu-slo-search"} and len(cells) == 6
+    assert {c.sku for c in cells} == {"cpu-host"} and len({c.id for c in cells}) == 6
+    assert all(dict(c.params).get("dtype") == "float32" for c in cells if c.runtime == "vllm")  # not cast to bfloat16
+    assert all(load_models()[m].accuracy is not None for _, m in configs)  # every cell is gated
     assert cfg.submissions_dir == "data/submissions" and cfg.leaderboard.startswith("build/")
+    long_cfg, long_cells = load_config(ROOT / "workflows/config/long.yaml")
+    extra = [c for c in long_cells if c.id not in {m.id for m in cells}]
+    assert {c.workload for c in extra} == {"cpu-chat"} and {(c.runtime, c.model) for c in extra} == configs
+    assert set(long_cells) >= set(cells) and long_cfg.model_dump() | {"matrix": None} == cfg.model_dump() | {
+        "matrix": None}
 
 
-def test_every_default_cell_has_a_point_long_enough_for_its_p99() -> None:
-    """Each workload of the default matrix has a load point (a probe of a search) whose measured requests, per
-    trial, reach what a p99 needs (662): the leaderboard's headline rows carry p90 and p99."""
-    _, cells = load_config(ROOT / "workflows/config/config.yaml")
+def test_every_default_cell_has_a_point_long_enough_for_its_headline_figure() -> None:
+    """Each steady workload of the default matrix has a load point whose measured requests, per trial, reach what a
+    p99 needs (662): the leaderboard's headline rows carry p90 and p99. A search's headline is the highest rate
+    whose probe meets its goodput target: each probe has the requests that target's percentile needs (a 90% target:
+    64)."""
+    cells = load_config(ROOT / "workflows/config/long.yaml")[1]
     tok = load_tokenizer(None)
     for name in sorted({c.workload for c in cells}):
         w = load_workload(name)
         if isinstance(w.load, SearchLoad):
-            longest = w.most_requests
-        else:
-            longest = max(sum(1 for s in p.sessions if w.duration_s is None or (s.arrival_s or 0) < w.duration_s)
-                          - p.warmup_requests for p in build_plan(w, tok).points)
+            assert w.most_requests >= min_samples(100 * w.load.goodput_target), name
+            continue
+        longest = max(sum(1 for s in p.sessions if w.duration_s is None or (s.arrival_s or 0) < w.duration_s)
+                      - p.warmup_requests for p in build_plan(w, tok).points)
         assert longest >= min_samples(99.0) == 662, name
 
 

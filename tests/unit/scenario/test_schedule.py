@@ -136,7 +136,9 @@ def test_a_list_of_requests_needs_one_per_sweep_point() -> None:
 
 
 def test_a_new_sweep_of_another_length_gives_every_point_the_longest_count() -> None:
-    fixed = load_workload("cpu-fixed")  # requests [16, 64, 680] at concurrency 1, 4, 8
+    fixed = load_workload("cpu-fixed")  # requests [16, 680] at concurrency 1, 4
+    assert fixed.requests == [16, 680]
     assert with_overrides(fixed, concurrency=[4]).requests == 680
-    assert with_overrides(fixed, concurrency=[2, 4, 16]).requests == [16, 64, 680]  # same length: kept
+    assert with_overrides(fixed, concurrency=[2, 16]).requests == [16, 680]  # same length: kept
+    assert with_overrides(fixed, concurrency=[2, 4, 16]).requests == 680
     assert with_overrides(fixed, concurrency=[4], requests=100).requests == 100

@@ -17,6 +17,7 @@ from inferboard.site import data as sd
 from inferboard.site import operations as ops
 from inferboard.site.charts import cell_timelines, gauge_chart, timeline_chart
 from inferboard.site.html import figure_rows, operations_rows, target_rows
+from inferboard.site.ranking import best_point
 
 PHASES = (PhaseSpan("baseline", 6.0, 0.0, 20.0), PhaseSpan("spike", 30.0, 20.0, 25.0),
           PhaseSpan("recovery", 6.0, 25.0, 60.0))
@@ -94,13 +95,13 @@ def test_long_runs_are_merged_and_gauges_charted_only_when_exported() -> None:
 def _row(**kw: Any) -> dict[str, Any]:
     return {"load_point": 0, "valid": True, "gpu_count": 0, "goodput_requests_per_s": 1.0, "sku_verified": True,
             "load_kind": "phases", "load_value": 10.0, "recovery_s": None, "overload_error_rate": None,
-            "cold_start_s": None, "cold_ttft_ms": None, "trials": 1, **kw}
+            "cold_start_s": None, "cold_ttft_ms": None, "trials": 1, "accuracy_exact_share": 1.0, **kw}
 
 
 def _entry(eid: str, **kw: Any) -> sd.PublishedCell:
     rows = kw.pop("rows", None) or [_row(**kw)]
     c = sd.PublishedCell(id="s/r/m/w", sku="s", runtime="r", model="m", workload="w", rows=rows, entry_id=eid)
-    c.best = sd.best_point(c.rows)
+    c.best = best_point(c.rows)
     c.path = f"cells/{eid}.html"
     return c
 

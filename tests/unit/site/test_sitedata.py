@@ -16,6 +16,7 @@ from inferboard.core.errors import InferboardError
 from inferboard.site import bundles as sb
 from inferboard.site import data as sd
 from inferboard.site.html import board_rows, fmt, rel, script_json, td
+from inferboard.site.ranking import best_point
 from inferboard.site.synthetic import default_template, resubmit, synthesize
 
 PROVENANCE = next(default_template().rglob("provenance.json"))
@@ -25,20 +26,6 @@ def test_pareto_front_keeps_only_undominated_points() -> None:
     pts = [(1, 10), (2, 9), (3, 3), (2, 2), (4, 1), (1, 5), (3, 3)]
     assert sd.pareto_front(pts) == [(1, 10), (2, 9), (3, 3), (4, 1)]
     assert sd.pareto_front([]) == []
-
-
-def test_best_point_ranks_by_goodput_per_gpu_and_skips_invalid_rows() -> None:
-    rows = [
-        {"load_point": 0, "valid": True, "gpu_count": 2, "goodput_requests_per_s_per_gpu": 3.0},
-        {"load_point": 1, "valid": False, "gpu_count": 2, "goodput_requests_per_s_per_gpu": 9.0},
-        {"load_point": 2, "valid": True, "gpu_count": 2, "goodput_requests_per_s_per_gpu": 5.0},
-    ]
-    assert sd.best_point(rows)["load_point"] == 2
-    assert sd.best_point([rows[1]]) is None
-    # CPU hosts have no GPU: ranked per host
-    cpu = {"load_point": 0, "valid": True, "gpu_count": 0, "goodput_requests_per_s": 4.0,
-           "goodput_requests_per_s_per_gpu": None}
-    assert sd.rank_value(cpu) == 4.0
 
 
 def test_cost_and_energy_figures() -> None:
@@ -121,25 +108,11 @@ def test_entries_are_grouped_by_entry_id_with_their_files(tmp_path: Path) -> Non
 
 
 def _cell(**kw: Any) -> sd.PublishedCell:
-    row = {"load_point": 0, "valid": True, "gpu_count": 1, "goodput_requests_per_s_per_gpu": kw.pop("g", 1.0),
-           "sku_verified": kw.pop("verified", True), "load_kind": "concurrency", "load_value": 1.0}
+    row = {"load_point": 0, "valid": True, "gpu_count": 1, "goodput_requests_per_s_per_gpu": 1.0,
+           "sku_verified": True, "load_kind": "concurrency", "load_value": 1.0}
     c = sd.PublishedCell(id="s/r/m/w", sku="s", runtime="r", model="m", workload="w", rows=[row], **kw)
-    c.best = sd.best_point(c.rows)
+    c.best = best_point(c.rows)
     return c
-
-
-def test_rank_groups_keep_local_custom_invalid_and_unverified_apart() -> None:
-    cells = {
-        "fast": _cell(entry_id="a/x", g=5.0), "slow": _cell(entry_id="b/x", g=1.0),
-        "local": _cell(entry_id="local/x", origin="local", g=99.0),
-        "custom": _cell(entry_id="c/x", custom_workload=True, g=99.0),
-        "invalid": _cell(entry_id="d/x", g=None), "unverified": _cell(entry_id="e/x", verified=False, g=99.0),
-    }
-    groups = sd.rank_groups(list(cells.values()))
-    assert list(groups) == list(sd.RANK_GROUPS)
-    assert groups["ranked"] == [cells["fast"], cells["slow"]]
-    for g in ("local", "custom", "invalid", "unverified"):
-        assert groups[g] == [cells[g]]
 
 
 def test_board_rows_show_the_submitter_or_local_and_escape_them() -> None:

@@ -1,0 +1,88 @@
+"""Which entries a leaderboard ranks, and by what: goodput at the SLO per GPU of each entry's best valid point.
+
+A speed figure is ranked only beside its accuracy figure and only against the workload as defined today; every
+other entry is shown apart, in a group that says why (RANK_GROUPS).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import TYPE_CHECKING, Any
+
+from inferboard.scenario.workload import standard_hash
+
+if TYPE_CHECKING:
+    from inferboard.site.data import PublishedCell
+
+#: the groups of a leaderboard table (see rank_groups): only "ranked" is ranked, the others are shown apart
+RANK_GROUPS: tuple[str, ...] = ("ranked", "unchecked", "earlier", "unverified", "invalid", "custom", "local")
+
+
+def finite(v: Any) -> float | None:
+    """A float, or None for null/NaN/inf."""
+    if v is None or isinstance(v, bool):
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def rank_value(row: dict[str, Any]) -> float | None:
+    """Goodput at the SLO per GPU (per host on CPU hosts, which have no GPU) in requests/s."""
+    if row.get("gpu_count"):
+        return finite(row.get("goodput_requests_per_s_per_gpu"))
+    return finite(row.get("goodput_requests_per_s"))
+
+
+def best_point(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The valid load point with the highest goodput per GPU (ties: lower load point); None if none is valid."""
+    ok = [r for r in rows if r.get("valid") and rank_value(r) is not None]
+    if not ok:
+        return None
+    return max(ok, key=lambda r: (rank_value(r), -r["load_point"]))
+
+
+@functools.cache
+def _today(workload: str) -> str | None:
+    return standard_hash(workload)
+
+
+def earlier_version(c: PublishedCell) -> bool:
+    """Measured with an earlier definition of a standard workload (its content hash is not today's): kept and
+    shown, never ranked against the workload as it is defined now."""
+    today = _today(c.workload)
+    return today is not None and any(r.get("workload_hash") not in (None, today) for r in c.rows)
+
+
+def accuracy_measured(row: dict[str, Any]) -> bool:
+    """The row has its accuracy figure (the share of the gate's prompts answered exactly as the reference)."""
+    return finite(row.get("accuracy_exact_share")) is not None
+
+
+def rank_groups(cells: list[PublishedCell]) -> dict[str, list[PublishedCell]]:
+    """Entries split into RANK_GROUPS: 'ranked' (submitted, standard workload as defined today, a valid load point
+    with its accuracy figure, verified SKU; best first), 'unchecked' (no accuracy figure: a model without
+    reference answers, such as random weights), 'earlier' (an earlier version of the workload), 'unverified',
+    'invalid', 'custom' (custom workload) and 'local' (not submitted)."""
+    out: dict[str, list[PublishedCell]] = {k: [] for k in RANK_GROUPS}
+    for c in cells:
+        if c.local:
+            out["local"].append(c)
+        elif c.custom_workload:
+            out["custom"].append(c)
+        elif c.best is None:
+            out["invalid"].append(c)
+        elif earlier_version(c):
+            out["earlier"].append(c)
+        elif not c.verified:
+            out["unverified"].append(c)
+        elif not accuracy_measured(c.best):
+            out["unchecked"].append(c)
+        else:
+            out["ranked"].append(c)
+    for k in out:
+        out[k].sort(key=lambda c: (-(rank_value(c.best) or 0.0), c.entry_id) if c.best else (0.0, c.entry_id))
+    return out
