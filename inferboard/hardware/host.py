@@ -1,4 +1,5 @@
-"""Host fingerprint (CPU, memory, kernel, OS, governor); GPU fields come from hardware.nvidia and hardware.amd."""
+"""Host fingerprint (CPU and its instruction-set extensions, memory, kernel, OS, governor); GPU fields come from
+hardware.nvidia and hardware.amd."""
 
 from __future__ import annotations
 
@@ -27,6 +28,23 @@ def _cpu_model() -> str:
     return platform.processor() or UNSUPPORTED
 
 
+#: the CPU's instruction-set extensions an inference runtime's CPU backend picks its kernels by (/proc/cpuinfo
+#: flags on x86, Features on Arm): a natively built runtime (llama.cpp's GGML_NATIVE) uses exactly these, and
+#: llama.cpp repacks weights into AMX tiles only where amx_* are present
+CPU_ISA = frozenset({
+    "avx", "avx2", "fma", "f16c", "avx_vnni", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16",
+    "avx512_fp16", "avx512vbmi", "amx_tile", "amx_int8", "amx_bf16", "amx_fp16",
+    "asimd", "asimddp", "asimdhp", "i8mm", "bf16", "sve", "sve2", "sme",
+})
+
+
+def _cpu_isa() -> list[str] | str:
+    for line in (_read("/proc/cpuinfo") or "").splitlines():
+        if line.lower().startswith(("flags", "features")):
+            return sorted(CPU_ISA.intersection(line.split(":", 1)[1].split()))
+    return UNSUPPORTED
+
+
 def _mem_total_bytes() -> int | str:
     for line in (_read("/proc/meminfo") or "").splitlines():
         if line.startswith("MemTotal:"):
@@ -51,6 +69,7 @@ def host_fingerprint() -> dict[str, Any]:
         "hostname_sha256": hashlib.sha256(socket.gethostname().encode()).hexdigest()[:16],
         "cpu_model": _cpu_model(),
         "cpu_arch": platform.machine(),
+        "cpu_isa": _cpu_isa(),
         "cpu_logical_cores": os.cpu_count(),
         "cpu_usable_cores": cpus,
         "memory_bytes": _mem_total_bytes(),
