@@ -17,7 +17,7 @@ import pytest
 from inferboard.cell.api import run_cell
 from inferboard.cell.system import PreparedSystem
 from inferboard.measure.loadgen import owner, session_slots, share
-from inferboard.results.summarize import send_lag_reasons
+from inferboard.results.summarize import send_lag_percentile, send_lag_reasons
 from inferboard.scenario.prompts import load_tokenizer
 from inferboard.scenario.scenario import Scenario
 from inferboard.scenario.schedule import build_plan
@@ -92,11 +92,24 @@ def test_open_loop_over_three_processes_keeps_one_schedule(server, tmp_path: Pat
 
 
 def test_saturation_is_judged_per_process() -> None:
-    fine = [{"send_lag_ms": 0.5, "client_proc": 0}] * 200
-    late = [{"send_lag_ms": 40.0, "client_proc": 1}] * 10 + [{"send_lag_ms": 0.5, "client_proc": 1}] * 190
+    fine = [{"send_lag_ms": 0.5, "client_proc": 0}] * 700
+    late = [{"send_lag_ms": 40.0, "client_proc": 1}] * 10 + [{"send_lag_ms": 0.5, "client_proc": 1}] * 690
     assert send_lag_reasons(fine + late) == ["client process 1: p99 send lag 40.0 ms > 10 ms"]
-    assert send_lag_reasons([{"send_lag_ms": 40.0, "client_proc": None}] * 3) == ["p99 send lag 40.0 ms > 10 ms"]
     assert send_lag_reasons(fine) == []
+
+
+def test_saturation_is_judged_at_the_percentile_the_requests_bound() -> None:
+    """The p99 of 96 requests is their largest lag: two stalls of the host do not make the client saturated, a
+    tenth of the requests late does; below 64 requests the median is held to the bound."""
+    def point(n: int, late: int) -> list[dict[str, object]]:
+        return [{"send_lag_ms": 40.0, "client_proc": None}] * late + [{"send_lag_ms": 0.5, "client_proc": None}] * (
+            n - late)
+
+    assert send_lag_percentile(700) == 99.0 and send_lag_percentile(96) == 90.0 and send_lag_percentile(16) == 50.0
+    assert send_lag_reasons(point(96, 2)) == []
+    assert send_lag_reasons(point(96, 20)) == ["p90 send lag 40.0 ms > 10 ms"]
+    assert send_lag_reasons(point(700, 10)) == ["p99 send lag 40.0 ms > 10 ms"]
+    assert send_lag_reasons(point(3, 3)) == ["p50 send lag 40.0 ms > 10 ms"]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])

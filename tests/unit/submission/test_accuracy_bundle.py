@@ -129,6 +129,22 @@ def test_renamed_snapshot_is_caught(gated: tuple[Path, Path], snapshot_id: str, 
     assert "accuracy.gate" in failed(res) and reason in (res["accuracy.gate"].reason or "")
 
 
+def test_random_weights_claimed_for_a_catalogue_model_stay_gated(gated: tuple[Path, Path]) -> None:
+    """A real model's cell that calls itself random weights in the shape of another entry (no gate) is refused: the
+    cell's own model is catalogued, so its gate applies."""
+    bundle, cell = gated
+    other = load_models()["llama-3.1-8b-instruct"].model_dump(mode="json")
+
+    def prov(p: dict[str, Any]) -> None:
+        p["model"].update(kind="random-weights", catalogue_id="llama-3.1-8b-instruct")
+        p["catalogue"].update(model=other)
+
+    edit_json(cell / "provenance.json", prov)
+    rehash(bundle)
+    res = report(bundle)
+    assert "accuracy.gate" in failed(res) and "not the cell's smollm2-135m" in (res["accuracy.gate"].reason or "")
+
+
 def test_no_snapshot_for_a_catalogue_model_is_caught(gated: tuple[Path, Path]) -> None:
     bundle, cell = gated
     edit_json(cell / "provenance.json", lambda p: p["catalogue"].update(model=None))
