@@ -134,6 +134,17 @@ def model_kind(model: str) -> str | None:
     return f"{kind}, {PRECISION[entry.dtype]}"
 
 
+def cell_model_kind(c: PublishedCell) -> str | None:
+    """model_kind of the cell's model, or, for a model the catalogue does not list, what its provenance says it is
+    (random weights in a catalogue model's shape, as a GPU device check serves: "random weights")."""
+    kind = model_kind(c.model)
+    if kind is None and isinstance(c.provenance, dict):
+        info = c.provenance.get("model")
+        if isinstance(info, dict) and info.get("kind") == "random-weights":
+            return "random weights"
+    return kind
+
+
 def accuracy_gates() -> list[dict[str, Any]]:
     """Each catalogue model with an accuracy reference: its weights and the thresholds of its gate."""
     from inferboard.models.catalog import load_models

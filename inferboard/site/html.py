@@ -178,7 +178,7 @@ def board_columns(cells: list[sd.PublishedCell], price: Callable[[str], float | 
 
 def system_html(c: sd.PublishedCell, url: Callable[[str], str]) -> str:
     """One table cell for what was measured: the runtime, the model and the SKU, one per line."""
-    kind = sd.model_kind(c.model)
+    kind = sd.cell_model_kind(c)
     return (f'<td class="ib-system"><a href="{escape(url("runtimes/" + sd.segment(c.runtime) + ".md"))}">'
             f'{escape(c.runtime)}</a><span class="ib-line">{escape(c.model)}</span>'
             + (f'<small class="ib-line">{escape(kind)}</small>' if kind else "")

@@ -110,7 +110,8 @@ def test_entries_are_grouped_by_entry_id_with_their_files(tmp_path: Path) -> Non
 def _cell(**kw: Any) -> sd.PublishedCell:
     row = {"load_point": 0, "valid": True, "gpu_count": 1, "goodput_requests_per_s_per_gpu": 1.0,
            "sku_verified": True, "load_kind": "concurrency", "load_value": 1.0}
-    c = sd.PublishedCell(id="s/r/m/w", sku="s", runtime="r", model="m", workload="w", rows=[row], **kw)
+    model = kw.pop("model", "m")
+    c = sd.PublishedCell(id=f"s/r/{model}/w", sku="s", runtime="r", model=model, workload="w", rows=[row], **kw)
     c.best = best_point(c.rows)
     return c
 
@@ -210,3 +211,14 @@ def test_synthetic_leaderboard_has_every_kind_of_entry(tmp_path: Path) -> None:
     assert {b.submitter for b in bundles.values()} == {"<s>"} and {b.notes for b in bundles.values()} == {"<n>"}
     assert any(chk.reason == "<r>" and not chk.ok for b in bundles.values() for chk in b.checks)
     assert any(r["invalid_reason"] and "<r>" in r["invalid_reason"] for r in rows)
+
+
+def test_each_row_names_its_models_kind_and_precision() -> None:
+    """From the catalogue; for a model it does not list, random weights as its provenance says (a device check's
+    stand-in for a model it cannot download), else nothing."""
+    assert sd.cell_model_kind(_cell(model="smollm2-135m-q4_1")) == "real weights, 4-bit (Q4_1)"
+    assert sd.cell_model_kind(_cell(model="tiny-llama-2l")) == "random weights, float32"
+    stand_in = _cell(model="llama-3.1-8b-instruct-random",
+                     provenance={"model": {"kind": "random-weights", "catalogue_id": "llama-3.1-8b-instruct"}})
+    assert sd.cell_model_kind(stand_in) == "random weights"
+    assert sd.cell_model_kind(_cell(model="my-model")) is None
