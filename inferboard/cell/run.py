@@ -122,7 +122,7 @@ def execute(spec: CellSpec) -> list[dict[str, Any]]:
     try:
         with _runner() as runner:
             runner.run(_run_plan(spec, plan, journal))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C, or a SIGTERM/SIGHUP that cancelled the run
         interrupted = True
     finally:
         journal.close()
@@ -227,6 +227,16 @@ async def _accuracy(spec: CellSpec) -> None:
         raise KeyboardInterrupt from None
 
 
+async def _start(server: ServerControl, trial: int, *, reuse_caches: bool) -> dict[str, Any]:
+    """Start the server in a worker thread; told to stop while it starts (a signal: this task cancelled), the start
+    stops its server at its next readiness poll, so that the command ends at once, not when the server is ready."""
+    try:
+        return await asyncio.to_thread(server.start, trial, reuse_caches=reuse_caches)
+    except asyncio.CancelledError:
+        server.interrupted.set()
+        raise KeyboardInterrupt from None
+
+
 async def _run_plan(spec: CellSpec, plan: CellPlan, journal: Journal) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -255,8 +265,7 @@ async def _run_plan(spec: CellSpec, plan: CellPlan, journal: Journal) -> None:
                 if server is not None and (trial == 0 or w.fresh_server_per_trial):
                     if servers:
                         servers[-1].update(await asyncio.to_thread(server.stop))
-                    servers.append(await asyncio.to_thread(server.start, trial,
-                                                           reuse_caches=w.server_caches == "reuse"))
+                    servers.append(await _start(server, trial, reuse_caches=w.server_caches == "reuse"))
                     _update_provenance(spec.out, servers=servers)
                 stop = asyncio.Event()
                 watcher = asyncio.create_task(_watch(server, stop)) if server is not None else None

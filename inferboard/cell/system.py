@@ -10,6 +10,7 @@ but the cell folder.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -28,6 +29,7 @@ class ServerControl(Protocol):
     def exit_code(self) -> int | None: ...
     def stop(self) -> dict[str, Any]: ...  # returns exit code, crash flag and log tail
     def close(self) -> None: ...  # after the last stop: removes what was kept between starts
+    interrupted: threading.Event  # set from another thread: a start in progress stops its server and returns
 
 
 @dataclass(frozen=True)

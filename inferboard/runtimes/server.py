@@ -209,13 +209,16 @@ class ServerProcess:
         """The exit code if the process has ended, else None."""
         return None if self.proc is None else self.proc.poll()
 
-    def wait_ready(self) -> float:
-        """Poll the readiness probe; return the cold start (s from start to first 200)."""
+    def wait_ready(self, interrupted: threading.Event | None = None) -> float:
+        """Poll the readiness probe; return the cold start (s from start to first 200). ``interrupted`` (set by
+        another thread: the command was told to stop) ends the wait at the next poll."""
         probe = self.spec.runner.readiness
         deadline = time.monotonic() + probe.timeout_s
         url = self.spec.url + probe.path
         with httpx.Client(timeout=5.0) as client:
             while time.monotonic() < deadline:
+                if interrupted is not None and interrupted.is_set():
+                    raise InferboardError("interrupted while the server was starting", field=self.spec.runner.name)
                 code = self.exit_code()
                 if code is not None:
                     raise InferboardError(f"server exited with code {code} before it was ready; log tail:\n"
@@ -275,6 +278,9 @@ class ManagedServer:
         #: this host's compile caches, shared by the cells of a runtime environment and kept across them (None:
         #: every start of the cell gets its own, as ``reuse_caches`` says)
         self.host_caches: Path | None = None
+        #: set from another thread when the command is told to stop: a start in progress stops its server and
+        #: returns at once instead of waiting up to its readiness timeout
+        self.interrupted = threading.Event()
 
     @property
     def url(self) -> str:
@@ -302,12 +308,14 @@ class ManagedServer:
             fcntl.flock(lock, fcntl.LOCK_EX)  # one start at a time fills or reads them
             warm = (caches / HOST_CACHES_READY).is_file()
         try:
+            if self.interrupted.is_set():
+                raise InferboardError("interrupted before the server started", field=self.spec.runner.name)
             self.proc = ServerProcess(self.spec, self.log_path(trial), caches=caches,
                                       fresh=SCRATCH_DIRS if lock is not None else frozenset())
             self.reuse_caches = reuse_caches
             self.proc.start()
             try:
-                cold = self.proc.wait_ready()
+                cold = self.proc.wait_ready(self.interrupted)
             except BaseException:
                 self.proc.stop()  # ends the process group and removes its fresh folders
                 if lock is not None and not warm:  # half-written host caches would pass for empty ones

@@ -1,0 +1,51 @@
+"""A signal that arrives while the server is still starting ends the command at once: the start stops its server
+at its next readiness poll instead of waiting up to its readiness timeout (vLLM takes 20-60 s to be ready here)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+# a cell whose server never becomes ready (it listens nowhere; readiness timeout 600 s)
+SCRIPT = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from inferboard.runtimes.runner import Runner
+    from inferboard.runtimes.server import LaunchSpec, ManagedServer, free_port
+    from tests.helpers import run, workload
+
+    runner = Runner.model_validate({
+        "name": "fake", "display_name": "fake", "homepage": "-", "default_port": 0, "images": {},
+        "launch": {"argv": ["unused"]}, "readiness": {"path": "/health", "timeout_s": 600, "interval_s": 0.05},
+        "metrics": {"path": "/metrics"}, "api": {"forces_output_length": True}})
+    port = free_port()
+    spec = LaunchSpec(runner=runner, argv=[sys.executable, "-c", "import time; time.sleep(600)"], env={}, port=port)
+    out = Path(sys.argv[1])
+    run(f"http://127.0.0.1:{port}", out, workload(), server=ManagedServer(spec, out))
+""")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=lambda s: s.name)
+def test_a_signal_during_the_start_ends_the_run_and_its_server(tmp_path: Path, sig: signal.Signals) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(tmp_path / "cell")], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not any("time.sleep(600)" in " ".join(c.cmdline()) for c in psutil.Process(proc.pid).children(True)):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.05)
+        server = psutil.Process(proc.pid).children(True)
+        proc.send_signal(sig)
+        proc.wait(30)  # before: until the readiness timeout (600 s)
+    finally:
+        proc.kill()
+    _, alive = psutil.wait_procs(server, timeout=10)
+    assert not alive, [p.cmdline() for p in alive]
