@@ -233,9 +233,17 @@ def key_headers(keys: Iterable[str], ranked: str | None = None, wording: str = "
     return Markup("".join(out))
 
 
+#: shown beside every figure an operational workload is ranked by: a speed figure only beside its accuracy
+ACCURACY_KEYS = ("accuracy_exact_share", "accuracy_top5_share")
+
+
+def _figure_keys(fig: ops.Figure) -> tuple[str, ...]:
+    return tuple(dict.fromkeys((*fig.columns, *ACCURACY_KEYS)))
+
+
 def figure_headers(fig: ops.Figure) -> Markup:
-    """Header cells of a figure table's columns."""
-    return key_headers(fig.columns, fig.column, fig.wording)
+    """Header cells of a figure table's columns (the figure, what is shown beside it, the accuracy figures)."""
+    return key_headers(_figure_keys(fig), fig.column, fig.wording)
 
 
 def operations_rows(cell: sd.PublishedCell) -> Markup:
@@ -276,14 +284,14 @@ def figure_rows(cells: list[sd.PublishedCell], fig: ops.Figure, url: Callable[[s
     for i, c in enumerate(cells, 1):
         r = ops.figure_row(c, fig)
         out.append("".join((f'<tr class="{_row_class(c)}">', f"<td>{i}</td>" if rank else "", system_html(c, url),
-                            entry_html(c, r, url, workload), *(_td(r, k) for k in fig.columns), "</tr>")))
+                            entry_html(c, r, url, workload), *(_td(r, k) for k in _figure_keys(fig)), "</tr>")))
         for s in ops.split_rows(c, fig):
             trials = ", ".join(str(t) for t in s["trials"])
             what = f"{str(fig.split).replace('_', ' ')}: {s[fig.split]}"
             out.append("".join((
                 '<tr class="ib-trial">', "<td></td>" if rank else "",
                 f'<td colspan="2">↳ {escape(what)} <small>(trial{"s" if len(s["trials"]) > 1 else ""} '
-                f"{escape(trials)})</small></td>", *(_td(s, k) for k in fig.columns), "</tr>")))
+                f"{escape(trials)})</small></td>", *(_td(s, k) for k in _figure_keys(fig)), "</tr>")))
     return Markup("\n".join(out))
 
 

@@ -38,11 +38,15 @@ def rank_value(row: dict[str, Any]) -> float | None:
 
 
 def best_point(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The valid load point with the highest goodput per GPU (ties: lower load point); None if none is valid."""
+    """The valid load point with the highest goodput per GPU (ties: lower load point); None if none is valid. Where
+    some valid point has its p99 TTFT (enough requests: a workload's headline point), only those are candidates: a
+    light point of 16 requests, whose goodput is as noisy as its arrivals and whose tail is unknown, is not what an
+    entry is ranked by."""
     ok = [r for r in rows if r.get("valid") and rank_value(r) is not None]
     if not ok:
         return None
-    return max(ok, key=lambda r: (rank_value(r), -r["load_point"]))
+    tails = [r for r in ok if finite(r.get("ttft_ms_p99")) is not None]
+    return max(tails or ok, key=lambda r: (rank_value(r), -r["load_point"]))
 
 
 @functools.cache

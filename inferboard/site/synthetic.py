@@ -113,8 +113,9 @@ def _bundle_ids(n: int, given: list[str]) -> list[str]:
 
 
 def _finish(entries: list[_Entry], bundles: list[str], custom: str | None, out: Path, root: Path | None,
-            names: dict[str, list[str]]) -> int:
-    """Mark one entry invalid by a failed check, one reproduced; write the rows, metadata and (with root) files."""
+            names: dict[str, list[str]], made_up_accuracy: bool = False) -> int:
+    """Mark one entry invalid by a failed check, one reproduced; write the rows, metadata and (with root) files.
+    ``made_up_accuracy``: a row without an accuracy figure gets one (full marks), so that made-up models rank."""
     checks = all_checks()
     invalid_check = next((c for c in checks if c.severity == "invalid"), None)
     reason = names["reason"][0]
@@ -154,6 +155,8 @@ def _finish(entries: list[_Entry], bundles: list[str], custom: str | None, out: 
                         n[col] = v / e.speed
             if e.invalid_reason and r is e.tmpl.rows[0]:
                 n.update(valid=False, invalid_reason=e.invalid_reason)
+            if made_up_accuracy and n.get("accuracy_exact_share") is None:
+                n.update(accuracy_exact_share=1.0, accuracy_top5_share=1.0)
             n["flags"] = "; ".join(x for x in (r.get("flags"), "synthetic row (benchmark/test data)") if x)
             n.update(entry_id=f"{e.bundle or 'local'}/{e.cell_id}", origin="local" if e.bundle is None else "submitted",
                      submission_id=e.bundle, submitter=meta[e.bundle]["submitter"] if e.bundle else None,
@@ -200,7 +203,7 @@ def synthesize(template: Path, out: Path, cells: int, *, seed: int = 0,
         first = entries[0]
         entries.append(_Entry(first.tmpl, first.names, custom, custom=True, speed=first.speed * 0.9))
         entries.append(_Entry(first.tmpl, first.names, None, speed=first.speed * 1.1))
-    return _finish(entries, bundles, custom if cells >= 3 else None, out, root, names)
+    return _finish(entries, bundles, custom if cells >= 3 else None, out, root, names, made_up_accuracy=True)
 
 
 def resubmit(template: Path, out: Path, root: Path | None = None) -> int:

@@ -72,10 +72,15 @@ def test_every_page_type_is_built(published_site: Path) -> None:
         for page in (f"workloads/{sd.segment(c.workload)}.html", f"skus/{sd.segment(c.sku)}.html",
                      f"runtimes/{sd.segment(c.runtime)}.html"):
             assert (published_site / page).is_file(), page
-    # a published cpu-fixed cell: its light points have too few requests for a p99, its headline point enough
-    cpu = next(c for c in cells if c.sku == "cpu-host" and not c.local and c.workload == "cpu-fixed")
+    # a published cpu-fixed cell of the default matrix (the real model): its light point has too few requests for a
+    # p99, its headline point enough; its accuracy figure is shown
+    cpu = next(c for c in cells if c.sku == "cpu-host" and not c.local and c.workload == "cpu-fixed"
+               and c.model == "smollm2-135m")
     text = (published_site / cpu.path).read_text()
     assert f"inferboard rerun {cpu.id}" in text  # the default matrix's cells rerun with one command
+    assert "exact match with reference" in text and cpu.best is not None and cpu.best["accuracy_exact_share"] > 0.85
+    tiny = next(c for c in cells if not c.local and c.model == "tiny-llama-2l" and c.workload == "cpu-overload")
+    assert "Accuracy not measured: not ranked" in (published_site / tiny.path).read_text()
     assert "samples &lt; 662 needed for p99" in text  # a null percentile says why
     assert "provenance.json" in text and "sha256:" in text
 

@@ -55,6 +55,8 @@ def _rec(lag: float) -> dict:
 def test_client_saturation_makes_a_point_invalid() -> None:
     base = {"requests_ok": 10, "error_rate": 0.0, "scheduled_rate": 10.0, "achieved_rate": 9.9}
     assert validity(base, [_rec(0.5)] * 100) == []
-    assert "send lag" in validity(base, [_rec(0.5)] * 98 + [_rec(30)] * 2)[0]
+    assert "p90 send lag" in validity(base, [_rec(0.5)] * 88 + [_rec(30)] * 12)[0]
+    assert validity(base, [_rec(0.5)] * 98 + [_rec(30)] * 2) == []  # the p99 of 100 lags is a stall, not saturation
+    assert "p99 send lag" in validity(base, [_rec(0.5)] * 690 + [_rec(30)] * 10)[0]
     assert "achieved" in validity(base | {"achieved_rate": 9.0}, [_rec(0.1)])[0]
     assert "error rate 2.0%" in validity(base | {"error_rate": 0.02}, [_rec(0.1)])[0]

@@ -141,9 +141,17 @@ def test_which_workloads_are_ranked_by_which_figure() -> None:
     cold.provenance = {"workload": {"definition": {"fresh_server_per_trial": True}}}
     assert ops.workload_figure([cold]) is COLD
     assert COLD.direction == "lower" and RECOVERY.direction == "lower" and RECOVERY.column in ops.figure_columns()
-    # a later figure slots in by its entry: a workload whose rows carry it is ranked by it
+    # a later figure slots in by its entry: a workload whose rows carry it (or whose definition sets its flag)
     for f in ops.FIGURES[2:]:
-        assert ops.workload_figure([_entry("a", load_kind="rate", **{f.column: 1.0})]) is f
+        if f.present:
+            assert ops.workload_figure([_entry("a", load_kind="rate", **{f.column: 1.0})]) is f
+        else:
+            assert ops.workload_figure([_entry("a", load_kind="rate")], {f.flag: 60.0}) is f
+    # drift is a soak's figure (a run bounded by time), not that of any run long enough to have a drift value
+    drift = next(f for f in ops.FIGURES if f.column == "drift_ttft_p50_pct_per_h")
+    assert ops.workload_figure([_entry("a", load_kind="concurrency", drift_ttft_p50_pct_per_h=59.2)],
+                               {"duration_s": None}) is None
+    assert ops.workload_figure([_entry("a", load_kind="rate")], {"duration_s": 50.0}) is drift
 
 
 def _cell_folder(tmp_path: Path, trials: list[dict[str, Any]]) -> sd.PublishedCell:
@@ -240,3 +248,12 @@ def test_per_target_rows_are_read_as_untrusted_data_and_shown_escaped(tmp_path: 
     html = str(target_rows(got))
     assert html.count("<tr>") == 2 and "<script>" not in html and "<td>40 / 41</td>" in html
     assert '<td data-sort="50">50</td>' in html
+
+
+def test_a_search_entry_shows_the_probe_at_its_max_rate() -> None:
+    """Every probe row carries the cell's max rate at SLO (10.125 req/s): the row shown is that probe's, not the
+    first probe's (2 req/s)."""
+    fig = next(f for f in ops.FIGURES if f.column == "max_rate_at_slo_rps")
+    rows = [_row(load_point=i, load_kind="search", load_value=v, max_rate_at_slo_rps=10.125)
+            for i, v in enumerate((2.0, 3.0, 10.125, 15.19, 12.4))]
+    assert ops.figure_row(_entry("a", rows=rows), fig)["load_value"] == 10.125

@@ -24,6 +24,16 @@ def test_best_point_ranks_by_goodput_per_gpu_and_skips_invalid_rows() -> None:
     assert rank_value(cpu) == 4.0
 
 
+def test_an_entry_is_ranked_at_a_point_whose_tail_is_published() -> None:
+    """cpu-fixed's Q4_1 entry: 16 requests at concurrency 1 gave 6.23 req/s, its 680 at concurrency 4 5.88 req/s and
+    the p99: ranked at the latter. Without any such point (a search's 96-request probes), the best goodput."""
+    light = {"load_point": 0, "valid": True, "gpu_count": 0, "goodput_requests_per_s": 6.23, "ttft_ms_p99": None}
+    headline = {"load_point": 1, "valid": True, "gpu_count": 0, "goodput_requests_per_s": 5.88, "ttft_ms_p99": 505.0}
+    assert best_point([light, headline]) is headline
+    assert best_point([light, {**headline, "ttft_ms_p99": None}]) is light
+    assert best_point([light, {**headline, "valid": False}]) is light
+
+
 def _cell(**kw: Any) -> PublishedCell:
     row = {"load_point": 0, "valid": True, "gpu_count": 1, "goodput_requests_per_s_per_gpu": kw.pop("g", 1.0),
            "sku_verified": kw.pop("verified", True), "load_kind": "concurrency", "load_value": 1.0,
