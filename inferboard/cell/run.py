@@ -227,13 +227,17 @@ async def _accuracy(spec: CellSpec) -> None:
         raise KeyboardInterrupt from None
 
 
-async def _start(server: ServerControl, trial: int, *, reuse_caches: bool) -> dict[str, Any]:
+async def start_server(server: ServerControl, trial: int, *, reuse_caches: bool) -> dict[str, Any]:
     """Start the server in a worker thread; told to stop while it starts (a signal: this task cancelled), the start
     stops its server at its next readiness poll, so that the command ends at once, not when the server is ready."""
+    start = asyncio.ensure_future(asyncio.to_thread(server.start, trial, reuse_caches=reuse_caches))
     try:
-        return await asyncio.to_thread(server.start, trial, reuse_caches=reuse_caches)
+        return await asyncio.shield(start)
     except asyncio.CancelledError:
         server.interrupted.set()
+        await asyncio.wait([start])  # the thread returns at its next poll
+        if not start.cancelled() and start.exception() is None:  # it became ready in the same moment: stop it
+            await asyncio.to_thread(server.stop)
         raise KeyboardInterrupt from None
 
 
@@ -265,7 +269,7 @@ async def _run_plan(spec: CellSpec, plan: CellPlan, journal: Journal) -> None:
                 if server is not None and (trial == 0 or w.fresh_server_per_trial):
                     if servers:
                         servers[-1].update(await asyncio.to_thread(server.stop))
-                    servers.append(await _start(server, trial, reuse_caches=w.server_caches == "reuse"))
+                    servers.append(await start_server(server, trial, reuse_caches=w.server_caches == "reuse"))
                     _update_provenance(spec.out, servers=servers)
                 stop = asyncio.Event()
                 watcher = asyncio.create_task(_watch(server, stop)) if server is not None else None

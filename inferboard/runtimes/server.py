@@ -305,7 +305,16 @@ class ManagedServer:
                 if var not in SCRATCH_DIRS:
                     (caches / var.lower()).mkdir(parents=True, exist_ok=True)
             lock = open(caches / ".lock", "w")  # noqa: SIM115 - held until this start is ready or failed
-            fcntl.flock(lock, fcntl.LOCK_EX)  # one start at a time fills or reads them
+            while True:  # one start at a time fills or reads them; an interrupted command stops waiting
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if self.interrupted.is_set():
+                        lock.close()
+                        raise InferboardError("interrupted while waiting for the host's compile caches",
+                                              field=self.spec.runner.name) from None
+                    time.sleep(0.1)
             warm = (caches / HOST_CACHES_READY).is_file()
         try:
             if self.interrupted.is_set():

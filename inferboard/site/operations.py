@@ -133,7 +133,8 @@ def workload_figure(cells: list[sd.PublishedCell], spec: dict[str, Any] | None =
     definition, when it is one), or None: ranked by goodput."""
     rows = [r for c in cells for r in c.rows]
     kinds = {r.get("load_kind") for r in rows}
-    defs = [d for d in ([spec] if spec else []) + [_definition(c) for c in cells] if d]
+    # a standard workload is decided by its own definition (a custom or earlier entry's must not switch the page)
+    defs = [spec] if spec else [d for d in (_definition(c) for c in cells) if d]
     for f in FIGURES:
         if any(sd.finite(r.get(k)) is not None for k in f.present for r in rows) or kinds & set(f.load_kinds):
             return f

@@ -39,7 +39,7 @@ def test_lint_is_clean() -> None:
 def test_rerun_plans_exactly_that_cell() -> None:
     """`inferboard rerun CELL` forces that one cell (and what it needs, if missing), never another cell of the
     matrix nor the leaderboard."""
-    cell = "cpu-host/vllm/tiny-llama-2l/cpu-fixed"
+    cell = "cpu-host/vllm/smollm2-135m/cpu-fixed"
     proc = subprocess.run([sys.executable, "-m", "inferboard.cli", "rerun", cell, "--dry-run"], cwd=ROOT,
                           capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})

@@ -39,13 +39,13 @@ def client_saturation(b: Bundle) -> Iterator[Finding]:
     point of 64 to 661 requests, the median below: the percentile its requests bound) and, for a rate load point, an
     achieved rate of at least 95% of the scheduled one."""
     for cd in b.cell_dirs:
-        points: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        points: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
         for r in rows(b, cd, "requests"):
             if not r["warmup"]:
-                points[r["load_point"]].append(r)
-        for lp, recs in sorted(points.items()):
+                points[(r["trial"], r["load_point"])].append(r)
+        for (trial, lp), recs in sorted(points.items()):  # per trial, as the summary judges it
             for why in send_lag_reasons(recs):
-                yield Finding(f"client saturated: {why}", b.cell_id(cd), lp)
+                yield Finding(f"client saturated: trial {trial}: {why}", b.cell_id(cd), lp)
         for r in _aggregates(b, cd):
             sched, got = r["scheduled_rate"], r["achieved_rate"]
             if sched and got is not None and got < MIN_ACHIEVED_FRACTION * sched:

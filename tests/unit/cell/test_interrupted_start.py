@@ -49,3 +49,55 @@ def test_a_signal_during_the_start_ends_the_run_and_its_server(tmp_path: Path, s
         proc.kill()
     _, alive = psutil.wait_procs(server, timeout=10)
     assert not alive, [p.cmdline() for p in alive]
+
+
+class _SlowServer:
+    """A ServerControl whose start blocks until ``go`` (or the interruption)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.go, self.interrupted = threading.Event(), threading.Event()
+        self.running = False
+
+    def start(self, trial: int, *, reuse_caches: bool = False) -> dict[str, object]:
+        while not self.go.is_set():
+            if self.interrupted.is_set():
+                raise RuntimeError("interrupted while starting")
+            time.sleep(0.01)
+        self.running = True
+        return {"trial": trial}
+
+    def stop(self) -> dict[str, object]:
+        self.running = False
+        return {}
+
+
+@pytest.mark.parametrize("ready", [False, True], ids=["while-starting", "as-it-becomes-ready"])
+def test_an_interrupted_start_leaves_no_server_running(ready: bool) -> None:
+    """Cancelled while the start waits, the start gives up; cancelled in the moment the start returned (its result
+    not yet delivered to the loop), the server it started is stopped, not left to run."""
+    import asyncio
+
+    from inferboard.cell.run import start_server
+
+    server = _SlowServer()
+
+    async def attempt() -> str:
+        try:
+            await start_server(server, 0, reuse_caches=False)
+        except KeyboardInterrupt:  # what the run does with a cancelled start
+            return "interrupted"
+        return "started"
+
+    async def main() -> str:
+        task = asyncio.ensure_future(attempt())
+        await asyncio.sleep(0.05)  # the start is waiting in its thread
+        if ready:
+            server.go.set()
+            time.sleep(0.2)  # the thread returns while the loop is blocked: its result is not delivered yet
+        task.cancel()
+        return await task
+
+    assert asyncio.run(main()) == "interrupted"
+    assert not server.running and server.interrupted.is_set()

@@ -152,6 +152,9 @@ def test_which_workloads_are_ranked_by_which_figure() -> None:
     assert ops.workload_figure([_entry("a", load_kind="concurrency", drift_ttft_p50_pct_per_h=59.2)],
                                {"duration_s": None}) is None
     assert ops.workload_figure([_entry("a", load_kind="rate")], {"duration_s": 50.0}) is drift
+    custom = _entry("b", load_kind="concurrency")  # a custom entry of a standard name with a duration of its own
+    custom.provenance = {"workload": {"definition": {"duration_s": 120.0}}}
+    assert ops.workload_figure([custom], {"duration_s": None}) is None  # the standard page stays ranked by goodput
 
 
 def _cell_folder(tmp_path: Path, trials: list[dict[str, Any]]) -> sd.PublishedCell:
