@@ -18,14 +18,13 @@ import orjson
 
 from inferboard.core.errors import InferboardError, validated
 from inferboard.measure.accuracy_client import ask_prompts
-from inferboard.metrics.accuracy import PromptScore, score_prompt, shares
+from inferboard.metrics.accuracy import ACCURACY_COLUMNS, PromptScore, score_prompt, shares
 from inferboard.models.accuracy_ref import Reference, load_reference
 from inferboard.models.catalog import AccuracyGate, ModelEntry
 from inferboard.results.accuracy_table import ACCURACY
 from inferboard.results.provenance import read_provenance, write_provenance
 from inferboard.results.schema import PROVENANCE, write_rows
 
-COLUMNS = ("accuracy_exact_share", "accuracy_top5_share")
 NO_REFERENCE = "accuracy not measured: the model has no reference answers in the catalogue"
 
 
@@ -81,7 +80,7 @@ def accuracy_columns(prov: dict[str, Any], rows: list[dict[str, Any]] | None) ->
     """(the cell's accuracy columns, why they are null or None, why the cell is invalid or None), recomputed from
     the answers ``rows`` against the reference the cell's catalogue snapshot pins. A model without a reference gets
     null columns and no reason in the row (readers say NO_REFERENCE)."""
-    cols: dict[str, Any] = dict.fromkeys(COLUMNS)
+    cols: dict[str, Any] = dict.fromkeys(ACCURACY_COLUMNS)
     gate = gate_of(prov)
     if gate is None:  # null without a recorded reason: a summary from before the gate recomputes unchanged
         return cols, None, None

@@ -77,3 +77,7 @@ class AccuracyTop5Share(ColumnMetric):
     name, unit, label, display_unit = "accuracy_top5_share", "fraction", "agreement with reference (top 5)", None
     better, group, leaderboard, shown = "higher", "accuracy", True, True
     computed_in = "cell.accuracy_gate.accuracy_columns"
+
+
+#: the summary's accuracy columns (one figure per cell, on every row): what a speed figure is shown beside
+ACCURACY_COLUMNS: tuple[str, ...] = (AccuracyExactShare.name, AccuracyTop5Share.name)

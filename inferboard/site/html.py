@@ -10,6 +10,7 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from inferboard.metrics import Column, column
+from inferboard.metrics.accuracy import ACCURACY_COLUMNS
 from inferboard.site import data as sd
 from inferboard.site import operations as ops
 
@@ -233,12 +234,10 @@ def key_headers(keys: Iterable[str], ranked: str | None = None, wording: str = "
     return Markup("".join(out))
 
 
-#: shown beside every figure an operational workload is ranked by: a speed figure only beside its accuracy
-ACCURACY_KEYS = ("accuracy_exact_share", "accuracy_top5_share")
-
-
 def _figure_keys(fig: ops.Figure) -> tuple[str, ...]:
-    return tuple(dict.fromkeys((*fig.columns, *ACCURACY_KEYS)))
+    """A figure table's columns: the figure, what is shown beside it, and the accuracy figures (a speed figure is
+    shown only beside its accuracy)."""
+    return tuple(dict.fromkeys((*fig.columns, *ACCURACY_COLUMNS)))
 
 
 def figure_headers(fig: ops.Figure) -> Markup:

@@ -10,6 +10,7 @@ import functools
 import math
 from typing import TYPE_CHECKING, Any
 
+from inferboard.metrics.accuracy import AccuracyExactShare
 from inferboard.scenario.workload import standard_hash
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ def earlier_version(c: PublishedCell) -> bool:
 
 def accuracy_measured(row: dict[str, Any]) -> bool:
     """The row has its accuracy figure (the share of the gate's prompts answered exactly as the reference)."""
-    return finite(row.get("accuracy_exact_share")) is not None
+    return finite(row.get(AccuracyExactShare.name)) is not None
 
 
 def rank_groups(cells: list[PublishedCell]) -> dict[str, list[PublishedCell]]:
