@@ -63,3 +63,15 @@ class Slots:
             head.start(max(at, head.rec["queued_ns"]))
         else:
             heapq.heappush(self.free, at)
+
+
+def fifo_ttft(arrivals: list[float], n: int, service_s: float, ttft_s: float) -> list[float]:
+    """The model's TTFT from the scheduled time of each arrival (seconds, in arrival order): ``n`` FIFO slots, each
+    request holding one for ``service_s`` and writing its first token ``ttft_s`` after it starts."""
+    free = [0.0] * n
+    out = []
+    for a in arrivals:
+        start = max(a, heapq.heappop(free))
+        heapq.heappush(free, start + service_s)
+        out.append(start - a + ttft_s)
+    return out

@@ -1,4 +1,7 @@
-"""The client's clock against a server that records when it actually sent each token."""
+"""The client's clock against a server that records when it actually sent each token.
+
+Medians and orderings only: they hold on a busy host, where a descheduled client reads a chunk late now and then.
+The client's tail timing error is a precision figure, measured on a quiet host by benchmarks/client_capacity.py."""
 
 from __future__ import annotations
 
@@ -33,7 +36,8 @@ def test_ttft_and_gaps_match_the_servers_record(server, tmp_path: Path, concurre
         recv = r["sent_ns"] + np.asarray(r["chunk_times_ms"]) * 1e6
         recv_err.extend((recv - np.asarray(s["sent_ns"])) / 1e6)
     assert abs(np.median(client_ttft) - np.median(server_ttft)) < 1.0
-    assert abs(np.percentile(client_ttft, 99) - np.percentile(true_ttft, 99)) < 3.0
+    assert abs(np.median(client_ttft) - np.median(true_ttft)) < 1.0
+    assert all(c >= t for c, t in zip(client_ttft, true_ttft, strict=True))  # never before the server wrote it
     assert abs(np.median(client_gaps) - np.median(server_gaps)) < 0.5
     assert np.min(recv_err) >= 0  # never before the server sent it
     assert np.median(recv_err) < 1.0
