@@ -25,6 +25,7 @@ SERVER = {"ttft_ms": TTFT_MS, "itl_ms": ITL_MS, "slots": SLOTS}  # the fake serv
 PHASES = [{"name": "baseline", "rate": 20, "duration_s": 3}, {"name": "spike", "rate": 100, "duration_s": 1},
           {"name": "recovery", "rate": 20, "duration_s": 5}]
 FACTOR, WINDOW_S = 1.5, 0.5
+CONFIRM = 200  # measured requests of the search's confirmation point
 
 
 def overload(**over: object) -> Workload:
@@ -37,9 +38,11 @@ def overload(**over: object) -> Workload:
 
 
 def search() -> Workload:
-    """The search: 90% of 150 requests within 4 × TTFT from the scheduled time, from 10 req/s."""
+    """The search: 90% of 150 requests within 4 × TTFT from the scheduled time, from 10 req/s; then 200 requests
+    at the rate it found."""
     return workload(dataset={"kind": "fixed", "input_tokens": 8, "output_tokens": OUT_TOKENS},
-                    load={"kind": "search", "start_rate": 10, "max_rate": 160, "goodput_target": 0.9},
+                    load={"kind": "search", "start_rate": 10, "max_rate": 160, "goodput_target": 0.9,
+                          "confirm_requests": CONFIRM},
                     requests=150, warmup_requests=2, slo={"ttft_ms": 4 * TTFT_MS}, seed=5)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import defaultdict
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,7 @@ def summary_rows(prov: dict[str, Any], records: list[dict[str, Any]], metrics_ro
     # recorded by the run (a trace's length was read there); a checker never opens files a definition names
     planned = prov.get("requests_planned") or planned_requests(wdef, read_files=False)
     factor = wdef.load.recovery_factor if isinstance(wdef.load, PhasesLoad) else 1.5
+    confirming = confirmation_points(prov)
 
     def server_for(trial: int) -> dict[str, Any]:
         """The server record that served ``trial`` (the last one started at or before it)."""
@@ -109,7 +111,7 @@ def summary_rows(prov: dict[str, Any], records: list[dict[str, Any]], metrics_ro
     rows, by_target = [], []
     for (trial, lp), recs in sorted(groups.items()):
         srv = server_for(trial)
-        at_point = point_total(wdef, lp, planned)
+        at_point = point_total(wdef, lp, planned, confirmation=lp in confirming)
         per_target = planned_by_target(wdef, at_point) if wdef.models else {}
         crashed = bool(srv.get("crashed"))
         info = PointInfo(
@@ -132,7 +134,7 @@ def summary_rows(prov: dict[str, Any], records: list[dict[str, Any]], metrics_ro
     for row in rows:
         by_point[row["load_point"]].append(row)
     rows.extend(aggregate_trials(rs) for _, rs in sorted(by_point.items()))
-    search = search_columns(wdef, rows)
+    search = search_columns(wdef, rows, confirming)
     rows.extend(by_target)
     acc, null_reason, invalid = accuracy_columns(prov, accuracy)
     for row in rows:
@@ -195,14 +197,21 @@ def point_values(wdef: Workload, prov: dict[str, Any]) -> list[float]:
     return wdef.load.points()
 
 
-def search_columns(wdef: Workload, rows: list[dict[str, Any]]) -> dict[str, Any]:
+def confirmation_points(prov: dict[str, Any]) -> set[int]:
+    """The load points of a search's confirmation (provenance ``search_probes``; the checker holds each to the
+    search rule: check search.probes)."""
+    return {int(p["load_point"]) for p in prov.get("search_probes") or [] if p.get("confirmation")}
+
+
+def search_columns(wdef: Workload, rows: list[dict[str, Any]], confirming: Collection[int] = ()) -> dict[str, Any]:
     """A search load's result from its probes' aggregate rows (a probe passes when its goodput fraction from the
-    scheduled time reaches the target): the max rate at SLO, the probes and requests it spent, and the requests a
-    fixed geometric sweep would need for the same resolution; null for any other load."""
+    scheduled time reaches the target; the ``confirming`` points measure the answer, they do not probe): the max
+    rate at SLO, the probes and the requests they spent, and the requests a fixed geometric sweep would
+    need for the same resolution; null for any other load."""
     out: dict[str, Any] = dict.fromkeys(SEARCH_FIELDS)
     if not isinstance(wdef.load, SearchLoad):
         return out
-    aggs = [r for r in rows if r["row_kind"] == "aggregate"]
+    aggs = [r for r in rows if r["row_kind"] == "aggregate" and r["load_point"] not in confirming]
     target = wdef.load.goodput_target
     probes = [(r["load_value"], (r["goodput_fraction_scheduled"] or 0.0) >= target) for r in aggs]
     per_probe = wdef.warmup_requests + wdef.most_requests

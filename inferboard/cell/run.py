@@ -40,7 +40,7 @@ from inferboard.results.schema import (
     Journal,
 )
 from inferboard.scenario.schedule import CellPlan, LoadPointPlan, build_plan, planned_requests, probe_point
-from inferboard.scenario.search import next_rate
+from inferboard.scenario.search import confirmation_rate, next_rate
 from inferboard.scenario.workload import SearchLoad, Workload
 
 
@@ -156,7 +156,8 @@ def trial_plan(spec: CellSpec, first: CellPlan, trial: int) -> CellPlan:
 
 def load_points(spec: CellSpec, plan: CellPlan) -> Generator[LoadPointPlan, list[dict[str, Any]], None]:
     """The load points of ``plan``'s trial, each sent back the records it measured: the plan's points, or the probes
-    of a search load chosen one by one from what the earlier probes measured (recorded in provenance as they run).
+    of a search load chosen one by one from what the earlier probes measured, then its confirmation point if it has
+    one (recorded in provenance as they run).
     Only a search load gets records back (``keeps_records``): any other cell's are journaled, not held in memory."""
     w = spec.workload
     if not isinstance(w.load, SearchLoad):
@@ -167,17 +168,29 @@ def load_points(spec: CellSpec, plan: CellPlan) -> Generator[LoadPointPlan, list
     hashes: list[str] = []
     log: list[dict[str, Any]] = []
     trials = read_provenance(spec.out / PROVENANCE).get("trial_schedule_hashes", [])[:plan.trial]
-    while (rate := next_rate(w.load, probes)) is not None:
-        point = probe_point(w, spec.system.tokenizer, plan.trial, len(probes), rate)
+
+    def upcoming() -> tuple[float, bool] | None:
+        """(rate, is the confirmation point) of the next point; None when the search and its confirmation ran."""
+        if (rate := next_rate(w.load, probes)) is not None:
+            return rate, False
+        if len(log) == len(probes) and (rate := confirmation_rate(w.load, probes)) is not None:
+            return rate, True
+        return None
+
+    while (nxt := upcoming()) is not None:
+        rate, confirm = nxt
+        point = probe_point(w, spec.system.tokenizer, plan.trial, len(log), rate, confirmation=confirm)
         # recorded before it runs: an interrupted probe's records still have their load point's rate
         hashes.append(point.schedule_hash)
-        log.append({"load_point": point.index, "rate": rate, "goodput_fraction_scheduled": None, "passed": None})
+        log.append({"load_point": point.index, "rate": rate, "goodput_fraction_scheduled": None, "passed": None,
+                    **({"confirmation": True} if confirm else {})})
         first = {"load_point_schedule_hashes": hashes} if plan.trial == 0 else {}
         _update_provenance(spec.out, search_probes=log, trial_schedule_hashes=[*trials, hashes], **first)
         records = yield point
         frac = slo_fraction_scheduled([r for r in records if not r["warmup"]], w.slo.model_dump())
         passed = frac is not None and frac >= w.load.goodput_target
-        probes.append((rate, passed))
+        if not confirm:
+            probes.append((rate, passed))
         log[-1].update(goodput_fraction_scheduled=frac, passed=passed)
         _update_provenance(spec.out, search_probes=log)
 

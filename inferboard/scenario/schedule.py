@@ -221,9 +221,12 @@ def phase_arrivals(load: PhasesLoad, seed: int, limit: int) -> list[float]:
 
 def planned_requests(w: Workload, *, read_files: bool = True) -> int:
     """Requests the longest load point of ``w`` plans: every arrival of a phased load, the trace's lines up to
-    warm-up + measured, else warm-up + measured. ``read_files=False`` never opens a trace (a checker reading a
-    submitted definition): then a trace plans warm-up + measured."""
+    warm-up + measured, a search's longer of a probe and its confirmation, else warm-up + measured.
+    ``read_files=False`` never opens a trace (a checker reading a submitted definition): then a trace plans warm-up
+    + measured."""
     total = w.warmup_requests + w.most_requests
+    if isinstance(w.load, SearchLoad):
+        return w.warmup_requests + max(w.most_requests, w.load.confirm_requests)
     if isinstance(w.load, PhasesLoad):
         return len(phase_arrivals(w.load, w.seed, total))
     if isinstance(w.dataset, TraceDataset) and read_files:
@@ -235,13 +238,18 @@ def _turns_per_session(w: Workload) -> int:
     return w.dataset.turns if isinstance(w.dataset, MultiTurnDataset) else 1
 
 
-def point_total(w: Workload, point: int, total: int) -> int:
+def point_total(w: Workload, point: int, total: int, *, confirmation: bool = False) -> int:
     """Warm-up + measured requests load point ``point`` sends, of the ``total`` the plan holds (planned_requests):
-    all of them, or with a list of ``requests`` that point's own count, in whole sessions."""
-    if not isinstance(w.requests, list):
+    all of them, or with a list of ``requests`` that point's own count, a search's probe or (``confirmation``) its
+    confirmation point, in whole sessions."""
+    if isinstance(w.load, SearchLoad):
+        measured = w.load.confirm_requests if confirmation else w.most_requests
+    elif isinstance(w.requests, list):
+        measured = w.requests_at(point)
+    else:
         return total
     turns = _turns_per_session(w)
-    return min(total, math.ceil((w.warmup_requests + w.requests_at(point)) / turns) * turns)
+    return min(total, math.ceil((w.warmup_requests + measured) / turns) * turns)
 
 
 def session_targets(w: Workload, n: int) -> list[str | None]:
@@ -330,19 +338,21 @@ def _hash_of(hashes: list[str]) -> str:
     return "sha256:" + hashlib.sha256(canonical_json(hashes)).hexdigest()
 
 
-def probe_point(w: Workload, tok: PromptTokenizer, trial: int, index: int, rate: float) -> LoadPointPlan:
-    """Load point ``index`` of a search load in ``trial``: open-loop gamma arrivals at ``rate`` over every planned
-    session, with the probe's own prompts."""
+def probe_point(w: Workload, tok: PromptTokenizer, trial: int, index: int, rate: float, *,
+                confirmation: bool = False) -> LoadPointPlan:
+    """Load point ``index`` of a search load in ``trial``: open-loop gamma arrivals at ``rate`` over every session
+    of a probe (or of the ``confirmation`` point at the answer's rate), with the point's own prompts."""
     assert isinstance(w.load, SearchLoad)
     turns_per = _turns_per_session(w)
-    n = math.ceil(planned_requests(w) / turns_per)
+    measured = w.load.confirm_requests if confirmation else w.most_requests
+    n = math.ceil((w.warmup_requests + measured) / turns_per)
     sessions = _sessions(w, tok, n, Variant(trial, index))
     offs = _arrivals(w.seed, n, rate, w.load.burstiness)
     targets = session_targets(w, n)
     point = LoadPointPlan(
         index=index, kind="search", value=rate, burstiness=w.load.burstiness, max_concurrency=None,
         sessions=tuple(PlannedSession(sid, offs[sid], sessions[sid], targets[sid]) for sid in range(n)),
-        warmup_requests=w.warmup_requests, requests=w.most_requests, duration_s=w.duration_s)
+        warmup_requests=w.warmup_requests, requests=measured, duration_s=w.duration_s)
     return _with_hash(point)
 
 

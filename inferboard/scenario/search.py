@@ -46,6 +46,14 @@ def result(probes: Sequence[Probe]) -> float | None:
     return bracket(probes)[0]
 
 
+def confirmation_rate(load: SearchLoad, probes: Sequence[Probe]) -> float | None:
+    """The rate of the confirmation point that follows a finished search (``confirm_requests``): its answer; None
+    when the search is not finished, found no passing rate or confirms nothing."""
+    if not load.confirm_requests or next_rate(load, probes) is not None:
+        return None
+    return result(probes)
+
+
 def fixed_sweep_points(probes: Sequence[Probe], resolution: float) -> int | None:
     """Points a fixed geometric sweep over the probed range needs to resolve the result as finely as the search:
     ceil(log(max/min) / log(1 + resolution)) + 1 (the search spends len(probes)); None when the search did not

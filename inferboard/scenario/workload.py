@@ -182,6 +182,10 @@ class SearchLoad(Strict):
     goodput_target: Annotated[float, Field(gt=0.0, le=1.0)] = 0.99
     max_probes: Annotated[int, Field(ge=2, le=32)] = 12
     burstiness: PositiveFloat = 1.0
+    confirm_requests: Annotated[int, Field(ge=0, le=MAX_REQUESTS)] = Field(
+        0, description="after the search, one more point at the max rate at SLO with this many measured requests "
+        "(its own prompts and arrivals), so that the figures at that rate have the percentiles its size bounds (the "
+        "p99 from 662); it does not change the answer, it measures it. 0: none")
 
     def points(self) -> list[float]:
         return []  # decided while the cell runs
@@ -328,11 +332,13 @@ class Workload(Strict):
 
     def content_hash(self) -> str:
         """Hash of everything that affects a measurement (the description is excluded)."""
-        # ``models`` (unset) and a trace's slice fields (at their defaults) are left out, so the hashes of
-        # workloads older than those fields are unchanged
+        # ``models`` (unset), a trace's slice fields and a search's ``confirm_requests`` (at their defaults) are left
+        # out, so the hashes of workloads older than those fields are unchanged
         skip: dict[str, Any] = {"description": True} | ({"models": True} if self.models is None else {})
         if isinstance(self.dataset, TraceDataset) and (defaults := self.dataset.hash_exclusions()):
             skip["dataset"] = defaults
+        if isinstance(self.load, SearchLoad) and not self.load.confirm_requests:
+            skip["load"] = {"confirm_requests": True}
         return content_hash(self.model_dump(mode="json", exclude=skip))
 
 

@@ -46,7 +46,7 @@ class Figure:
     summary column whose values split the entry's trials into rows of their own (the compile caches a server
     started with). ``absolute``: ranked by the distance from 0 (a drift either way is worse than none).
     ``is_rate``: the figure is one of the entry's load points (a search's max rate at SLO is its highest passing
-    probe): the row shown is that point's.
+    probe): the row shown is that point's (its confirmation point's, which has the p99, where it has one).
     """
 
     column: str
@@ -153,7 +153,9 @@ def figure_row(cell: sd.PublishedCell, fig: Figure) -> dict[str, Any]:
             return abs((sd.finite(r.get("load_value")) or 0.0) - (sd.finite(r.get(fig.column)) or 0.0)) if fig.is_rate \
                 else 0.0
 
-        return min(ok, key=lambda r: (_key(r.get(fig.column), fig.direction, fig.absolute), at(r), r["load_point"]))
+        # at the same load (a search's answer and its confirmation point) the point with a published p99 first
+        return min(ok, key=lambda r: (_key(r.get(fig.column), fig.direction, fig.absolute), at(r),
+                                      sd.finite(r.get("ttft_ms_p99")) is None, r["load_point"]))
     return cell.best or (valid[0] if valid else cell.rows[0])
 
 

@@ -4,7 +4,8 @@ growth and drain computable from the planned arrivals.
 What these tests assert holds on a busy machine: the recovery the client measures is the one the server's own record
 of when it wrote each first token gives (same clock, same definition), and never shorter than the capacity model's
 (a server slowed by the host's other work only drains later); the search's verdicts, probes and answer follow from
-its measured probes, and its answer lies between a rate the model serves with a wide margin and the model's answer.
+its measured probes, and its answer lies between a rate the model serves with a wide margin and the model's answer;
+its confirmation point follows at that rate.
 How closely a quiet host matches the model is a precision figure: benchmarks/capacity_model_agreement.py. The
 scenarios and the model are tests/overload_scenarios.py."""
 
@@ -20,6 +21,7 @@ from inferboard.scenario.search import next_rate, result
 from tests.helpers import requests_rows, run
 from tests.overload_scenarios import (
     CAPACITY_RPS,
+    CONFIRM,
     SERVER,
     TTFT_MS,
     WINDOW_S,
@@ -89,15 +91,19 @@ def test_search_answer_follows_its_probes_and_the_servers_capacity(server, tmp_p
     half = 0.5 * CAPACITY_RPS
     assert expected is not None and half < expected <= CAPACITY_RPS, model_probes
     rows = run(server.url, tmp_path, w)
-    agg = [r for r in rows if r["row_kind"] == "aggregate"]
+    *agg, confirm = [r for r in rows if r["row_kind"] == "aggregate"]
     probes = [(r["load_value"], r["goodput_fraction_scheduled"] >= 0.9) for r in agg]
     assert [p[0] for p in probes] == [next_rate(w.load, probes[:i]) for i in range(len(probes))]
     assert next_rate(w.load, probes) is None
     found = agg[0]["max_rate_at_slo_rps"]
     assert found == result(probes) and found is not None
     assert half <= found <= expected * (1 + w.load.resolution), (found, expected, probes, model_probes)
+    # then the confirmation point measures the answer with its own, larger count; the answer stays the search's
+    assert confirm["load_value"] == found and confirm["requests_total"] == CONFIRM
+    assert confirm["max_rate_at_slo_rps"] == found and confirm["search_probes"] == len(agg)
     assert agg[0]["search_probes"] == len(agg) and agg[0]["search_requests"] == len(agg) * 152
     assert agg[0]["fixed_sweep_requests"] > agg[0]["search_requests"]
-    prov = json.loads((tmp_path / "provenance.json").read_text())  # each probe sent its own prompts
+    prov = json.loads((tmp_path / "provenance.json").read_text())  # each point sent its own prompts
+    assert [p.get("confirmation", False) for p in prov["search_probes"]] == [False] * len(agg) + [True]
     assert prov["trial_schedule_hashes"] == [prov["load_point_schedule_hashes"]]
-    assert len(set(prov["load_point_schedule_hashes"])) == len(agg)
+    assert len(set(prov["load_point_schedule_hashes"])) == len(agg) + 1

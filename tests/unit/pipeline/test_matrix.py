@@ -49,13 +49,14 @@ def test_every_default_cell_has_a_point_long_enough_for_its_headline_figure() ->
     """Each steady workload of the default matrix has a load point whose measured requests, per trial, reach what a
     p99 needs (662): the leaderboard's headline rows carry p90 and p99. A search's headline is the highest rate
     whose probe meets its goodput target: each probe has the requests that target's percentile needs (a 90% target:
-    64)."""
+    64), and its confirmation point at that rate the p99's."""
     cells = load_config(ROOT / "workflows/config/long.yaml")[1]
     tok = load_tokenizer(None)
     for name in sorted({c.workload for c in cells}):
         w = load_workload(name)
         if isinstance(w.load, SearchLoad):
             assert w.most_requests >= min_samples(100 * w.load.goodput_target), name
+            assert w.load.confirm_requests >= min_samples(99.0), name
             continue
         longest = max(sum(1 for s in p.sessions if w.duration_s is None or (s.arrival_s or 0) < w.duration_s)
                       - p.warmup_requests for p in build_plan(w, tok).points)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from inferboard.scenario.search import bracket, fixed_sweep_points, next_rate, result
+from inferboard.scenario.search import bracket, confirmation_rate, fixed_sweep_points, next_rate, result
 from inferboard.scenario.workload import SearchLoad
 
 
@@ -45,3 +45,13 @@ def test_nothing_passes_gives_no_result_and_a_fixed_sweep_costs_more() -> None:
     spent = _run(_load(), 37.0)
     # a geometric sweep over the same range at 5% resolution needs many more points than the search's probes
     assert fixed_sweep_points(spent, 0.05) > 3 * len(spent)
+
+
+def test_a_confirmation_follows_only_a_finished_search_that_found_a_rate() -> None:
+    load = _load(confirm_requests=680)
+    probes = _run(load, 37.0)
+    assert confirmation_rate(load, probes) == result(probes)
+    assert confirmation_rate(load, probes[:2]) is None  # still searching
+    assert confirmation_rate(_load(), probes) is None  # none asked for
+    failing = _run(load, 0.1)  # nothing passed: nothing to confirm
+    assert result(failing) is None and confirmation_rate(load, failing) is None

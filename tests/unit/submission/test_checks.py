@@ -389,6 +389,12 @@ def dropped_probe(ctx: Ctx) -> None:
     rehash(ctx.bundle)
 
 
+def forged_confirmation(ctx: Ctx) -> None:
+    """The last probe relabelled as the search's confirmation (whose rate the search does not judge), where the
+    workload asks for none: a failing probe would no longer lower the answer."""
+    _search_provenance(ctx, lambda p: p["search_probes"][-1].update(confirmation=True))
+
+
 def inflated_windows(ctx: Ctx) -> None:
     def double(rows: Rows) -> None:
         for r in rows:
@@ -527,6 +533,7 @@ CASES: list[Case] = [
     Case("windows.recomputed", "throughput-x2", inflated_windows, "output_tokens_per_s (trial 0 point 0 window 0)"),
     Case("search.probes", "probe-moved", moved_probe, "the search picks"),
     Case("search.probes", "probe-dropped", dropped_probe, "its rule asks for another"),
+    Case("search.probes", "confirmation-forged", forged_confirmation, "marked as the search's confirmation"),
     Case("requests.sanity", "ttft-over-e2e", ttft_over_e2e, "ttft > e2e"),
     Case("requests.sanity", "id-reused", reused_request_id, "request ids used twice"),
     Case("percentiles.samples", "p99-from-16", p99_from_16, "ttft_ms_p99 published from 16 samples < 662",
