@@ -238,7 +238,9 @@ def inferboard_run(server: FakeServerHandle, args: argparse.Namespace, core: int
     argv = [sys.executable, "-m", "inferboard.cli", "run", "--workload", str(wl), "--out", str(out),
             "--model", "fake", "--endpoint", server.url, "--tokenizer", str(TINY), "--no-progress"]
     root = Path(args.inferboard_root).resolve() if args.inferboard_root else ROOT  # e.g. a worktree of an older
-    if "server_nodelay" in (root / "inferboard" / "cli" / "run.py").read_text():  # commit
+    # commit (whose `run` command lives in cli/measurement.py, or cli/run.py before the rename)
+    cli = root / "inferboard" / "cli"
+    if "server_nodelay" in next(p for p in (cli / "measurement.py", cli / "run.py") if p.is_file()).read_text():
         argv.append("--server-nodelay")  # the test server switches Nagle off (netio.RawStream sets TCP_NODELAY)
     run = _measure("inferboard", argv, {**os.environ, "PYTHONPATH": str(root)}, server, args.requests, core,
                    tmp / f"ib-{i}.log", cwd=root, perf=tmp / "perf.data" if args.perf else None)

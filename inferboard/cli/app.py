@@ -7,8 +7,8 @@ import sys
 import typer
 from rich.markup import escape
 
-from inferboard.cli import catalog, pipeline, run, site, submission  # noqa: F401 - registers the commands
-from inferboard.cli.common import app, console
+from inferboard.cli import measurement, pipeline, resources, site, submission  # noqa: F401 - registers the commands
+from inferboard.cli.shared import app, console
 from inferboard.core.errors import InferboardError
 
 

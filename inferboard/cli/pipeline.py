@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from inferboard.cli.common import app, console, input_dir, input_file, pipeline_config
+from inferboard.cli.shared import app, console, input_dir, input_file, pipeline_config
 from inferboard.core.errors import InferboardError
 
 PROFILE = "workflows/profiles/local"
@@ -23,7 +23,7 @@ def compare(new: Annotated[Path, typer.Argument(help="Rerun cell folder (results
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from inferboard.cli.tables import compare_table
+    from inferboard.cli.rich_tables import compare_table
     from inferboard.results.compare import compare as do_compare
     from inferboard.results.schema import SUMMARY
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from inferboard.cli.common import input_dir, output_dir, site_app
+from inferboard.cli.shared import input_dir, output_dir, site_app
 
 
 @site_app.command("build")
@@ -24,7 +24,7 @@ def site_build(
     """Build the whole site from a leaderboard file: pages per workload, SKU, runtime and entry, the submit page
     (from the checker's registry), and the documentation (guide, data dictionary, command line, runners and SKU
     catalogue, generated from the code)."""
-    from inferboard.cli.reference import PAGE, cli_reference
+    from inferboard.cli.reference_page import PAGE, cli_reference
     from inferboard.site.build import build_site
 
     input_dir(root, "--root", "give the folder the leaderboard was built in")

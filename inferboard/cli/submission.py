@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from inferboard.cli.common import app, console, input_dir, output_dir, output_file
+from inferboard.cli.shared import app, console, input_dir, output_dir, output_file
 from inferboard.core.errors import InferboardError
 
 

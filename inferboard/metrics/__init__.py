@@ -3,7 +3,7 @@
 Adding a metric: write one class (formula in its docstring, ``name``, ``unit``, ``label``, ``better``,
 ``group`` and its headline information) and add it to ``BUILTIN`` below; a record metric also needs its
 column in ``results.schema.RequestRecord``. Tables, CIs, ``compare`` and the site read the registry
-(``inferboard.metrics.registry``).
+(``inferboard.metrics.metric_registry``).
 """
 
 from __future__ import annotations
@@ -58,9 +58,7 @@ from inferboard.metrics.latency import (
     TTFTFromScheduled,
 )
 from inferboard.metrics.load import AchievedRate, Concurrency, ScheduledRate, TargetRate
-from inferboard.metrics.multimodel import AdapterTtftPenalty
-from inferboard.metrics.operational import OverloadErrorRate, OverloadShedRate, OverloadTimeoutRate, RecoveryS
-from inferboard.metrics.registry import (
+from inferboard.metrics.metric_registry import (
     Column,
     aggregate_metrics,
     ci_metrics,
@@ -78,6 +76,8 @@ from inferboard.metrics.registry import (
     summary_columns,
     unregister,
 )
+from inferboard.metrics.multimodel import AdapterTtftPenalty
+from inferboard.metrics.operational import OverloadErrorRate, OverloadShedRate, OverloadTimeoutRate, RecoveryS
 from inferboard.metrics.throughput import (
     Duration,
     InputTokensPerS,

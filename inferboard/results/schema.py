@@ -116,7 +116,7 @@ class RequestRecord(BaseModel):
 
 
 #: headline metrics that get a bootstrap CI and CV across trials in ``aggregate`` rows: the metric registry's
-#: headline columns (inferboard.metrics.registry.ci_metrics) as registered when this module is imported, like
+#: headline columns (inferboard.metrics.metric_registry.ci_metrics) as registered when this module is imported, like
 #: the rest of the summary schema below (built at import)
 CI_METRICS: tuple[str, ...] = ci_metrics()
 

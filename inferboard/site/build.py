@@ -29,7 +29,7 @@ from inferboard.core.paths import REPO_ROOT
 from inferboard.core.yamltext import load_yaml
 from inferboard.metrics import Column, column_label, headline_columns
 from inferboard.site import data as sd
-from inferboard.site import operations as ops
+from inferboard.site import operational_workloads as ops
 from inferboard.site.bundles import cell_files, copy_file, read_bundles
 from inferboard.site.charts import cdf_chart, cell_timelines, pareto_chart, sweep_chart
 from inferboard.site.html import (
@@ -134,7 +134,7 @@ class SiteBuilder:
         self.skus = _sku_catalogue()
         self.workloads = _workload_catalogue()
         self.matrix_cells = _default_matrix()
-        #: the figure each operational workload is ranked by (None: ranked by goodput), see site.operations
+        #: the figure each operational workload is ranked by (None: ranked by goodput), see site.operational_workloads
         self.figures = {w: ops.workload_figure(cs, self.workloads.get(w)) for w, cs in self.by("workload").items()}
         self.mkdocs = load_yaml((site_src / "mkdocs.yml").read_text())
         self.site_meta = {"name": self.mkdocs["site_name"],

@@ -10,7 +10,7 @@ from typing import Any
 
 from inferboard.metrics import column_heading, column_label
 from inferboard.site import data as sd
-from inferboard.site import operations as ops
+from inferboard.site import operational_workloads as ops
 from inferboard.site.html import fmt, load_label
 
 

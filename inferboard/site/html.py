@@ -12,7 +12,7 @@ from markupsafe import Markup, escape
 from inferboard.metrics import Column, column
 from inferboard.metrics.accuracy import ACCURACY_COLUMNS
 from inferboard.site import data as sd
-from inferboard.site import operations as ops
+from inferboard.site import operational_workloads as ops
 
 _JSON_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
                  0x2028: "\\u2028", 0x2029: "\\u2029"}

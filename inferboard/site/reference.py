@@ -3,7 +3,7 @@
 - ``reference/data.md``: the data dictionary, from every exported JSON Schema in ``workflows/schemas/``;
 - ``reference/runners.md``: every runner under ``runners/`` (images by digest with their sources, local mode);
 - ``reference/hardware.md``: the SKU catalogue ``hardware/skus.yaml``, every figure with its sources;
-- pages handed in by the caller (``extra_pages``: the CLI reference comes from ``inferboard.cli.reference``,
+- pages handed in by the caller (``extra_pages``: the CLI reference comes from ``inferboard.cli.reference_page``,
   a layer above this one).
 
 Like the other generated pages, their body is HTML escaped here (markupsafe) and placed after the sentinel,

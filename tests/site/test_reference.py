@@ -20,7 +20,7 @@ import yaml
 from markupsafe import escape
 from sitehelpers import ROOT
 
-from inferboard.cli.reference import cli_reference
+from inferboard.cli.reference_page import cli_reference
 from inferboard.hardware.sku import Sku, load_skus
 from inferboard.runtimes.runner import Runner, all_runners
 from inferboard.site import reference

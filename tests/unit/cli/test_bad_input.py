@@ -15,8 +15,8 @@ import pytest
 import typer
 
 from inferboard.cli.app import app, main
-from inferboard.cli.reference import walk
-from inferboard.cli.run import models_url, preflight
+from inferboard.cli.measurement import models_url, preflight
+from inferboard.cli.reference_page import walk
 from inferboard.core.errors import InferboardError
 from tests.fakeserver_handle import FakeServerHandle
 

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from rich.console import Console
 
-from inferboard.cli.tables import compare_table, summary_table
+from inferboard.cli.rich_tables import compare_table, summary_table
 from inferboard.metrics import (
     AGGREGATE_METRICS,
     GROUPS,

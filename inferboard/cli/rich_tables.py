@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from inferboard.cell.accuracy_gate import NO_REFERENCE
-from inferboard.cli.common import console
+from inferboard.cli.shared import console
 from inferboard.metrics import summary_columns
 
 

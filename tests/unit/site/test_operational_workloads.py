@@ -14,7 +14,7 @@ import pytest
 
 from inferboard.metrics.windows import PhaseSpan
 from inferboard.site import data as sd
-from inferboard.site import operations as ops
+from inferboard.site import operational_workloads as ops
 from inferboard.site.charts import cell_timelines, gauge_chart, timeline_chart
 from inferboard.site.html import figure_rows, operations_rows, target_rows
 from inferboard.site.ranking import best_point

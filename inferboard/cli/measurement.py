@@ -13,7 +13,8 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from inferboard.cli.common import (
+from inferboard.cli.rich_tables import print_summary
+from inferboard.cli.shared import (
     ApiFlavour,
     _list,
     _params,
@@ -26,7 +27,6 @@ from inferboard.cli.common import (
     output_file,
     pipeline_config,
 )
-from inferboard.cli.tables import print_summary
 from inferboard.core.errors import InferboardError
 
 PREFLIGHT_TIMEOUT_S = 10.0

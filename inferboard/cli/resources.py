@@ -1,4 +1,5 @@
-"""Commands over the catalogues: schemas, environments, images, models, hardware, workloads."""
+"""Commands over the resources a run uses and their catalogues: schemas, environments, images, models, hardware,
+workloads."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from inferboard.cli.common import (
+from inferboard.cli.shared import (
     about,
     app,
     console,
