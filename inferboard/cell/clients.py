@@ -97,9 +97,9 @@ def _part_main(setup: ClientSetup, plan: LoadPointPlan, trial: int, part: tuple[
                 await gen.run(plan)
 
     try:
-        from inferboard.cell.run import _runner
+        from inferboard.cell.run import event_loop_runner
 
-        with _runner() as runner:
+        with event_loop_runner() as runner:
             runner.run(go())
     finally:
         out.close()

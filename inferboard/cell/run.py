@@ -74,7 +74,8 @@ def _event_loop_name() -> str:
     return "uvloop"
 
 
-def _runner() -> asyncio.Runner:
+def event_loop_runner() -> asyncio.Runner:
+    """An asyncio runner on uvloop where it is installed, else on asyncio's own loop (the main and client processes)."""
     if _event_loop_name() == "uvloop":
         import uvloop
 
@@ -120,7 +121,7 @@ def execute(spec: CellSpec) -> list[dict[str, Any]]:
     journal = Journal(out / JOURNAL)
     interrupted = False
     try:
-        with _runner() as runner:
+        with event_loop_runner() as runner:
             runner.run(_run_plan(spec, plan, journal))
     except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C, or a SIGTERM/SIGHUP that cancelled the run
         interrupted = True

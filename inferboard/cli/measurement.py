@@ -16,16 +16,16 @@ from rich.markup import escape
 from inferboard.cli.rich_tables import print_summary
 from inferboard.cli.shared import (
     ApiFlavour,
-    _list,
-    _params,
     about,
     app,
     console,
     input_dir,
+    key_values,
     known_runtime,
     output_dir,
     output_file,
     pipeline_config,
+    positive_numbers,
 )
 from inferboard.core.errors import InferboardError
 
@@ -139,8 +139,9 @@ def run(
     if concurrency is not None and rate is not None:
         raise InferboardError("give --concurrency or --rate, not both", field="--concurrency/--rate",
                               fix="a closed loop (--concurrency) or an open loop (--rate)")
-    given = {"concurrency": _list(concurrency, int, "--concurrency"), "rate": _list(rate, float, "--rate"),
-             "burstiness": burstiness, "requests": requests, "duration_s": duration, "warmup_requests": warmup,
+    given = {"concurrency": positive_numbers(concurrency, int, "--concurrency"),
+             "rate": positive_numbers(rate, float, "--rate"), "burstiness": burstiness, "requests": requests,
+             "duration_s": duration, "warmup_requests": warmup,
              "trials": trials, "seed": seed, "api": api.value if api else None}
     overrides = parse_overrides({k: v for k, v in given.items() if v is not None}, source="command line")
     scenario = Scenario(workload, overrides)
@@ -150,7 +151,7 @@ def run(
     system: SystemUnderTest | PreparedSystem
     if runtime is not None:
         known_runtime(runtime, "--runtime")
-        system = LocalRuntime(runtime=runtime, model_dir=Path(model), params=_params(param), mode=mode,  # type: ignore[arg-type]
+        system = LocalRuntime(runtime=runtime, model_dir=Path(model), params=key_values(param), mode=mode,  # type: ignore[arg-type]
                               variant=variant, image_source=image_source, engine=engine,
                               server_cpus=parse_cores(server_cpus, "--server-cpus"), sku=sku, tokenizer=tokenizer,
                               compile_caches="host" if host_compile_caches else "cell")
@@ -186,7 +187,7 @@ def serve(
     known_runtime(runtime)
     input_dir(model, "--model", "give a model folder, e.g. `inferboard model tiny --out models/tiny`")
     output_file(log, "--log")
-    params = _params(param)
+    params = key_values(param)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _end)
     local = prepare_local(runtime, model, log.parent, params, port=port)

@@ -25,7 +25,8 @@ class ApiFlavour(StrEnum):
     completions = "completions"
 
 
-def _list(text: str | None, kind: type, option: str) -> list[Any] | None:
+def positive_numbers(text: str | None, kind: type, option: str) -> list[Any] | None:
+    """The comma-separated positive numbers of an option (``kind``: int or float); None when not given."""
     if text is None:
         return None
     try:
@@ -39,7 +40,8 @@ def _list(text: str | None, kind: type, option: str) -> list[Any] | None:
     return values
 
 
-def _params(items: list[str] | None) -> dict[str, str]:
+def key_values(items: list[str] | None) -> dict[str, str]:
+    """The ``KEY=VALUE`` items of a repeated ``--param`` option as a dict."""
     out = {}
     for item in items or []:
         key, sep, value = item.partition("=")

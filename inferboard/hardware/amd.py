@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from inferboard.hardware.nvidia import UNSUPPORTED, _ok, _scaled, _sha
+from inferboard.hardware.nvidia import UNSUPPORTED, answered, hashed, scaled
 
 #: amdsmi status codes meaning "this device/driver cannot answer" (AMDSMI_STATUS_NOT_SUPPORTED, _NOT_YET_IMPLEMENTED)
 _NOT_SUPPORTED_CODES = (2, 3)
@@ -65,14 +65,14 @@ def query(smi: Any, fn: Callable[..., Any], *args: Any) -> Any:
 def _get(d: Any, *keys: str) -> Any:
     """A nested field of an amdsmi dict, passing ``unsupported``/errors through; "N/A" counts as unsupported."""
     for k in keys:
-        if not _ok(d):
+        if not answered(d):
             return d
         d = d.get(k, UNSUPPORTED) if isinstance(d, dict) else UNSUPPORTED
     return UNSUPPORTED if d in ("N/A", None) else d
 
 
 def _hex(v: Any, width: int = 4) -> Any:
-    return f"0x{int(v):0{width}x}" if _ok(v) and isinstance(v, int) else v
+    return f"0x{int(v):0{width}x}" if answered(v) and isinstance(v, int) else v
 
 
 def device_fingerprint(smi: Any, index: int, h: Any) -> dict[str, Any]:
@@ -89,8 +89,8 @@ def device_fingerprint(smi: Any, index: int, h: Any) -> dict[str, Any]:
         "index": index,
         "vendor": "amd",
         "name": _get(asic, "market_name"),
-        "uuid_sha256": _sha(query(smi, smi.amdsmi_get_gpu_device_uuid, h)),
-        "serial_sha256": _sha(_get(asic, "asic_serial")),
+        "uuid_sha256": hashed(query(smi, smi.amdsmi_get_gpu_device_uuid, h)),
+        "serial_sha256": hashed(_get(asic, "asic_serial")),
         "pci_bus_id": query(smi, smi.amdsmi_get_gpu_device_bdf, h),
         "pci_device_id": _hex(_get(asic, "device_id")),
         "pci_subsystem_id": _hex(_get(asic, "subvendor_id")),
@@ -105,8 +105,8 @@ def device_fingerprint(smi: Any, index: int, h: Any) -> dict[str, Any]:
         "clock_memory_max_mhz": _get(mem_clk, "max_clk"),
         "clock_sm_mhz": _get(gfx, "clk"),
         "clock_memory_mhz": _get(mem_clk, "clk"),
-        "power_limit_w": _scaled(_get(cap, "power_cap"), 1e6),  # amdsmi reports microwatts
-        "power_limit_default_w": _scaled(_get(cap, "default_power_cap"), 1e6),
+        "power_limit_w": scaled(_get(cap, "power_cap"), 1e6),  # amdsmi reports microwatts
+        "power_limit_default_w": scaled(_get(cap, "default_power_cap"), 1e6),
         "persistence_mode": UNSUPPORTED,
         "mig_mode": query(smi, smi.amdsmi_get_gpu_compute_partition, h),  # SPX/DPX/CPX: AMD's partitioning
         "ecc_mode": query(smi, smi.amdsmi_get_gpu_ecc_enabled, h),
@@ -118,7 +118,7 @@ def device_fingerprint(smi: Any, index: int, h: Any) -> dict[str, Any]:
         "temperature_c": query(smi, smi.amdsmi_get_temp_metric, h, smi.AmdSmiTemperatureType.EDGE,
                                smi.AmdSmiTemperatureMetric.CURRENT),
         "throttle_reasons": UNSUPPORTED,
-        "energy_counter": "supported" if _ok(energy) else UNSUPPORTED,
+        "energy_counter": "supported" if answered(energy) else UNSUPPORTED,
     }
 
 
@@ -129,7 +129,7 @@ def system_fingerprint(smi: Any, h: Any) -> dict[str, Any]:
         "driver": _get(drv, "driver_version"),
         "cuda_driver": UNSUPPORTED,
         "nvml": UNSUPPORTED,
-        "amdsmi": ".".join(str(lib[k]) for k in ("major", "minor", "release") if k in lib) if _ok(lib) else lib,
+        "amdsmi": ".".join(str(lib[k]) for k in ("major", "minor", "release") if k in lib) if answered(lib) else lib,
     }
 
 

@@ -64,22 +64,25 @@ def query(nv: Any, fn: Callable[..., Any], *args: Any) -> Any:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _sha(text: Any) -> Any:
+def hashed(text: Any) -> Any:
+    """The first 16 hex digits of the SHA-256 of an identifier (UUID, serial); a non-answer unchanged."""
     if not isinstance(text, str) or text == UNSUPPORTED or text.startswith("error:"):
         return text
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _ok(value: Any) -> bool:
+def answered(value: Any) -> bool:
+    """Whether a ``query`` gave a value, not ``UNSUPPORTED`` or an error text."""
     return not (isinstance(value, str) and (value == UNSUPPORTED or value.startswith("error:")))
 
 
-def _scaled(value: Any, factor: float) -> Any:
-    return value / factor if _ok(value) else value
+def scaled(value: Any, factor: float) -> Any:
+    """An answered value divided by ``factor`` (a unit change); a non-answer unchanged."""
+    return value / factor if answered(value) else value
 
 
 def _throttle_names(mask: Any) -> Any:
-    if not _ok(mask):
+    if not answered(mask):
         return mask
     return sorted(name for bit, name in THROTTLE_BITS.items() if mask & bit) or ["none"]
 
@@ -88,7 +91,7 @@ def _nvlinks(nv: Any, h: Any) -> Any:
     active, supported = 0, False
     for link in range(getattr(nv, "NVML_NVLINK_MAX_LINKS", 18)):
         state = query(nv, nv.nvmlDeviceGetNvLinkState, h, link)
-        if not _ok(state):
+        if not answered(state):
             if state == UNSUPPORTED:
                 continue
             break  # invalid argument past the last link
@@ -108,31 +111,31 @@ def device_fingerprint(nv: Any, index: int) -> dict[str, Any]:
     clk = {name: getattr(nv, const) for name, const in (("sm", "NVML_CLOCK_SM"), ("memory", "NVML_CLOCK_MEM"))}
     reasons_fn = getattr(nv, "nvmlDeviceGetCurrentClocksEventReasons", None) or \
         nv.nvmlDeviceGetCurrentClocksThrottleReasons
-    pci_device_id = f"0x{(pci.pciDeviceId >> 16):04x}" if _ok(pci) else pci
-    bus = pci.busId if _ok(pci) else pci
+    pci_device_id = f"0x{(pci.pciDeviceId >> 16):04x}" if answered(pci) else pci
+    bus = pci.busId if answered(pci) else pci
     return {
         "index": index,
         "name": query(nv, nv.nvmlDeviceGetName, h),
-        "uuid_sha256": _sha(query(nv, nv.nvmlDeviceGetUUID, h)),
-        "serial_sha256": _sha(query(nv, nv.nvmlDeviceGetSerial, h)),
+        "uuid_sha256": hashed(query(nv, nv.nvmlDeviceGetUUID, h)),
+        "serial_sha256": hashed(query(nv, nv.nvmlDeviceGetSerial, h)),
         "pci_bus_id": bus.decode() if isinstance(bus, bytes) else bus,
         "pci_device_id": pci_device_id,
-        "pci_subsystem_id": f"0x{pci.pciSubSystemId:08x}" if _ok(pci) else pci,
+        "pci_subsystem_id": f"0x{pci.pciSubSystemId:08x}" if answered(pci) else pci,
         "vbios": query(nv, nv.nvmlDeviceGetVbiosVersion, h),
         "architecture": query(nv, nv.nvmlDeviceGetArchitecture, h),
-        "compute_capability": f"{cc[0]}.{cc[1]}" if _ok(cc) else cc,
+        "compute_capability": f"{cc[0]}.{cc[1]}" if answered(cc) else cc,
         "cuda_cores": query(nv, nv.nvmlDeviceGetNumGpuCores, h),
-        "memory_total_bytes": mem.total if _ok(mem) else mem,
+        "memory_total_bytes": mem.total if answered(mem) else mem,
         "memory_bus_width_bits": query(nv, nv.nvmlDeviceGetMemoryBusWidth, h),
         "clock_sm_max_mhz": query(nv, nv.nvmlDeviceGetMaxClockInfo, h, clk["sm"]),
         "clock_memory_max_mhz": query(nv, nv.nvmlDeviceGetMaxClockInfo, h, clk["memory"]),
         "clock_sm_mhz": query(nv, nv.nvmlDeviceGetClockInfo, h, clk["sm"]),
         "clock_memory_mhz": query(nv, nv.nvmlDeviceGetClockInfo, h, clk["memory"]),
-        "power_limit_w": _scaled(query(nv, nv.nvmlDeviceGetEnforcedPowerLimit, h), 1000.0),
-        "power_limit_default_w": _scaled(query(nv, nv.nvmlDeviceGetPowerManagementDefaultLimit, h), 1000.0),
+        "power_limit_w": scaled(query(nv, nv.nvmlDeviceGetEnforcedPowerLimit, h), 1000.0),
+        "power_limit_default_w": scaled(query(nv, nv.nvmlDeviceGetPowerManagementDefaultLimit, h), 1000.0),
         "persistence_mode": query(nv, nv.nvmlDeviceGetPersistenceMode, h),
-        "mig_mode": mig[0] if _ok(mig) else mig,
-        "ecc_mode": ecc[0] if _ok(ecc) else ecc,
+        "mig_mode": mig[0] if answered(mig) else mig,
+        "ecc_mode": ecc[0] if answered(ecc) else ecc,
         "pcie_link_gen": query(nv, nv.nvmlDeviceGetCurrPcieLinkGeneration, h),
         "pcie_link_gen_max": query(nv, nv.nvmlDeviceGetMaxPcieLinkGeneration, h),
         "pcie_link_width": query(nv, nv.nvmlDeviceGetCurrPcieLinkWidth, h),
@@ -140,7 +143,7 @@ def device_fingerprint(nv: Any, index: int) -> dict[str, Any]:
         "nvlink_active_links": _nvlinks(nv, h),
         "temperature_c": query(nv, nv.nvmlDeviceGetTemperature, h, nv.NVML_TEMPERATURE_GPU),
         "throttle_reasons": _throttle_names(query(nv, reasons_fn, h)),
-        "energy_counter": "supported" if _ok(query(nv, nv.nvmlDeviceGetTotalEnergyConsumption, h))
+        "energy_counter": "supported" if answered(query(nv, nv.nvmlDeviceGetTotalEnergyConsumption, h))
         else UNSUPPORTED,
     }
 
@@ -149,7 +152,7 @@ def system_fingerprint(nv: Any) -> dict[str, Any]:
     cuda = query(nv, nv.nvmlSystemGetCudaDriverVersion)
     return {
         "driver": query(nv, nv.nvmlSystemGetDriverVersion),
-        "cuda_driver": f"{cuda // 1000}.{cuda % 1000 // 10}" if _ok(cuda) else cuda,
+        "cuda_driver": f"{cuda // 1000}.{cuda % 1000 // 10}" if answered(cuda) else cuda,
         "nvml": query(nv, nv.nvmlSystemGetNVMLVersion),
     }
 

@@ -32,7 +32,7 @@ from inferboard.measure.netio import (
 from inferboard.scenario.workload import Sampling, Timeouts
 
 
-class _Connection:
+class PooledConnection:
     """One keep-alive HTTP/1.1 connection: httptools parses responses; every read carries its time."""
 
     def __init__(self, pool: _Pool) -> None:
@@ -112,7 +112,7 @@ class _Connection:
 class _TLSIO(asyncio.Protocol):
     """TLS connections go through an asyncio transport; reads are stamped when the loop sees them."""
 
-    def __init__(self, conn: _Connection) -> None:
+    def __init__(self, conn: PooledConnection) -> None:
         self.conn = conn
         self.transport: asyncio.Transport | None = None
 
@@ -140,7 +140,7 @@ class _Pool:
     def __init__(self, host: str, port: int, ssl_ctx: ssl.SSLContext | None, *, bulk_reads: bool = False) -> None:
         self.host, self.port, self.ssl = host, port, ssl_ctx
         self.bulk = bulk_reads and ssl_ctx is None and can_peek()  # PeekStreams: see netio
-        self.idle: deque[_Connection] = deque()
+        self.idle: deque[PooledConnection] = deque()
         self.reuse = True  # cleared once the server is seen closing idle keep-alive connections
         self.target: tuple[int, int, Any] | None = None  # resolved address, looked up once
 
@@ -152,14 +152,14 @@ class _Pool:
             return f"kernel receive time (SO_TIMESTAMPNS){how}"
         return "event loop read time"
 
-    async def acquire(self, timeout_s: float, *, fresh: bool = False) -> _Connection:
+    async def acquire(self, timeout_s: float, *, fresh: bool = False) -> PooledConnection:
         while self.idle and not fresh and self.reuse:
             conn = self.idle.pop()
             if not conn.closed:
                 conn.reused = True
                 return conn
         loop = asyncio.get_running_loop()
-        conn = _Connection(self)
+        conn = PooledConnection(self)
         if self.ssl is None:
             if self.target is None:
                 async with asyncio.timeout(timeout_s):  # not wait_for: see netio.open_raw
@@ -171,7 +171,7 @@ class _Pool:
                                                           server_hostname=self.host)
         return conn
 
-    def release(self, conn: _Connection) -> None:
+    def release(self, conn: PooledConnection) -> None:
         if self.reuse:
             self.idle.append(conn)
         else:
@@ -190,7 +190,7 @@ class _Pool:
             return len(self.idle)
         got = await asyncio.gather(*(self.acquire(timeout_s, fresh=True) for _ in range(want)),
                                    return_exceptions=True)
-        self.idle.extend(c for c in got if isinstance(c, _Connection))
+        self.idle.extend(c for c in got if isinstance(c, PooledConnection))
         return len(self.idle)
 
 
@@ -286,7 +286,7 @@ class StreamingClient:
                 self._pool.close()
             fresh = True
 
-    async def _exchange(self, data: bytes, fresh: bool) -> tuple[Outcome, _Connection | None]:
+    async def _exchange(self, data: bytes, fresh: bool) -> tuple[Outcome, PooledConnection | None]:
         loop = asyncio.get_running_loop()
         out = Outcome(sent_ns=now_ns())
         ex = Exchange(loop, out, self.api == "chat", self.timeouts)

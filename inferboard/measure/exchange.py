@@ -17,7 +17,7 @@ import orjson
 from inferboard.scenario.workload import Timeouts
 
 if TYPE_CHECKING:
-    from inferboard.measure.client import _Connection
+    from inferboard.measure.client import PooledConnection
 
 Status = Literal[
     "ok", "http_error", "timeout_connect", "timeout_first_token", "timeout_between_chunks",
@@ -57,7 +57,7 @@ class Exchange:
         self.future: asyncio.Future[None] = loop.create_future()
         self.rest = b""
         self.err_body = b""
-        self.conn: _Connection | None = None
+        self.conn: PooledConnection | None = None
         self.got_first = False
         self.between_ns = int(t.between_chunks_s * _NS)
         self.deadline_ns = int(t.first_token_s * _NS)

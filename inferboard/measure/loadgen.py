@@ -39,7 +39,7 @@ class PointRun:
 SPIN_NS, TIMERFD_SPIN_NS = 1_500_000, 250_000
 
 
-async def _sleep_until(ns: int) -> None:
+async def sleep_until(ns: int) -> None:
     """Sleep until monotonic ``ns``, never waking early: woken by the loop's timerfd (``waker``) or, without one, a
     loop timer, then yield-spinning the last stretch."""
     w = waker()
@@ -143,7 +143,7 @@ class LoadGenerator:
                       if owner(k, streams, n) == i and len(r)]
         await self.connect(plan)
         if self.start_ns is not None:
-            await _sleep_until(self.start_ns)
+            await sleep_until(self.start_ns)
         self._run = PointRun(started_ns=self.start_ns if self.start_ns is not None else _now())
         self._deadline = (self._run.started_ns + int(plan.duration_s * 1e9)) if plan.duration_s else None
         if plan.kind == "concurrency":
@@ -174,7 +174,7 @@ class LoadGenerator:
                 if not self._open():
                     return
                 scheduled_ns = prev_end + int(turn.think_time_s * 1e9)
-                await _sleep_until(scheduled_ns)
+                await sleep_until(scheduled_ns)
             body = self.client.body(prompt=turn.prompt, messages=turn.messages, max_tokens=turn.max_tokens,
                                     extra=self.target_fields.get(session.target) if session.target else None)
             rid = f"t{self.trial}-p{self._plan.index}-{slot:06d}"
@@ -224,7 +224,7 @@ class LoadGenerator:
             at = t0 + int((session.arrival_s or 0.0) * 1e9)
             if self._deadline is not None and at >= self._deadline:
                 break
-            await _sleep_until(at)
+            await sleep_until(at)
             if self.stop.is_set():
                 break
             tasks.append(asyncio.create_task(self._session(session, slots, at, limit)))

@@ -19,7 +19,7 @@ import numpy as np
 
 from inferboard.core.errors import InferboardError
 from inferboard.core.hashing import content_hash, file_sha256
-from inferboard.models.tiny import TinyShape, _dump, permute
+from inferboard.models.tiny import TinyShape, permute, write_json
 
 ADAPTERS: tuple[str, ...] = ("lora-a", "lora-b")
 RANK = 8
@@ -105,7 +105,7 @@ def write_adapters(model_dir: Path, shape: TinyShape, names: tuple[str, ...] = A
         weights = _lora_weights(shape, index)
         peft = root / name
         peft.mkdir(exist_ok=True)
-        _dump(peft / "adapter_config.json", _peft_config(shape))
+        write_json(peft / "adapter_config.json", _peft_config(shape))
         save_file(weights, str(peft / "adapter_model.safetensors"), metadata={"format": "pt"})
         _write_gguf(root / f"{name}.gguf", name, shape, weights)
         rel = [f"{name}/adapter_config.json", f"{name}/adapter_model.safetensors", f"{name}.gguf"]
@@ -113,5 +113,5 @@ def write_adapters(model_dir: Path, shape: TinyShape, names: tuple[str, ...] = A
                           "files": {r: file_sha256(root / r) for r in sorted(rel)}}
     all_files = {r: h for a in adapters.values() for r, h in a["files"].items()}
     manifest = {"adapters": dict(sorted(adapters.items())), "revision": content_hash(all_files)}
-    _dump(root / "manifest.json", manifest)
+    write_json(root / "manifest.json", manifest)
     return manifest

@@ -9,7 +9,6 @@ to the model's vocabulary with ASCII filler tokens ``<tNNNNNN>``, so every sampl
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 from inferboard.core.errors import InferboardError
 from inferboard.core.hashing import content_hash, file_sha256
 from inferboard.models.catalog import load_models
-from inferboard.models.tiny import CHAT_TEMPLATE, SPECIAL_TOKENS, train_tokenizer
+from inferboard.models.tiny import CHAT_TEMPLATE, SPECIAL_TOKENS, train_tokenizer, write_json
 
 BPE_VOCAB = 4096
 
@@ -65,7 +64,7 @@ def write_random_model(out: Path, like: str, *, device: str = "cuda", seed: int 
     tok.save(str(out / "tokenizer.json"))
     special = {k: tok.token_to_id(t) for k, t in zip(("bos", "eos", "pad"), SPECIAL_TOKENS, strict=True)}
     cfg.update(bos_token_id=special["bos"], eos_token_id=special["eos"], pad_token_id=special["pad"])
-    _dump(out / "tokenizer_config.json", {
+    write_json(out / "tokenizer_config.json", {
         "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": SPECIAL_TOKENS[0], "eos_token": SPECIAL_TOKENS[1],
         "pad_token": SPECIAL_TOKENS[2], "model_max_length": cfg["max_position_embeddings"], "add_bos_token": True,
         "clean_up_tokenization_spaces": False, "chat_template": CHAT_TEMPLATE})
@@ -92,9 +91,5 @@ def write_random_model(out: Path, like: str, *, device: str = "cuda", seed: int 
         "files": files,
     }
     manifest["revision"] = content_hash({k: manifest[k] for k in ("shape", "files")} | {"seed": seed})
-    _dump(out / "manifest.json", manifest)
+    write_json(out / "manifest.json", manifest)
     return manifest
-
-
-def _dump(path: Path, obj: Any) -> None:
-    path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")

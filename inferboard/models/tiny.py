@@ -195,26 +195,27 @@ def write_tiny_model(out: Path, size: str = "tiny-llama-2l") -> dict[str, Any]:
         "attention_bias": False, "mlp_bias": False, "torch_dtype": "float32", "bos_token_id": special["bos"],
         "eos_token_id": special["eos"], "pad_token_id": special["pad"], "initializer_range": 0.02,
     }
-    _dump(out / "config.json", config)
-    _dump(out / "generation_config.json", {"bos_token_id": special["bos"], "eos_token_id": special["eos"],
+    write_json(out / "config.json", config)
+    write_json(out / "generation_config.json", {"bos_token_id": special["bos"], "eos_token_id": special["eos"],
                                            "do_sample": False})
-    _dump(out / "tokenizer_config.json", {
+    write_json(out / "tokenizer_config.json", {
         "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": SPECIAL_TOKENS[0], "eos_token": SPECIAL_TOKENS[1],
         "pad_token": SPECIAL_TOKENS[2], "model_max_length": shape.max_position_embeddings,
         "add_bos_token": True, "clean_up_tokenization_spaces": False, "chat_template": CHAT_TEMPLATE})
-    _dump(out / "special_tokens_map.json", {"bos_token": SPECIAL_TOKENS[0], "eos_token": SPECIAL_TOKENS[1],
+    write_json(out / "special_tokens_map.json", {"bos_token": SPECIAL_TOKENS[0], "eos_token": SPECIAL_TOKENS[1],
                                             "pad_token": SPECIAL_TOKENS[2]})
     _write_gguf(out / "model.gguf", shape, weights, tok_json, special)
     files = {p.name: file_sha256(p) for p in sorted(out.iterdir()) if p.is_file() and p.name != "manifest.json"}
     manifest = {"name": shape.name, "kind": "random-weights", "shape": asdict(shape),
                 "parameters": int(sum(v.size for v in weights.values())), "files": files}
     manifest["revision"] = content_hash(files)
-    _dump(out / "manifest.json", manifest)
+    write_json(out / "manifest.json", manifest)
     from inferboard.models.lora import write_adapters
 
     write_adapters(out, shape)  # adapters/ has its own manifest: the model's files and revision are unchanged
     return manifest
 
 
-def _dump(path: Path, obj: Any) -> None:
+def write_json(path: Path, obj: Any) -> None:
+    """Write ``obj`` as indented, key-sorted JSON (the model folder's config and manifest files)."""
     path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")

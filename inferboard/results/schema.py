@@ -365,14 +365,15 @@ TABLES: dict[str, tuple[type[BaseModel], pa.Schema]] = {
 
 
 @functools.cache
-def _adapter(model: type[BaseModel]) -> TypeAdapter[list[Any]]:
+def rows_adapter(model: type[BaseModel]) -> TypeAdapter[list[Any]]:
+    """The (cached) pydantic adapter that validates a list of ``model`` rows."""
     return TypeAdapter(list[model])  # type: ignore[valid-type]
 
 
 def validate_rows(rows: list[dict[str, Any]], table: str) -> None:
     """Check every row against its pydantic model: an unknown, missing or mistyped key stops with an
     error naming the row and the key (pyarrow alone would drop the unknown key and null the missing one)."""
-    validated_all(_adapter(TABLES[table][0]), rows, source=f"{table} row")
+    validated_all(rows_adapter(TABLES[table][0]), rows, source=f"{table} row")
 
 
 def write_rows(path: Path, rows: list[dict[str, Any]], table: str, metadata: dict[str, str] | None = None) -> pa.Table:

@@ -88,7 +88,7 @@ def _ca_bundle() -> Path | None:
     return next((Path(p) for p in CA_BUNDLES if Path(p).is_file()), None)
 
 
-def _find_wheel(requirement: str) -> Path | None:
+def find_wheel(requirement: str) -> Path | None:
     """A wheel for ``name==version`` in pip's find-links folders (e.g. torch's CPU build on this host)."""
     name, _, version = requirement.partition("==")
     dirs = [d for d in os.environ.get("PIP_FIND_LINKS", "").split() if d] + ["/opt/wheels"]
@@ -100,7 +100,7 @@ def _find_wheel(requirement: str) -> Path | None:
     return None
 
 
-def _local_versions(lock: Path) -> list[str]:
+def local_versions(lock: Path) -> list[str]:
     """Pinned requirements with a local version (``+cpu``): the index has no such files."""
     return [line.split()[0] for line in lock.read_text().splitlines()
             if "==" in line and not line.startswith((" ", "#")) and "+" in line.split()[0]]
@@ -126,8 +126,8 @@ def prepare_context(runner: Runner, variant: str, ctx: Path, log: Path) -> dict[
         lock = lock_path(local)
         shutil.copy2(lock, ctx / lock.name)
         (ctx / "wheelhouse").mkdir()
-        for req in _local_versions(lock):
-            wheel = _find_wheel(req)
+        for req in local_versions(lock):
+            wheel = find_wheel(req)
             if wheel is None:
                 raise InferboardError(f"{req} is pinned by {local.lock} but no wheel of it is on this host",
                                       field="wheelhouse", fix="put the wheel in a PIP_FIND_LINKS folder")
@@ -166,7 +166,8 @@ def _variants(name: str) -> list[str]:
     return sorted(p.suffix.lstrip(".") for p in (runners_dir() / name).glob("Containerfile.*"))
 
 
-def _context_hash(ctx: Path) -> dict[str, str]:
+def context_hash(ctx: Path) -> dict[str, str]:
+    """The SHA-256 of every file of a build context, by its path in the context (the image's recipe)."""
     return {str(p.relative_to(ctx)): file_sha256(p) for p in sorted(ctx.rglob("*")) if p.is_file()}
 
 
@@ -187,7 +188,7 @@ def build_image(runtime: str, variant: str = "cpu", *, engine: str | None = None
     ctx = out / "context"
     args = prepare_context(runner, variant, ctx, log)
     args.update(BASE=base_info["id"], SOURCE_DATE_EPOCH=SOURCE_DATE_EPOCH)
-    context_files = _context_hash(ctx)
+    context_files = context_hash(ctx)
     recipe = content_hash({"files": context_files, "args": args})
     tag = f"inferboard/{runtime}:{variant}-{recipe.removeprefix('sha256:')[:12]}"
     lock_file = out / "image.lock"

@@ -35,7 +35,8 @@ class Cell:
         self.provenance: dict[str, Any] = json.loads((out / "provenance.json").read_text())
 
 
-def _require_env(runtime: str) -> None:
+def require_env(runtime: str) -> None:
+    """Fail (not skip) when the runtime's locked environment is not built."""
     if env_info(runtime) is None:
         pytest.fail(f"the {runtime} environment is not built: run `inferboard env build {runtime}` "
                     "(`make test` and .ci/run do this first)")
@@ -45,7 +46,7 @@ def _require_env(runtime: str) -> None:
 def smoke_cell(request: pytest.FixtureRequest, tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Cell:
     """The smoke workload against a real server started by `inferboard run --runtime` (once per session)."""
     runtime = request.param
-    _require_env(runtime)
+    require_env(runtime)
     out = tmp_path_factory.mktemp(f"cell-{runtime}")
     proc = subprocess.run(
         [sys.executable, "-m", "inferboard.cli", "run", "--runtime", runtime, "--model", str(tiny_model),

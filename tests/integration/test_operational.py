@@ -24,7 +24,7 @@ import yaml
 from inferboard.runtimes.runner import load_runner
 from inferboard.scenario.trace import read_trace
 from inferboard.scenario.workload import TraceDataset, parse_workload
-from tests.integration.conftest import ISOLATE, RUNTIMES, Cell, _require_env
+from tests.integration.conftest import ISOLATE, RUNTIMES, Cell, require_env
 
 pytestmark = pytest.mark.integration
 PARAMS = {"vllm": ["--param", "cpu_threads_bind=0"], "llamacpp": ["--param", "threads=1"]}
@@ -52,7 +52,7 @@ def served(request: pytest.FixtureRequest, tiny_model: Path, tmp_path_factory: p
            ) -> Iterator[tuple[str, str]]:
     """(runtime, URL) of a real server started once per session by `inferboard serve`, stopped with Ctrl-C."""
     runtime = request.param
-    _require_env(runtime)
+    require_env(runtime)
     log = tmp_path_factory.mktemp(f"serve-{runtime}") / "server.log"
     proc = subprocess.Popen([sys.executable, "-m", "inferboard.cli", "serve", runtime, "--model", str(tiny_model),
                              "--log", str(log), *PARAMS[runtime]], stdout=subprocess.PIPE, text=True)
@@ -162,7 +162,7 @@ def test_trace_replays_arrivals_and_lengths(served: tuple[str, str], tmp_path: P
 
 
 def test_llama_server_cold_start_restarts_and_samples_its_memory(tiny_model: Path, tmp_path: Path) -> None:
-    _require_env("llamacpp")
+    require_env("llamacpp")
     spec = tmp_path / "ops-cold.yaml"
     spec.write_text(yaml.safe_dump({**BASE, "name": "ops-cold", "load": {"kind": "concurrency", "concurrency": [1]},
                                     "requests": 6, "trials": 2, "fresh_server_per_trial": True,
@@ -185,7 +185,7 @@ def test_llama_server_cold_start_restarts_and_samples_its_memory(tiny_model: Pat
 def test_several_models_share_one_server(runtime: str, tiny_model: Path, tmp_path: Path) -> None:
     """The tiny model and its two LoRA adapters behind one server `inferboard run --runtime` starts with them:
     every request addressed one of the three, and each has its own summary row."""
-    _require_env(runtime)
+    require_env(runtime)
     spec = tmp_path / "ops-multi.yaml"
     split = {"split": "round_robin", "targets": [{"name": "base"}, {"name": "lora-a"}, {"name": "lora-b"}]}
     spec.write_text(yaml.safe_dump({**BASE, "name": "ops-multi", "load": {"kind": "concurrency", "concurrency": [3]},

@@ -17,7 +17,7 @@ import psutil
 import pytest
 import yaml
 
-from tests.integration.conftest import _require_env
+from tests.integration.conftest import require_env
 
 pytestmark = pytest.mark.integration
 SIGNALS = [signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGKILL]
@@ -64,7 +64,7 @@ def _assert_all_end(proc: subprocess.Popen[str], procs: list[psutil.Process], si
 def test_serve_leaves_no_process(tiny_model: Path, tmp_path: Path, sig: signal.Signals) -> None:
     """`inferboard serve` stops its server on SIGTERM, SIGHUP (exit 128 + signal) and Ctrl-C (130); after a
     SIGKILL its guard does."""
-    _require_env("llamacpp")
+    require_env("llamacpp")
     proc = subprocess.Popen([*CLI, "serve", "llamacpp", "--model", str(tiny_model), "--log",
                              str(tmp_path / "server.log"), "--param", "threads=1"], stdout=subprocess.PIPE, text=True)
     try:
@@ -82,7 +82,7 @@ def test_serve_leaves_no_process(tiny_model: Path, tmp_path: Path, sig: signal.S
 @pytest.mark.parametrize("sig", SIGNALS, ids=[s.name for s in SIGNALS])
 def test_run_leaves_no_process(tiny_model: Path, tmp_path: Path, sig: signal.Signals) -> None:
     """`inferboard run --runtime llamacpp` ended mid-load leaves no server behind, whatever ends it."""
-    _require_env("llamacpp")
+    require_env("llamacpp")
     spec = tmp_path / "long.yaml"
     spec.write_text(yaml.safe_dump(LONG))
     out = tmp_path / "cell"

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from inferboard.core.errors import InferboardError, validated, validated_all
 from inferboard.results.provenance import Provenance
-from inferboard.results.schema import TABLES, _adapter
+from inferboard.results.schema import TABLES, rows_adapter
 from inferboard.results.status import CellStatus
 from inferboard.submission.bundle import Bundle, Unreadable
 from inferboard.submission.manifest import MANIFEST, Manifest
@@ -47,7 +47,7 @@ def rows(b: Bundle, cell_dir: str, name: str) -> list[dict[str, Any]]:
     data = b.rows(rel)
     if rel not in b.validated_tables:
         try:
-            validated_all(_adapter(TABLES[name][0]), data, source=rel)
+            validated_all(rows_adapter(TABLES[name][0]), data, source=rel)
         except InferboardError as err:
             raise Unreadable(str(err)) from None
         b.validated_tables.add(rel)

@@ -45,7 +45,7 @@ def test_waits_before_sends_leave_the_core_idle() -> None:
         wall, cpu = time.monotonic(), time.process_time()
         for d in np.random.default_rng(1).uniform(0.5, 4.0, 150):
             ns = time.monotonic_ns() + int(d * 1e6)
-            await loadgen._sleep_until(ns)
+            await loadgen.sleep_until(ns)
             late.append((time.monotonic_ns() - ns) / 1e3)
         return late, time.monotonic() - wall, time.process_time() - cpu
 

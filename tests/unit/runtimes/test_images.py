@@ -16,17 +16,17 @@ from inferboard.runtimes.runner import load_runner
 TORCH = "torch==2.13.0+cpu"
 
 
-@pytest.mark.skipif(images._find_wheel(TORCH) is None, reason="the torch CPU wheel is not on this host")
+@pytest.mark.skipif(images.find_wheel(TORCH) is None, reason="the torch CPU wheel is not on this host")
 def test_vllm_context_is_lock_plus_local_wheels(tmp_path: Path) -> None:
     runner = load_runner("vllm")
     args = images.prepare_context(runner, "cpu", tmp_path / "a", tmp_path / "log")
-    files = images._context_hash(tmp_path / "a")
+    files = images.context_hash(tmp_path / "a")
     assert {"Containerfile", "vllm-cpu.lock", "ca.crt"} <= set(files)
     assert [f for f in files if f.startswith("wheelhouse/")] == [
-        f"wheelhouse/{images._find_wheel(TORCH).name}"]  # type: ignore[union-attr]
+        f"wheelhouse/{images.find_wheel(TORCH).name}"]  # type: ignore[union-attr]
     assert args["REMOVE_AFTER_INSTALL"] == "torchvision torchaudio torchcodec triton"
     images.prepare_context(runner, "cpu", tmp_path / "b", tmp_path / "log")
-    assert images._context_hash(tmp_path / "b") == files  # same inputs, same recipe hash
+    assert images.context_hash(tmp_path / "b") == files  # same inputs, same recipe hash
 
 
 def test_llamacpp_context_carries_the_cmake_include(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -39,7 +39,7 @@ def test_llamacpp_context_carries_the_cmake_include(tmp_path: Path, monkeypatch:
     monkeypatch.setattr(images, "fetch_sdist", fake_fetch)
     runner = load_runner("llamacpp")
     args = images.prepare_context(runner, "cpu", tmp_path / "a", tmp_path / "log")
-    files = images._context_hash(tmp_path / "a")
+    files = images.context_hash(tmp_path / "a")
     script = images.runners_dir() / "llamacpp" / "unity.cmake"
     assert files["cmake-include.cmake"] == file_sha256(script)
     assert args["CMAKE_ARGS"].endswith("-DCMAKE_PROJECT_INCLUDE=/src/cmake-include.cmake")
@@ -48,11 +48,11 @@ def test_llamacpp_context_carries_the_cmake_include(tmp_path: Path, monkeypatch:
 
 def test_local_versions_are_the_ones_needing_a_wheelhouse() -> None:
     lock = Path(__file__).resolve().parents[3] / "requirements" / "vllm-cpu.lock"
-    assert images._local_versions(lock) == [TORCH]
+    assert images.local_versions(lock) == [TORCH]
 
 
 def test_missing_wheel_names_the_field(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(images, "_find_wheel", lambda req: None)
+    monkeypatch.setattr(images, "find_wheel", lambda req: None)
     with pytest.raises(InferboardError, match="wheelhouse"):
         images.prepare_context(load_runner("vllm"), "cpu", tmp_path / "c", tmp_path / "log")
 

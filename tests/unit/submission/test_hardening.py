@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from inferboard.submission.checks import origin
-from inferboard.submission.intake import _md
+from inferboard.submission.intake import Intake, markdown
 from inferboard.submission.manifest import MANIFEST
 from inferboard.submission.registry import CHECKS
 from tests.unit.submission.bundles import (
@@ -99,7 +99,7 @@ def test_control_characters_never_reach_the_terminal_or_the_step_summary(bundle:
     code, out = run_validate(bundle)
     assert code == 1 and "cell.finished: " in out
     assert not any(c in out for c in "\r\x1b\x07\u202e") and "\\r\\r## intake" in out
-    md = _md("x\r## intake: accepted `code` [a](http://e) www.example.org <b>")
+    md = markdown(Intake(), "x\r## intake: accepted `code` [a](http://e) www.example.org <b>", "head")
     assert "\r" not in md and "\\#\\# intake" in md and "\\`" in md and "http://" not in md and "<b>" not in md
 
 
