@@ -22,9 +22,9 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.fakeserver_handle import start_fake_server  # noqa: E402
-from tests.helpers import requests_rows, run  # noqa: E402
-from tests.overload_scenarios import (  # noqa: E402
+from testkit.cell_runs import requests_rows, run  # noqa: E402
+from testkit.fakeserver_handle import start_fake_server  # noqa: E402
+from testkit.overload_scenarios import (  # noqa: E402
     SERVER,
     WINDOW_S,
     model_recovery,

@@ -41,7 +41,7 @@ from inferboard.results.schema import Journal  # noqa: E402
 from inferboard.scenario.prompts import load_tokenizer  # noqa: E402
 from inferboard.scenario.schedule import build_plan  # noqa: E402
 from inferboard.scenario.workload import parse_workload  # noqa: E402
-from tests.fakeserver_handle import start_fake_server  # noqa: E402
+from testkit.fakeserver_handle import start_fake_server  # noqa: E402
 
 
 def _workload(concurrency: int, requests: int, out_tokens: int, duration: float | None) -> object:

@@ -52,7 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from inferboard.runtimes.envs import env_dir  # noqa: E402
-from tests.fakeserver_handle import FakeServerHandle, start_fake_server  # noqa: E402
+from testkit.fakeserver_handle import FakeServerHandle, start_fake_server  # noqa: E402
 
 TINY = ROOT / ".inferboard" / "models" / "tiny-llama-2l"
 INPUT_TOKENS = 32

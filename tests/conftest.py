@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakeserver_handle import FakeServerHandle, start_fake_server
+from testkit.fakeserver_handle import FakeServerHandle, start_fake_server
 
 ROOT = Path(__file__).resolve().parent.parent
 

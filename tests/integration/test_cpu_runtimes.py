@@ -14,7 +14,8 @@ from inferboard.cell.system import PreparedSystem
 from inferboard.runtimes.prepare import prepare_local
 from inferboard.scenario.prompts import load_tokenizer
 from inferboard.scenario.scenario import Scenario
-from tests.helpers import kill_when_serving, workload
+from testkit.cell_runs import workload
+from tests.helpers import kill_when_serving
 from tests.integration.conftest import Cell
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,7 @@ from inferboard.cell.api import run_cell
 from inferboard.cell.system import PreparedSystem
 from inferboard.scenario.prompts import load_tokenizer
 from inferboard.scenario.scenario import Scenario
-from tests.helpers import workload
+from testkit.cell_runs import workload
 
 
 def _cell(server, out: Path, answers: str, model: str = "smollm2-135m") -> list[dict]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from tests.helpers import requests_rows, run, workload
+from testkit.cell_runs import requests_rows, run, workload
 
 REQUEST_COLUMNS = ("request_id status http_status scheduled_ns sent_ns first_token_ns end_ns ttft_ms tpot_ms "
                    "e2e_ms prompt_tokens output_tokens chunk_times_ms error").split()

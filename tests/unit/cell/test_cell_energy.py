@@ -14,8 +14,8 @@ from inferboard.measure.client import StreamingClient
 from inferboard.runtimes.envs import system_env
 from inferboard.runtimes.runner import load_runner
 from inferboard.scenario.workload import Sampling
+from testkit.cell_runs import run, workload
 from tests import fake_nvml
-from tests.helpers import run, workload
 
 
 def test_gpu_cell_records_energy_and_fingerprint(server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,7 +21,7 @@ from inferboard.results.summarize import send_lag_percentile, send_lag_reasons
 from inferboard.scenario.prompts import load_tokenizer
 from inferboard.scenario.scenario import Scenario
 from inferboard.scenario.schedule import build_plan
-from tests.helpers import requests_rows, workload
+from testkit.cell_runs import requests_rows, workload
 
 ROOT = Path(__file__).resolve().parents[3]
 

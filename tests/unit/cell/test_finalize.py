@@ -22,7 +22,7 @@ from inferboard.runtimes import runner as runner_module
 from inferboard.runtimes.runner import load_runner
 from inferboard.scenario.prompts import load_tokenizer
 from inferboard.scenario.scenario import Scenario
-from tests.helpers import workload
+from testkit.cell_runs import workload
 
 
 def _gpu_cell(url: str, out: Path) -> None:

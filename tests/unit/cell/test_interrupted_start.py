@@ -20,7 +20,7 @@ SCRIPT = textwrap.dedent("""
     from pathlib import Path
     from inferboard.runtimes.runner import Runner
     from inferboard.runtimes.server import LaunchSpec, ManagedServer, free_port
-    from tests.helpers import run, workload
+    from testkit.cell_runs import run, workload
 
     runner = Runner.model_validate({
         "name": "fake", "display_name": "fake", "homepage": "-", "default_port": 0, "images": {},

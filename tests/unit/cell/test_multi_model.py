@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import requests_rows, run, workload
+from testkit.cell_runs import requests_rows, run, workload
 
 SPLIT = {"split": "weighted", "targets": [{"name": "base", "weight": 2}, {"name": "lora-a"}, {"name": "lora-b"}]}
 

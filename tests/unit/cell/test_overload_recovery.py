@@ -7,7 +7,7 @@ of when it wrote each first token gives (same clock, same definition), and never
 its measured probes, and its answer lies between a rate the model serves with a wide margin and the model's answer;
 its confirmation point follows at that rate.
 How closely a quiet host matches the model is a precision figure: benchmarks/capacity_model_agreement.py. The
-scenarios and the model are tests/overload_scenarios.py."""
+scenarios and the model are testkit/overload_scenarios.py."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ import pyarrow.parquet as pq
 
 from inferboard.scenario.schedule import planned_requests
 from inferboard.scenario.search import next_rate, result
-from tests.helpers import requests_rows, run
-from tests.overload_scenarios import (
+from testkit.cell_runs import requests_rows, run
+from testkit.overload_scenarios import (
     CAPACITY_RPS,
     CONFIRM,
     SERVER,

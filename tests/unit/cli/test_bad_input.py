@@ -18,7 +18,7 @@ from inferboard.cli.app import app, main
 from inferboard.cli.measurement import models_url, preflight
 from inferboard.cli.reference_page import walk
 from inferboard.core.errors import InferboardError
-from tests.fakeserver_handle import FakeServerHandle
+from testkit.fakeserver_handle import FakeServerHandle
 
 # (command, arguments, the field the one-line error must name); placeholders: {tmp} an empty folder (must stay
 # empty), {file} a file, {dir} a folder, {yaml} malformed YAML, {cell} a folder whose summary.parquet is not

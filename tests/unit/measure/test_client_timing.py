@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import requests_rows, run, workload
+from testkit.cell_runs import requests_rows, run, workload
 
 
 @pytest.mark.parametrize(("concurrency", "requests"), [(1, 40), (64, 256)])

@@ -15,7 +15,7 @@ import urllib.request
 import psutil
 import pytest
 
-from tests.fakeserver_handle import ROOT, start_fake_server
+from testkit.fakeserver_handle import ROOT, start_fake_server
 
 BODY = json.dumps({"model": "fake", "prompt": "hi", "max_tokens": 5, "stream": True}).encode()
 
@@ -80,7 +80,7 @@ def test_workers_share_the_port_take_flags_and_die_with_the_first() -> None:
 
 def test_the_server_and_its_workers_die_with_the_process_that_started_them() -> None:
     starter = subprocess.Popen(
-        [sys.executable, "-c", "import time\nfrom tests.fakeserver_handle import start_fake_server\n"
+        [sys.executable, "-c", "import time\nfrom testkit.fakeserver_handle import start_fake_server\n"
          "s = start_fake_server(workers=2)\nprint(s.proc.pid, flush=True)\ntime.sleep(120)\n"],
         cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:

@@ -12,8 +12,8 @@ import pytest
 
 from inferboard.measure.client import StreamingClient
 from inferboard.scenario.workload import Timeouts
-from tests.fakeserver import FAULTS
-from tests.helpers import requests_rows, run, workload
+from testkit.cell_runs import requests_rows, run, workload
+from testkit.fakeserver import FAULTS
 
 EXPECTED = {
     None: "ok", "wrong_usage": "ok", "reset": "connection_error", "reset_before": "connection_error",

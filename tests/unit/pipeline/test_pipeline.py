@@ -13,7 +13,7 @@ from inferboard.pipeline import jobs as pipeline
 from inferboard.results.compare import compare
 from inferboard.results.schema import JOURNAL
 from inferboard.results.status import status_from_rows, write_status
-from tests.helpers import run, workload
+from testkit.cell_runs import run, workload
 
 
 def test_interrupted_cell_is_finalized_and_set_aside(server, tmp_path: Path) -> None:

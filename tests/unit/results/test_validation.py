@@ -25,7 +25,7 @@ from inferboard.runtimes import runner as runner_module
 from inferboard.runtimes.runner import load_runner
 from inferboard.scenario.prompts import load_tokenizer
 from inferboard.scenario.scenario import Scenario
-from tests.helpers import workload
+from testkit.cell_runs import workload
 
 
 def test_a_misspelt_or_missing_key_stops_the_write(tmp_path: Path) -> None:

@@ -14,7 +14,8 @@ import pytest
 from inferboard.core.errors import InferboardError
 from inferboard.runtimes.runner import Runner
 from inferboard.runtimes.server import LaunchSpec, ManagedServer, ServerProcess, free_port
-from tests.helpers import kill_when_serving, requests_rows, run, workload
+from testkit.cell_runs import requests_rows, run, workload
+from tests.helpers import kill_when_serving
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -25,7 +26,7 @@ def _spec(argv_tail: list[str] | None = None, timeout_s: float = 20) -> LaunchSp
         "launch": {"argv": ["unused"]}, "readiness": {"path": "/health", "timeout_s": timeout_s, "interval_s": 0.05},
         "metrics": {"path": "/metrics"}, "api": {"forces_output_length": True}})
     port = free_port()
-    argv = argv_tail or [sys.executable, str(ROOT / "tests" / "fakeserver.py"), "--port", str(port)]
+    argv = argv_tail or [sys.executable, str(ROOT / "testkit" / "fakeserver.py"), "--port", str(port)]
     return LaunchSpec(runner=runner, argv=argv, env={}, port=port)
 
 
@@ -91,7 +92,7 @@ def _cache_server(tmp_path: Path) -> tuple[int, Path]:
         "print('cache', cache, 'entries', sorted(p.name for p in cache.iterdir()), flush=True)\n"
         "(cache / 'compiled.bin').write_text('artifact')\n"
         f"sys.argv = ['fakeserver', '--port', '{port}']\n"
-        f"runpy.run_path({str(ROOT / 'tests' / 'fakeserver.py')!r}, run_name='__main__')\n")
+        f"runpy.run_path({str(ROOT / 'testkit' / 'fakeserver.py')!r}, run_name='__main__')\n")
     return port, script
 
 

@@ -9,7 +9,7 @@ import pytest
 from inferboard.core.errors import InferboardError
 from inferboard.scenario.prompts import load_tokenizer
 from inferboard.scenario.schedule import build_plan, session_targets
-from tests.helpers import workload
+from testkit.cell_runs import workload
 
 SPLIT = {"split": "weighted", "targets": [{"name": "base", "weight": 2}, {"name": "lora-a"}, {"name": "lora-b"}]}
 

@@ -1,4 +1,4 @@
-"""The capacity model of tests/fakeserver.py (``Control.slots``): decode slots and a FIFO queue.
+"""The capacity model of testkit/fakeserver.py (``Control.slots``): decode slots and a FIFO queue.
 
 At most ``n`` requests hold a slot; the rest wait in arrival order. When a slot frees, at the planned
 time of its holder's last action (or when the holder's connection is lost), the queue's head starts

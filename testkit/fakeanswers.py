@@ -1,4 +1,4 @@
-"""Non-streaming answers of the fault-injecting test server (tests/fakeserver.py): a request with ``stream`` false
+"""Non-streaming answers of the fault-injecting test server (testkit/fakeserver.py): a request with ``stream`` false
 gets one JSON answer whose generated token ids come from the accuracy reference (workflows/accuracy/*.json) of the
 prompt it carries, as the server's ``answers`` control says:
 

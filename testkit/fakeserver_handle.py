@@ -1,4 +1,4 @@
-"""Start the fault-injecting test server (tests/fakeserver.py) and drive its control API; no pytest here, so the
+"""Start the fault-injecting test server (testkit/fakeserver.py) and drive its control API; no pytest here, so the
 benchmarks use it too."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class FakeServerHandle:
-    """A running tests/fakeserver.py process and its control API."""
+    """A running testkit/fakeserver.py process and its control API."""
 
     def __init__(self, proc: subprocess.Popen[str], port: int) -> None:
         self.proc = proc
@@ -30,7 +30,7 @@ class FakeServerHandle:
             return json.loads(resp.read())
 
     def configure(self, **ctrl: Any) -> None:
-        """Set timing/faults (see tests/fakeserver.py Control) and clear the records."""
+        """Set timing/faults (see testkit/fakeserver.py Control) and clear the records."""
         self._call("POST", "/_control", ctrl)
 
     def records(self) -> dict[str, dict[str, Any]]:
@@ -39,9 +39,9 @@ class FakeServerHandle:
 
 
 def start_fake_server(workers: int = 1, zero_delay: bool = False) -> FakeServerHandle:
-    """Start tests/fakeserver.py on a free port; ``workers`` > 1 serves it from that many processes (behaviour from
+    """Start testkit/fakeserver.py on a free port; ``workers`` > 1 serves it from that many processes (behaviour from
     the flags only: ``zero_delay``). Every one of them dies with this process (call it from the main thread)."""
-    argv = [sys.executable, str(ROOT / "tests" / "fakeserver.py"), "--port", "0", "--workers", str(workers),
+    argv = [sys.executable, str(ROOT / "testkit" / "fakeserver.py"), "--port", "0", "--workers", str(workers),
             "--parent", str(os.getpid())]
     proc = subprocess.Popen(argv + (["--zero-delay"] if zero_delay else []),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -1,12 +1,12 @@
 """Fault-injecting OpenAI-compatible streaming server: a test fixture, never a benchmark default.
 
-Run ``python tests/fakeserver.py --port 0``; it prints ``PORT <n>`` once listening. Behaviour is set
+Run ``python testkit/fakeserver.py --port 0``; it prints ``PORT <n>`` once listening. Behaviour is set
 with ``POST /_control`` (JSON, see ``Control``) and what it actually did is read back from
 ``GET /_records``: per request id (the ``X-Request-Id`` header), when the request's first byte was
 read (``arrival_ns``), when each content chunk was written (``sent_ns``) and the fault it injected.
 Clock: ``time.monotonic_ns()``, shared by every process on the machine.
 
-``--workers N`` serves one port from N processes, ``--zero-delay`` and ``--parent``: tests/fakeserver_procs.py.
+``--workers N`` serves one port from N processes, ``--zero-delay`` and ``--parent``: testkit/fakeserver_procs.py.
 
 It is built to stay out of the way of timing tests: one asyncio Protocol per connection (request
 parsing by httptools) and one timer wheel for all streams, so a token costs a heap operation and a
@@ -19,7 +19,7 @@ id with ``fault_for``): ``reset`` (RST after 2 tokens), ``reset_before`` (RST be
 stream closed without ``[DONE]``), ``wrong_usage`` (usage reports 3 tokens more than sent),
 ``invalid_json`` (a malformed event), ``slow_total`` (a token every ``slow_itl_ms``).
 
-Capacity model (off unless ``slots`` is set; tests/fakecapacity.py): at most ``slots`` requests generate
+Capacity model (off unless ``slots`` is set; testkit/fakecapacity.py): at most ``slots`` requests generate
 at once; the rest wait in a FIFO queue and one starts when a slot frees (at the planned time of the
 holder's last action, or when the holder's connection is lost). A started request's timeline is the
 usual one counted from its start: headers at the start, first token ``ttft_ms`` later, then one every
@@ -49,7 +49,7 @@ import orjson
 
 from inferboard.measure.netio import RawStream
 
-if __package__:  # imported as tests.fakeserver
+if __package__:  # imported as testkit.fakeserver
     from .fakeanswers import answer
     from .fakecapacity import Slots
     from .fakeserver_procs import run_server
@@ -80,7 +80,7 @@ class Control:
     close_after_response: bool = False  # close keep-alive connections without saying so (like some servers)
     slots: int | None = None  # decode slots: at most this many requests generate at once (None: unlimited)
     queue_limit: int | None = None  # with slots: shed (503) a request that finds this many waiting
-    answers: str = "reference"  # non-streaming requests (the accuracy gate): tests/fakeanswers.py
+    answers: str = "reference"  # non-streaming requests (the accuracy gate): testkit/fakeanswers.py
 
 
 def _fault(ctrl: Control, rid: str) -> str | None:

@@ -1,4 +1,4 @@
-"""A phased overload and a max-rate search against the fake server's capacity model (tests/fakecapacity.py), and
+"""A phased overload and a max-rate search against the fake server's capacity model (testkit/fakecapacity.py), and
 what the model, and the server's own record, say their results should be. Shared by
 tests/unit/cell/test_overload_recovery.py (bounds that hold on a busy host) and
 benchmarks/capacity_model_agreement.py (how close a quiet host comes to the model)."""
@@ -13,8 +13,8 @@ from inferboard.scenario.prompts import load_tokenizer
 from inferboard.scenario.schedule import phase_arrivals, planned_requests, probe_point
 from inferboard.scenario.search import Probe, next_rate, result
 from inferboard.scenario.workload import PhasesLoad, SearchLoad, Workload
-from tests.fakecapacity import fifo_ttft
-from tests.helpers import workload
+from testkit.cell_runs import workload
+from testkit.fakecapacity import fifo_ttft
 
 SLOTS, TTFT_MS, ITL_MS, OUT_TOKENS = 4, 40.0, 10.0, 7
 SERVICE_S = (TTFT_MS + (OUT_TOKENS - 1) * ITL_MS) / 1000  # 0.1 s a request: capacity 40 req/s

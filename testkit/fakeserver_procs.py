@@ -1,4 +1,4 @@
-"""The processes of tests/fakeserver.py: its command line, listening sockets, workers, dying with a parent.
+"""The processes of testkit/fakeserver.py: its command line, listening sockets, workers, dying with a parent.
 
 ``--workers N`` (with ``--zero-delay``, for the client-capacity benchmark) serves one port from N processes, each
 with its own ``SO_REUSEPORT`` socket (the kernel spreads connections over them), so that the server is not what
