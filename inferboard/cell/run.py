@@ -160,8 +160,8 @@ def load_points(spec: CellSpec, plan: CellPlan) -> Generator[LoadPointPlan, list
     of a search load chosen one by one from what the earlier probes measured, then its confirmation point if it has
     one (recorded in provenance as they run).
     Only a search load gets records back (``keeps_records``): any other cell's are journaled, not held in memory."""
-    w = spec.workload
-    if not isinstance(w.load, SearchLoad):
+    w, load = spec.workload, spec.workload.load
+    if not isinstance(load, SearchLoad):
         for p in plan.points:  # noqa: UP028 - records are sent in: a tuple's iterator has no send()
             yield p
         return
@@ -172,9 +172,9 @@ def load_points(spec: CellSpec, plan: CellPlan) -> Generator[LoadPointPlan, list
 
     def upcoming() -> tuple[float, bool] | None:
         """(rate, is the confirmation point) of the next point; None when the search and its confirmation ran."""
-        if (rate := next_rate(w.load, probes)) is not None:
+        if (rate := next_rate(load, probes)) is not None:
             return rate, False
-        if len(log) == len(probes) and (rate := confirmation_rate(w.load, probes)) is not None:
+        if len(log) == len(probes) and (rate := confirmation_rate(load, probes)) is not None:
             return rate, True
         return None
 
@@ -189,7 +189,7 @@ def load_points(spec: CellSpec, plan: CellPlan) -> Generator[LoadPointPlan, list
         _update_provenance(spec.out, search_probes=log, trial_schedule_hashes=[*trials, hashes], **first)
         records = yield point
         frac = slo_fraction_scheduled([r for r in records if not r["warmup"]], w.slo.model_dump())
-        passed = frac is not None and frac >= w.load.goodput_target
+        passed = frac is not None and frac >= load.goodput_target
         if not confirm:
             probes.append((rate, passed))
         log[-1].update(goodput_fraction_scheduled=frac, passed=passed)

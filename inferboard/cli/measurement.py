@@ -151,6 +151,7 @@ def run(
     system: SystemUnderTest | PreparedSystem
     if runtime is not None:
         known_runtime(runtime, "--runtime")
+        # --mode is a string here; LocalRuntime (pydantic) refuses one that is not local or container
         system = LocalRuntime(runtime=runtime, model_dir=Path(model), params=key_values(param), mode=mode,  # type: ignore[arg-type]
                               variant=variant, image_source=image_source, engine=engine,
                               server_cpus=parse_cores(server_cpus, "--server-cpus"), sku=sku, tokenizer=tokenizer,

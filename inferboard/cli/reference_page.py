@@ -129,7 +129,10 @@ def command_section(command: Any, ctx: Any) -> tuple[str, str, Markup]:
 def cli_reference(app: typer.Typer | None = None) -> str:
     """The CLI reference page (path ``PAGE``): every command of ``app`` (default: the ``inferboard`` app)."""
     if app is None:
-        from inferboard.cli.app import app
+        import inferboard.cli.app  # noqa: F401 - registers every command on the shared app
+        from inferboard.cli.shared import app as shared
+
+        app = shared
     root = typer.main.get_command(app)
     sections = [command_section(c, ctx) for c, ctx in walk(root)]
     intro = Markup(

@@ -53,7 +53,7 @@ def key_values(items: list[str] | None) -> dict[str, str]:
 
 def _named(field: str | None) -> bool:
     """Whether ``field`` names an option or argument of the command line (--out, CELL) rather than a file."""
-    return bool(field) and (field.startswith("-") or field.replace("_", "").isupper())  # type: ignore[union-attr]
+    return field is not None and (field.startswith("-") or field.replace("_", "").isupper())
 
 
 @contextlib.contextmanager

@@ -49,7 +49,7 @@ def _binom_cdf(k: int, ns: np.ndarray, p: float) -> np.ndarray:
     for j in range(k):
         term = term * (n - j) / (j + 1) * (p / (1.0 - p))
         total += term
-    return total
+    return np.asarray(total, dtype=float)
 
 
 def percentile(values: Sequence[float] | np.ndarray, q: float) -> tuple[float | None, str | None]:

@@ -43,11 +43,13 @@ def token_ids(choice: dict[str, Any]) -> tuple[list[int] | None, list[list[int]]
         tops = [[(_tid({"token": k}), float(v)) for k, v in (d or {}).items()] for d in lp.get("top_logprobs") or []]
     else:
         return None, [], []
-    if any(i is None for i in ids) or any(i is None for step in tops for i, _ in step):
+    known = [i for i in ids if i is not None]
+    known_tops = [[(i, v) for i, v in step if i is not None] for step in tops]
+    if len(known) < len(ids) or any(len(k) < len(step) for k, step in zip(known_tops, tops, strict=True)):
         return None, [], []
-    top_ids = [[int(i) for i, _ in sorted(step, key=lambda x: -x[1])] for step in tops]  # type: ignore[arg-type]
-    top_lps = [sorted((v for _, v in step), reverse=True) for step in tops]
-    return [int(i) for i in ids], top_ids, top_lps  # type: ignore[arg-type]
+    top_ids = [[i for i, _ in sorted(step, key=lambda x: -x[1])] for step in known_tops]
+    top_lps = [sorted((v for _, v in step), reverse=True) for step in known_tops]
+    return known, top_ids, top_lps
 
 
 def request_body(kind: str, prompt: str, model: str, max_tokens: int, top_k: int) -> dict[str, Any]:

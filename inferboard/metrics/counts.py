@@ -36,7 +36,7 @@ class RequestsFailed(AggregateMetric):
 
     @staticmethod
     def compute(ctx: PointContext) -> int:
-        return ctx.values["requests_total"] - ctx.values["requests_ok"]
+        return int(ctx.values["requests_total"] - ctx.values["requests_ok"])
 
 
 class ErrorRate(AggregateMetric):

@@ -11,11 +11,11 @@ Registration order is the column order of summary.parquet; tables order columns 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from graphlib import TopologicalSorter
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from inferboard.core.stats import PERCENTILES, pname
 from inferboard.metrics.base import GROUPS, AggregateMetric, Better, ColumnMetric, Metric, RecordMetric
@@ -28,6 +28,7 @@ _STAT_LABELS = {"count": "n"}
 
 _registry: list[type[Metric]] = []
 _cache: dict[str, Any] = {}
+_Built = TypeVar("_Built")
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,10 +131,10 @@ def registered(*metrics: type[Metric]) -> Iterator[None]:
                 unregister(m)
 
 
-def _cached(key: str, build: Any) -> Any:
+def _cached(key: str, build: Callable[[], _Built]) -> _Built:
     if key not in _cache:
         _cache[key] = build()
-    return _cache[key]
+    return cast("_Built", _cache[key])
 
 
 def metrics() -> tuple[type[Metric], ...]:

@@ -16,7 +16,7 @@ class Duration(AggregateMetric):
         ends = [r["end_ns"] or r["sent_ns"] for r in ctx.records]
         if not sent:
             return None
-        return (max(ends) - min(sent)) / (1000 * NS_PER_MS)
+        return float((max(ends) - min(sent)) / (1000 * NS_PER_MS))
 
 
 def _per_s(ctx: PointContext, amount: float) -> float | None:

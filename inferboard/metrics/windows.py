@@ -82,7 +82,7 @@ def window_rows(records: Sequence[dict[str, Any]], *, window_s: float, phases: S
             w = (t - t0) // width
             if w < 0:
                 before = (t, v)
-            elif w < n and (col[w] is None or v > col[w]):
+            elif w < n and ((held := col[w]) is None or v > held):
                 col[w] = v
         # a window without a sample of its own holds the gauge's last value (sampled within GAUGE_HOLD_NS)
         last = before if before is not None and t0 - before[0] <= GAUGE_HOLD_NS else None
@@ -126,7 +126,8 @@ def _chunk_counts(records: Sequence[dict[str, Any]], t0: int, width: int, n: int
     # clipped to ±_FAR so that the int64 sums cannot overflow
     sent = np.repeat(np.array([min(max(r["sent_ns"] - t0, -_FAR), _FAR) for r in records], np.int64), sizes)
     after = np.clip(np.nan_to_num(times * 1e6, nan=0.0), -_FAR, _FAR).astype(np.int64)
-    return np.bincount(np.clip((sent + after) // width, 0, n - 1), minlength=n).tolist()
+    counts: list[int] = np.bincount(np.clip((sent + after) // width, 0, n - 1), minlength=n).tolist()
+    return counts
 
 
 def censored_median(records: Sequence[dict[str, Any]], name: str = "ttft_from_scheduled_ms") -> float:

@@ -68,7 +68,7 @@ def set_aside_interrupted(out: Path) -> Path | None:
 def matrix_system(c: MatrixCell) -> LocalRuntime:
     """The system under test of a matrix cell: its runtime started here (locked env or image), on its SKU."""
     variant = sku_variant(c.sku)
-    return LocalRuntime(runtime=c.runtime, model_dir=model_path(c.model), params=dict(c.params), mode=c.mode,  # type: ignore[arg-type]
+    return LocalRuntime(runtime=c.runtime, model_dir=model_path(c.model), params=dict(c.params), mode=c.mode,
                         variant=variant, image_source="built" if variant == "cpu" else "upstream",
                         server_cpus=parse_cores(c.cpus[0], "server_cpus") if c.cpus else (), sku=c.sku,
                         compile_caches="host" if c.compile_caches == "host" else "cell")

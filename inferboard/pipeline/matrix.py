@@ -107,7 +107,7 @@ class MatrixCell:
     model: str
     workload: str
     sku: str
-    mode: str
+    mode: Literal["local", "container"]
     params: tuple[tuple[str, str], ...]
     overrides: WorkloadOverrides = field(default_factory=WorkloadOverrides)
     cpus: tuple[str, str] | None = None  # (server cores, client cores)
@@ -131,7 +131,7 @@ class MatrixCell:
             return cls(runtime=d["runtime"], model=d["model"], workload=d["workload"], sku=d["sku"], mode=d["mode"],
                        params=tuple((str(k), str(v)) for k, v in d["params"]),
                        overrides=parse_overrides(d.get("overrides"), source="--cell-spec: overrides"),
-                       cpus=tuple(d["cpus"]) if d.get("cpus") else None,  # type: ignore[arg-type]
+                       cpus=(str(d["cpus"][0]), str(d["cpus"][1])) if d.get("cpus") else None,
                        compile_caches=_caches(d.get("compile_caches", "cell")))
         except (ValueError, KeyError, TypeError) as err:
             raise InferboardError(f"not a cell spec: {err}", field="--cell-spec",
@@ -180,7 +180,8 @@ def expand(cfg: PipelineConfig) -> list[MatrixCell]:
             for model in block.models:
                 for wl in block.workloads:
                     for sku in block.skus:
-                        cpus = (block.server_cpus, block.client_cpus) if block.server_cpus else None
+                        cpus = (block.server_cpus, block.client_cpus) \
+                            if block.server_cpus is not None and block.client_cpus is not None else None
                         c = MatrixCell(rt, model, wl, sku, block.mode,
                                        tuple(sorted(block.params.get(rt, {}).items())), block.overrides, cpus,
                                        block.compile_caches)

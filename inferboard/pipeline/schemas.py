@@ -15,9 +15,10 @@ from inferboard.results.status import CellStatus
 from inferboard.scenario.scenario import WorkloadOverrides
 from inferboard.scenario.workload import Workload
 
-MODELS = {"workload": Workload, "request_record": RequestRecord, "summary_row": SummaryRow,
-          "config": PipelineConfig, "provenance": Provenance, "cell_status": CellStatus,
-          "workload_overrides": WorkloadOverrides, "window_row": WindowRow, "accuracy_row": AccuracyRow}
+MODELS: dict[str, type[BaseModel]] = {
+    "workload": Workload, "request_record": RequestRecord, "summary_row": SummaryRow, "config": PipelineConfig,
+    "provenance": Provenance, "cell_status": CellStatus, "workload_overrides": WorkloadOverrides,
+    "window_row": WindowRow, "accuracy_row": AccuracyRow}
 
 
 def render(model: type[BaseModel]) -> str:

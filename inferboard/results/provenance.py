@@ -233,4 +233,5 @@ def read_provenance(path: Path) -> dict[str, Any]:
     """A cell's provenance.json, validated."""
     doc = read_json(path, fix="give a cell folder")
     validated(Provenance, doc, source=str(path))
-    return doc
+    out: dict[str, Any] = doc
+    return out

@@ -133,12 +133,12 @@ def _summary_fields() -> dict[str, Any]:
     }
     for m in AGGREGATE_METRICS:
         f[m.name] = (m.dtype | None, None)
-    for m in RECORD_METRICS:
-        f[f"{m.name}_count"] = (int | None, None)
+    for rm in RECORD_METRICS:
+        f[f"{rm.name}_count"] = (int | None, None)
         for stat in ("mean", "std", "max"):
-            f[f"{m.name}_{stat}"] = (float | None, None)
+            f[f"{rm.name}_{stat}"] = (float | None, None)
         for q in PERCENTILES:
-            f[f"{m.name}_{pname(q)}"] = (float | None, None)
+            f[f"{rm.name}_{pname(q)}"] = (float | None, None)
     for name in CENSORED:
         for q in (50.0, 90.0, 99.0):
             f[f"{name}_{pname(q)}_incl_failed"] = (float | None, None)
@@ -201,6 +201,7 @@ def _describe(key: str) -> str | None:
 
 
 #: One row per (trial, load point), plus one ``aggregate`` row per load point across trials.
+# (create_model's field arguments are built at run time from the metric registry: mypy cannot match its overloads)
 SummaryRow: type[BaseModel] = create_model(  # type: ignore[call-overload]
     "SummaryRow", __config__=ConfigDict(extra="forbid"),
     # every key required (null where it does not apply); a metric's column is described by its registry entry
@@ -242,7 +243,7 @@ REQUESTS_SCHEMA = arrow_schema(RequestRecord, "requests")
 SUMMARY_SCHEMA = arrow_schema(SummaryRow, "summary")
 
 
-class LeaderboardRow(SummaryRow):  # type: ignore[misc, valid-type]
+class LeaderboardRow(SummaryRow):
     """One aggregate row of the leaderboard: a summary row and where it comes from (a submission or local)."""
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
@@ -300,7 +301,7 @@ def _window_fields() -> dict[str, Any]:
 
 
 #: One row per time window of a (trial, load point): windows.parquet (see inferboard.metrics.windows)
-WindowRow: type[BaseModel] = create_model(  # type: ignore[call-overload]
+WindowRow: type[BaseModel] = create_model(
     "WindowRow", __config__=ConfigDict(extra="forbid"), **_window_fields())
 WINDOWS_SCHEMA = arrow_schema(WindowRow, "windows")
 
@@ -367,7 +368,7 @@ TABLES: dict[str, tuple[type[BaseModel], pa.Schema]] = {
 @functools.cache
 def rows_adapter(model: type[BaseModel]) -> TypeAdapter[list[Any]]:
     """The (cached) pydantic adapter that validates a list of ``model`` rows."""
-    return TypeAdapter(list[model])  # type: ignore[valid-type]
+    return TypeAdapter(list[model])  # type: ignore[valid-type]  # a list of a model chosen at run time
 
 
 def validate_rows(rows: list[dict[str, Any]], table: str) -> None:

@@ -56,4 +56,5 @@ def read_status(path: Path) -> dict[str, Any]:
     """A cell.json, validated."""
     doc = read_json(path, fix="give the cell.json of a pipeline cell")
     validated(CellStatus, doc, source=str(path))
-    return doc
+    out: dict[str, Any] = doc
+    return out

@@ -127,8 +127,8 @@ def detect_engine(preferred: str | None = None) -> Engine:
         if engine not in ENGINES:
             raise InferboardError(f"unknown container engine {engine!r}", field="--engine",
                                   fix=f"one of: {', '.join(ENGINES)}")
-        if engine_works(engine):  # type: ignore[arg-type]
-            return engine  # type: ignore[return-value]
+        if engine_works(engine):
+            return engine
     raise InferboardError(f"no working container engine ({', '.join(candidates)})", field="--engine",
                           fix="start the daemon, e.g. `dockerd --bridge=none --iptables=false --ip-masq=false`")
 

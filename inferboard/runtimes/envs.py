@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from inferboard.core.clock import utc_now
 from inferboard.core.errors import InferboardError
@@ -161,11 +161,11 @@ def build_identity(runner: Runner) -> dict[str, Any]:
 
 def build_key(runner: Runner) -> str:
     """The store key of the runner's environment on this host: pins + host facts."""
-    return build_identity(runner)["build_key"]
+    return str(build_identity(runner)["build_key"])
 
 
-def _current(info: dict[str, Any] | None, key: str) -> bool:
-    return bool(info) and info.get("build_key") == key  # type: ignore[union-attr]
+def _current(info: dict[str, Any] | None, key: str) -> TypeGuard[dict[str, Any]]:
+    return info is not None and info.get("build_key") == key
 
 
 def _clear(path: Path) -> None:
@@ -196,7 +196,7 @@ def build_env(runtime: str, *, force: bool = False) -> dict[str, Any]:
     key = ident["build_key"]
     info = env_info(runtime)
     if _current(info, key) and not force:
-        return info  # type: ignore[return-value]
+        return info
     shared = store()
     if shared is None:
         return _build(runner, target, ident)
@@ -205,11 +205,10 @@ def build_env(runtime: str, *, force: bool = False) -> dict[str, Any]:
     # one builder per key on this machine; a second checkout waits and then reuses the result
     with open(shared / f"{folder.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        info = _read_info(folder)
-        if not _current(info, key) or force:
-            info = _build(runner, folder, ident)
+        found = _read_info(folder)
+        built = found if _current(found, key) and not force else _build(runner, folder, ident)
     _link(target, folder)
-    return info  # type: ignore[return-value]
+    return built
 
 
 def _build(runner: Runner, folder: Path, ident: dict[str, Any]) -> dict[str, Any]:

@@ -55,7 +55,7 @@ def base_image(engine: Engine, log: Path) -> dict[str, Any]:
     """The locally bootstrapped Debian base (built once, then reused by its recorded id)."""
     record = images_dir() / "base.json"
     if record.is_file():
-        info = json.loads(record.read_text())
+        info: dict[str, Any] = json.loads(record.read_text())
         if inspect_image(engine, info["id"]):
             return info
     if shutil.which("debootstrap") is None:

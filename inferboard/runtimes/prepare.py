@@ -98,7 +98,7 @@ def prepare_container(runtime: str, model_dir: Path, out: Path, params: dict[str
                       port: int | None = None, cpus: tuple[int, ...] = (),
                       adapters: tuple[str, ...] = ()) -> PreparedServer:
     """Describe a container-mode server: the image built here (image.lock) or the upstream one, by digest."""
-    from inferboard.runtimes.containers import detect_engine, engine_version, inspect_image
+    from inferboard.runtimes.containers import GpuVendor, detect_engine, engine_version, inspect_image
     from inferboard.runtimes.images import image_lock
     from inferboard.runtimes.server import container_launch
 
@@ -128,9 +128,10 @@ def prepare_container(runtime: str, model_dir: Path, out: Path, params: dict[str
                               fix=f"{eng} pull {ref}" if source == "upstream" else "rebuild it")
     info_model = model_info(model_dir)
     served = info_model["id"]
-    vendor = {"cuda": "nvidia", "rocm": "amd"}.get(variant)
+    vendors: dict[str, GpuVendor] = {"cuda": "nvidia", "rocm": "amd"}
+    vendor = vendors.get(variant)
     spec = container_launch(runner, engine=eng, image=ref, model_dir=model_dir.resolve(), served_model_name=served,
-                            port=port, params=params, gpu_vendor=vendor, gpus=gpus,  # type: ignore[arg-type]
+                            port=port, params=params, gpu_vendor=vendor, gpus=gpus,
                             cpus=cpus, adapters=ranks)
     prov = _runtime_provenance(runner, "container", params, cpus, engine=eng, engine_version=engine_version(eng),
                                variant=variant, image=image, resolved_image_id=meta["id"],

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import string
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import Field, model_validator
 
@@ -21,7 +21,7 @@ from inferboard.core.strict import Strict
 from inferboard.core.yamltext import load_yaml
 from inferboard.runtimes.adapters import ADAPTER_PLACEHOLDERS, MODULES_ITEM, Adapters
 
-RUNNER_SCHEMA_VERSION = 1
+RUNNER_SCHEMA_VERSION: Final = 1
 BUILTIN_PLACEHOLDERS = frozenset({"model", "model_gguf", "port", "host", "served_model_name", "python", "env_dir"})
 Digest = Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]
 

@@ -41,7 +41,7 @@ def free_port() -> int:
     """A TCP port on 127.0.0.1 that is free right now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        return int(s.getsockname()[1])
 
 
 def tail(path: Path, limit: int = LOG_TAIL_BYTES) -> str:
@@ -327,12 +327,12 @@ class ManagedServer:
                 cold = self.proc.wait_ready(self.interrupted)
             except BaseException:
                 self.proc.stop()  # ends the process group and removes its fresh folders
-                if lock is not None and not warm:  # half-written host caches would pass for empty ones
-                    for var in set(self.spec.fresh_dirs) - SCRATCH_DIRS:
-                        shutil.rmtree(caches / var.lower(), ignore_errors=True)  # type: ignore[operator]
+                if caches is not None and lock is not None and not warm:  # half-written host caches would pass
+                    for var in set(self.spec.fresh_dirs) - SCRATCH_DIRS:  # for empty ones
+                        shutil.rmtree(caches / var.lower(), ignore_errors=True)
                 raise
-            if lock is not None and not warm and _holds_files(caches, self.spec.fresh_dirs):  # type: ignore[arg-type]
-                (caches / HOST_CACHES_READY).touch()  # type: ignore[operator]  # later starts find them warm
+            if caches is not None and lock is not None and not warm and _holds_files(caches, self.spec.fresh_dirs):
+                (caches / HOST_CACHES_READY).touch()  # later starts find them warm
         finally:
             if lock is not None:
                 lock.close()  # releases the lock

@@ -133,6 +133,7 @@ class Scenario:
 
     def resolve(self) -> tuple[Workload, dict[str, Any]]:
         """The effective workload and where it came from (file, its hash, the base hash, the overrides)."""
+        source: dict[str, str | None]
         if isinstance(self.workload, Workload):
             base, source = self.workload, {"file": None, "file_hash": None}
         else:

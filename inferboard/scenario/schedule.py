@@ -20,6 +20,7 @@ from inferboard.core.errors import InferboardError
 from inferboard.core.hashing import canonical_json
 from inferboard.scenario.prompts import PromptTokenizer, joined_text
 from inferboard.scenario.trace import read_trace
+from inferboard.scenario.trace_dataset import TraceDataset
 from inferboard.scenario.workload import (
     FixedDataset,
     LognormalDataset,
@@ -28,7 +29,6 @@ from inferboard.scenario.workload import (
     PrefixGroupsDataset,
     RateLoad,
     SearchLoad,
-    TraceDataset,
     TraceLoad,
     Workload,
 )
@@ -313,6 +313,7 @@ def build_plan(w: Workload, tok: PromptTokenizer, trial: int = 0) -> CellPlan:
         upto = point_total(w, i, total)  # a point of fewer requests sends the first sessions' shapes
         n = math.ceil(upto / turns_per)
         sessions = _sessions(w, tok, n, Variant(trial, i))
+        offs: list[float] | list[None]
         if isinstance(w.load, RateLoad):
             burst, maxc = w.load.burstiness_of(i), w.load.max_concurrency
             offs = _arrivals(w.seed, n_sessions, value, burst)

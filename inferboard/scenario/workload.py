@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import yaml
 from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
@@ -21,7 +21,7 @@ from inferboard.core.strict import Strict
 from inferboard.core.yamltext import load_yaml
 from inferboard.scenario.trace_dataset import TraceDataset
 
-WORKLOAD_SCHEMA_VERSION = 1
+WORKLOAD_SCHEMA_VERSION: Final = 1
 MAX_RATE = 100_000.0  # req/s: bounds on what a workload file may ask, so planning it stays bounded
 MAX_DURATION_S = 7 * 86_400.0
 MAX_REQUESTS = 10_000_000

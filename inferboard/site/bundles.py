@@ -109,8 +109,8 @@ def parse_bundles(raw: bytes | str | None) -> dict[str, BundleInfo]:
     for sid, b in sorted(doc.items()):
         if not isinstance(b, dict):
             continue
-        checks = b.get("checks") if isinstance(b.get("checks"), list) else []
-        repros = b.get("reproductions") if isinstance(b.get("reproductions"), list) else []
+        checks: list[Any] = b["checks"] if isinstance(b.get("checks"), list) else []
+        repros: list[Any] = b["reproductions"] if isinstance(b.get("reproductions"), list) else []
         out[sid] = BundleInfo(
             id=sid, submitter=text(b.get("submitter"), 200) or "", org=text(b.get("org"), 200),
             notes=text(b.get("notes")), created_utc=text(b.get("created_utc"), 60), custom=b.get("custom") is True,

@@ -12,6 +12,7 @@ from inferboard.metrics import column_heading, column_label
 from inferboard.site import data as sd
 from inferboard.site import operational_workloads as ops
 from inferboard.site.html import fmt, load_label
+from inferboard.site.ranking import finite
 
 
 def figure(data: list[dict[str, Any]], xtitle: str, ytitle: str) -> dict[str, Any]:
@@ -27,7 +28,7 @@ def pareto_chart(cells: list[sd.PublishedCell]) -> dict[str, Any]:
     pts = []
     for c in cells:
         for r in c.rows:
-            x, y = sd.finite(r.get("interactivity_tokens_per_s_per_user")), sd.throughput_per_gpu(r)
+            x, y = finite(r.get("interactivity_tokens_per_s_per_user")), sd.throughput_per_gpu(r)
             if not r.get("valid") or x is None or y is None:
                 continue
             s = series.setdefault(f"{c.runtime} · {c.sku} · {c.model}", {"x": [], "y": [], "text": []})
@@ -48,12 +49,12 @@ def pareto_chart(cells: list[sd.PublishedCell]) -> dict[str, Any]:
 
 def sweep_chart(cell: sd.PublishedCell, metrics: tuple[str, ...], title: str) -> dict[str, Any]:
     """One line per metric over the cell's load points (an x marks an invalid point; nulls are gaps)."""
-    pts = sorted(((float(r["load_value"]), r) for r in cell.rows if sd.finite(r.get("load_value")) is not None),
+    pts = sorted(((float(r["load_value"]), r) for r in cell.rows if finite(r.get("load_value")) is not None),
                  key=lambda p: p[0])
     kind = cell.rows[0]["load_kind"]
     data = []
     for metric in metrics:
-        ys = [(sd.throughput_per_gpu(r) if metric == "throughput" else sd.finite(r.get(metric))) for _, r in pts]
+        ys = [(sd.throughput_per_gpu(r) if metric == "throughput" else finite(r.get(metric))) for _, r in pts]
         if all(y is None for y in ys):
             continue
         data.append({"type": "scatter", "mode": "lines+markers", "x": [p[0] for p in pts], "y": ys,
@@ -77,7 +78,7 @@ def cdf_chart(cell: sd.PublishedCell, metric: str) -> tuple[dict[str, Any], str]
         for r in cell.rows:
             xs, ys = [], []
             for pct, q in zip(sd.PERCENTILES, (0.5, 0.9, 0.95, 0.99, 0.999), strict=True):
-                v = sd.finite(r.get(f"{metric}_{pct}"))
+                v = finite(r.get(f"{metric}_{pct}"))
                 if v is not None:
                     xs.append(v)
                     ys.append(q)
@@ -149,7 +150,7 @@ def recovery_marks(phases: Any, row: dict[str, Any]) -> tuple[list[dict[str, Any
     spike = ops.overload_phase(tuple(phases))
     if spike is None:
         return [], []
-    rec = sd.finite(row.get("recovery_s"))
+    rec = finite(row.get("recovery_s"))
     if rec is not None:
         x = _round(spike.end_s + rec)
         return ([{"type": "line", "xref": "x", "yref": "paper", "x0": x, "x1": x, "y0": 0, "y1": 1,

@@ -13,6 +13,7 @@ from inferboard.metrics import Column, column
 from inferboard.metrics.accuracy import ACCURACY_COLUMNS
 from inferboard.site import data as sd
 from inferboard.site import operational_workloads as ops
+from inferboard.site.ranking import finite
 
 _JSON_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
                  0x2028: "\\u2028", 0x2029: "\\u2029"}
@@ -25,7 +26,7 @@ def script_json(obj: Any) -> Markup:
 
 def fmt(v: Any, digits: int = 3) -> str:
     """A number with ``digits`` significant digits (thousands separated); '—' for null."""
-    f = sd.finite(v)
+    f = finite(v)
     return "—" if f is None else _num(f, digits)
 
 
@@ -39,7 +40,7 @@ def load_label(r: dict[str, Any]) -> str:
         return f"probe {fmt(value)} req/s"
     if kind == "trace":
         return f"trace ×{fmt(value)}"
-    b = sd.finite(r.get("burstiness"))
+    b = finite(r.get("burstiness"))
     return f"{kind} {fmt(value)}" + (f" (burstiness {fmt(b)})" if b is not None and b != 1.0 else "")
 
 
@@ -161,14 +162,15 @@ def _value(row: dict[str, Any], key: str, sku: str, price: Callable[[str], float
     if key == "goodput_per_dollar":
         return sd.goodput_per_dollar(row, price(sku))
     derive = sd.DERIVED.get(key)
-    return derive(row) if derive else sd.finite(row.get(key))
+    return derive(row) if derive else finite(row.get(key))
 
 
 def board_columns(cells: list[sd.PublishedCell], price: Callable[[str], float | None]) -> tuple[list[Column],
                                                                                                list[Column]]:
     """(shown, left out) leaderboard columns of a table of ``cells``: the registry's leaderboard columns but the
     operational figures (their own tables rank by them) and those without a value in any row."""
-    shown, left = [], []
+    shown: list[Column] = []
+    left: list[Column] = []
     for col in sd.board_columns():
         if ops.operational(col.key):
             continue
@@ -286,7 +288,7 @@ def figure_rows(cells: list[sd.PublishedCell], fig: ops.Figure, url: Callable[[s
                             entry_html(c, r, url, workload), *(_td(r, k) for k in _figure_keys(fig)), "</tr>")))
         for s in ops.split_rows(c, fig):
             trials = ", ".join(str(t) for t in s["trials"])
-            what = f"{str(fig.split).replace('_', ' ')}: {s[fig.split]}"
+            what = f"{str(fig.split).replace('_', ' ')}: {s[str(fig.split)]}"
             out.append("".join((
                 '<tr class="ib-trial">', "<td></td>" if rank else "",
                 f'<td colspan="2">↳ {escape(what)} <small>(trial{"s" if len(s["trials"]) > 1 else ""} '

@@ -29,7 +29,7 @@ from inferboard.metrics.windows import PhaseSpan
 from inferboard.results.schema import SUMMARY, WINDOWS, WINDOWS_SCHEMA
 from inferboard.site import data as sd
 from inferboard.site.bundles import MAX_FILE_BYTES, cell_file
-from inferboard.site.ranking import rank_groups
+from inferboard.site.ranking import finite, rank_groups
 
 MAX_ROWS = 100_000  # rows read of a cell's windows.parquet or summary.parquet
 MAX_PHASES = 64
@@ -136,7 +136,7 @@ def workload_figure(cells: list[sd.PublishedCell], spec: dict[str, Any] | None =
     # a standard workload is decided by its own definition (a custom or earlier entry's must not switch the page)
     defs = [spec] if spec else [d for d in (_definition(c) for c in cells) if d]
     for f in FIGURES:
-        if any(sd.finite(r.get(k)) is not None for k in f.present for r in rows) or kinds & set(f.load_kinds):
+        if any(finite(r.get(k)) is not None for k in f.present for r in rows) or kinds & set(f.load_kinds):
             return f
         if f.flag and any(d.get(f.flag) not in (None, False) for d in defs):  # set in the definition
             return f
@@ -147,20 +147,20 @@ def figure_row(cell: sd.PublishedCell, fig: Figure) -> dict[str, Any]:
     """The row an entry is ranked by: its best valid value of the figure, else its ranked (or first valid, or
     first) load point, whose null figure says why."""
     valid = [r for r in cell.rows if r.get("valid")]
-    ok = [r for r in valid if sd.finite(r.get(fig.column)) is not None]
+    ok = [r for r in valid if finite(r.get(fig.column)) is not None]
     if ok:
         def at(r: dict[str, Any]) -> float:  # how far the row's load point is from the figure, when it names one
-            return abs((sd.finite(r.get("load_value")) or 0.0) - (sd.finite(r.get(fig.column)) or 0.0)) if fig.is_rate \
+            return abs((finite(r.get("load_value")) or 0.0) - (finite(r.get(fig.column)) or 0.0)) if fig.is_rate \
                 else 0.0
 
         # at the same load (a search's answer and its confirmation point) the point with a published p99 first
         return min(ok, key=lambda r: (_key(r.get(fig.column), fig.direction, fig.absolute), at(r),
-                                      sd.finite(r.get("ttft_ms_p99")) is None, r["load_point"]))
+                                      finite(r.get("ttft_ms_p99")) is None, r["load_point"]))
     return cell.best or (valid[0] if valid else cell.rows[0])
 
 
 def _key(v: Any, direction: Better, absolute: bool = False) -> tuple[bool, float]:
-    f = sd.finite(v)
+    f = finite(v)
     if f is None:
         return (True, 0.0)
     return (False, abs(f) if absolute else -f if direction == "higher" else f)
@@ -203,7 +203,7 @@ def _int(v: Any) -> int | None:
 
 def _num(v: Any) -> float | None:
     """A finite number of a file's numeric column (anything else, a numeric string included, is null)."""
-    return sd.finite(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+    return finite(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
 
 #: the columns of windows.parquet the site reads (results.schema.WindowRow; the charts need no others)
@@ -223,7 +223,7 @@ def read_windows(cell: sd.PublishedCell) -> list[dict[str, Any]]:
         t0, t1 = _num(r.get("t_start_s")), _num(r.get("t_end_s"))
         if trial is None or lp is None or w is None or t0 is None or t1 is None:
             continue
-        clean = {k: _num(v) for k, v in r.items()}
+        clean: dict[str, Any] = {k: _num(v) for k, v in r.items()}
         name = r.get("phase_name")
         clean.update(trial=trial, load_point=lp, window=w, phase=_int(r.get("phase")),
                      phase_name=sd.plain(name, 40) if isinstance(name, str) else None)
@@ -296,7 +296,7 @@ def split_rows(cell: sd.PublishedCell, fig: Figure) -> list[dict[str, Any]]:
     for v, rs in sorted(groups.items(), key=lambda kv: (kv[0] != "empty", kv[0])):
         row: dict[str, Any] = {fig.split: v, "trials": [r["trial"] for r in rs], "load_point": lp}
         for c in fig.columns:
-            vals = [f for f in (sd.finite(r.get(c)) for r in rs) if f is not None]
+            vals = [f for f in (finite(r.get(c)) for r in rs) if f is not None]
             row[c] = statistics.median(vals) if vals else None
         out.append(row)
     return out
@@ -309,8 +309,8 @@ def phase_spans(cell: sd.PublishedCell, windows: list[dict[str, Any]]) -> tuple[
     if isinstance(load, dict) and load.get("kind") == "phases" and isinstance(load.get("phases"), list):
         spans, t = [], 0.0
         for p in load["phases"][:MAX_PHASES]:
-            rate = sd.finite(p.get("rate")) if isinstance(p, dict) else None
-            dur = sd.finite(p.get("duration_s")) if isinstance(p, dict) else None
+            rate = finite(p.get("rate")) if isinstance(p, dict) else None
+            dur = finite(p.get("duration_s")) if isinstance(p, dict) else None
             if rate is None or dur is None or dur <= 0:
                 return ()
             spans.append(PhaseSpan(sd.plain(str(p.get("name", "")), 40), rate, t, t + dur))

@@ -58,7 +58,7 @@ _GITHUB_SOURCE = re.compile(r"^([\w.-]+/[\w.-]+)@([0-9a-f]{7,40}):([^#\s]+)(#L\d
 def page(title: str, body: str | Markup, *, toc: bool = False) -> str:
     """A generated page: front matter (title) and ``body``, HTML that bypasses Markdown (see site/hooks.py)."""
     front: dict[str, Any] = {"title": title} if toc else {"title": title, "hide": ["toc"]}
-    return "---\n" + yaml.safe_dump(front, sort_keys=True) + "---\n\n" + SENTINEL + "\n" + str(body)
+    return "---\n" + str(yaml.safe_dump(front, sort_keys=True)) + "---\n\n" + SENTINEL + "\n" + str(body)
 
 
 def anchor(*parts: str) -> str:

@@ -84,7 +84,8 @@ def template_cells(template: Path) -> list[TemplateCell]:
     first of each cell id) or a Parquet file of summary or leaderboard rows; aggregate rows only."""
     if template.is_dir():
         files = [p for p in sorted(template.rglob("summary.parquet")) if "reproductions" not in p.parts]
-        sources = [(pq.read_table(p).to_pylist(), p.parent) for p in files]
+        sources: list[tuple[list[dict[str, Any]], Path | None]] = [(pq.read_table(p).to_pylist(), p.parent)
+                                                                    for p in files]
     else:
         sources = [(pq.read_table(template).to_pylist(), None)]
     cells: dict[str, TemplateCell] = {}
