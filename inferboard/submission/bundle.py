@@ -265,7 +265,7 @@ class Bundle:
             table = self.table(rel)
             if names is not None:
                 table = table.filter(pc.is_in(table["name"], value_set=pa.array(sorted(names), pa.string())))
-            data = table.to_pylist()
+            data: list[dict[str, Any]] = table.to_pylist()
         except Unreadable:
             raise
         except Exception as err:

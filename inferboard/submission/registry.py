@@ -51,7 +51,8 @@ class Check:
     @property
     def doc(self) -> str:
         """What the check verifies: its function's docstring, on one line."""
-        return " ".join(inspect.getdoc(self.func).split()) if self.func.__doc__ else ""
+        doc = inspect.getdoc(self.func)
+        return " ".join(doc.split()) if doc else ""
 
 
 #: every check, in the order they run

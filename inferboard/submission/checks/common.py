@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -14,8 +14,10 @@ from inferboard.results.status import CellStatus
 from inferboard.submission.bundle import Bundle, Unreadable
 from inferboard.submission.manifest import MANIFEST, Manifest
 
+_Model = TypeVar("_Model", bound=BaseModel)
 
-def _checked(model: type[BaseModel], b: Bundle, rel: str) -> Any:
+
+def _checked(model: type[_Model], b: Bundle, rel: str) -> _Model:
     """``rel``'s JSON validated as ``model``: the model, or Unreadable with the one-line reason."""
     try:
         return validated(model, b.json(rel), source=rel)
@@ -31,13 +33,15 @@ def manifest(b: Bundle) -> Manifest:
 def provenance(b: Bundle, cell_dir: str) -> dict[str, Any]:
     """A cell's provenance.json (as parsed), validated against the Provenance model (see documents.schema)."""
     _checked(Provenance, b, f"{cell_dir}/provenance.json")
-    return b.json(f"{cell_dir}/provenance.json")
+    doc: dict[str, Any] = b.json(f"{cell_dir}/provenance.json")
+    return doc
 
 
 def status(b: Bundle, cell_dir: str) -> dict[str, Any]:
     """A cell's cell.json (as parsed), validated against the CellStatus model."""
     _checked(CellStatus, b, f"{cell_dir}/cell.json")
-    return b.json(f"{cell_dir}/cell.json")
+    doc: dict[str, Any] = b.json(f"{cell_dir}/cell.json")
+    return doc
 
 
 def rows(b: Bundle, cell_dir: str, name: str) -> list[dict[str, Any]]:

@@ -110,7 +110,8 @@ def reproductions(b: Bundle) -> Iterator[Finding]:
                                          row.get(f"{m.metric}_ci95_high")):
                 yield Finding(f"{rel}: {m.metric} at point {m.load_point} is not quoted as published")
                 break
-            inside = None if None in (m.rerun, m.ci95_low, m.ci95_high) else m.ci95_low <= m.rerun <= m.ci95_high
+            lo, hi = m.ci95_low, m.ci95_high
+            inside = None if m.rerun is None or lo is None or hi is None else lo <= m.rerun <= hi
             if m.within_ci != inside:
                 yield Finding(f"{rel}: {m.metric} at point {m.load_point}: within_ci is not what its values give")
                 break
