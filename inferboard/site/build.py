@@ -50,6 +50,7 @@ from inferboard.site.html import (
     origin_html,
     rel,
     script_json,
+    spec_text,
     system_html,
     target_rows,
     td,
@@ -100,8 +101,8 @@ def _environment(templates: Path) -> jinja2.Environment:
         keep_trailing_newline=True,
         extensions=["jinja2.ext.do"],
     )
-    env.filters.update(fmt=fmt, load=load_label, json=script_json, seg=sd.segment, label=sd.label, sh=shlex.quote,
-                       inline=inline, check_anchor=lambda cid: anchor("check", cid))
+    env.filters.update(fmt=fmt, load=load_label, json=script_json, spec=spec_text, seg=sd.segment, label=sd.label,
+                       sh=shlex.quote, inline=inline, check_anchor=lambda cid: anchor("check", cid))
     env.globals.update(td=td, latency_rows=latency_rows, cell_badges=cell_badges, PCTS=sd.PERCENTILES,
                        earlier_version=earlier_version, accuracy_measured=accuracy_measured,
                        metric_headers=metric_headers, metric_cells=metric_cells, metric_label=column_label,

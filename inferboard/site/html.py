@@ -301,3 +301,14 @@ def figure_cells(cell: sd.PublishedCell, price: Callable[[str], float | None]) -
     r = cell.best if cell.best is not None else cell.rows[0]
     return Markup("\n".join(f'<tr><th title="{escape(col.doc)}">{escape(col.heading)}</th>'
                             f"{board_value(r, col.key, cell.sku, price)}</tr>" for col in sd.board_columns()))
+
+
+def spec_text(spec: Any) -> str:
+    """A workload's dataset, load or SLO as a reader sees it: "kind fixed · input tokens 32 · output tokens 8"
+    (field names in words, lists joined, nested parts in brackets; plain text: escape it where it goes into HTML)."""
+    if isinstance(spec, dict):
+        return " · ".join(f"{str(k).replace('_', ' ')} {spec_text(v)}" for k, v in spec.items() if v is not None)
+    if isinstance(spec, list):
+        return ", ".join(f"({spec_text(v)})" if isinstance(v, dict) else spec_text(v) for v in spec)
+    return fmt(spec) if isinstance(spec, int | float) and not isinstance(spec, bool) else str(spec)
+

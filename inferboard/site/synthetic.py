@@ -81,7 +81,8 @@ def default_template() -> Path:
 
 def template_cells(template: Path) -> list[TemplateCell]:
     """The cells of ``template``: a folder (every ``summary.parquet`` under it, outside ``reproductions/``; the
-    first of each cell id) or a Parquet file of summary or leaderboard rows; aggregate rows only."""
+    newest of each cell id: bundle ids begin with their date) or a Parquet file of summary or leaderboard rows;
+    aggregate rows only."""
     if template.is_dir():
         files = [p for p in sorted(template.rglob("summary.parquet")) if "reproductions" not in p.parts]
         sources: list[tuple[list[dict[str, Any]], Path | None]] = [(pq.read_table(p).to_pylist(), p.parent)
@@ -95,7 +96,7 @@ def template_cells(template: Path) -> list[TemplateCell]:
             if r["row_kind"] == "aggregate":
                 by_id.setdefault(r["cell_id"], []).append({k: r.get(k) for k in SUMMARY_SCHEMA.names})
         for cid, rs in by_id.items():
-            cells.setdefault(cid, TemplateCell(cid, sorted(rs, key=lambda r: r["load_point"]), folder))
+            cells[cid] = TemplateCell(cid, sorted(rs, key=lambda r: r["load_point"]), folder)
     if not cells:
         raise ValueError(f"no aggregate rows in {template}")
     return [cells[k] for k in sorted(cells)]

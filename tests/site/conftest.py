@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from sitehelpers import CHROMIUM, CHROMIUM_ARGS, EXAMPLES, FORCED, HOSTILE, ROOT, TEMPLATE, copy_cell
 
+from inferboard.scenario.workload import standard_hash
 from inferboard.site.build import build_site
 from inferboard.site.synthetic import resubmit, synthesize
 from inferboard.submission.leaderboard import build_leaderboard
@@ -79,7 +80,8 @@ def marked_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
             points[r["entry_id"]] = points.get(r["entry_id"], 0) + 1
     several = sorted(e for e, n in points.items() if n > 1)  # invalid: one of several load points
     invalid = several[0]
-    unverified = next(e for e in sorted(points) if e != invalid)
+    current = {r["entry_id"] for r in rows if r["workload_hash"] == standard_hash(r["workload"])}
+    unverified = next(e for e in sorted(points) if e != invalid and e in current)  # ranked were it verified
     next(r for r in rows if r["entry_id"] == invalid).update(valid=False, invalid_reason=FORCED)
     for r in rows:
         if r["entry_id"] == unverified:

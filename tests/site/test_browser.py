@@ -194,6 +194,32 @@ def test_tables_fit_a_laptop_screen(browser: Any, site_url: str) -> None:
         ctx.close()
 
 
+@pytest.mark.parametrize(("width", "height"), [(1366, 900), (390, 844)])
+def test_no_page_is_wider_than_the_screen(browser: Any, site_url: str, published_site: Path, width: int,
+                                          height: int) -> None:
+    """Every page of the site, on a laptop and on a phone: nothing widens the page past the screen (a wide table
+    scrolls in its own box), and no page logs an error."""
+    pages = sorted(str(p.relative_to(published_site)) for p in published_site.rglob("*.html")
+                   if "assets" not in p.parts)
+    assert len(pages) > 40
+    ctx = browser.new_context(viewport={"width": width, "height": height})
+    pg = ctx.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    pg.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
+    try:
+        wide = {}
+        for path in pages:
+            pg.goto(f"{site_url}/{path}")
+            pg.wait_for_load_state("load")
+            if (w := pg.evaluate("() => document.documentElement.scrollWidth")) > width:
+                wide[path] = w
+        assert not wide, wide
+        assert not errors, errors
+    finally:
+        ctx.close()
+
+
 def test_overload_cell_page_renders_its_time_series(page: Any, site_url: str, published_site: Path) -> None:
     # the local example cell: an overload llama-server never recovered from (the published ones recovered)
     cell = max((c for c in entries(published_site) if c.workload == "cpu-overload"), key=lambda c: c.local)
