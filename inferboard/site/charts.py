@@ -17,7 +17,9 @@ from inferboard.site.ranking import finite
 
 def figure(data: list[dict[str, Any]], xtitle: str, ytitle: str) -> dict[str, Any]:
     return {"data": data, "layout": {"xaxis": {"title": {"text": xtitle}}, "yaxis": {"title": {"text": ytitle}},
-                                     "margin": {"t": 20, "r": 10}, "legend": {"orientation": "h"},
+                                     "margin": {"t": 20, "r": 10, "b": 40},
+                                     # below the x axis's title, not over it
+                                     "legend": {"orientation": "h", "y": -0.28, "yanchor": "top"},
                                      "hovermode": "closest"}}
 
 

@@ -303,11 +303,25 @@ def figure_cells(cell: sd.PublishedCell, price: Callable[[str], float | None]) -
                             f"{board_value(r, col.key, cell.sku, price)}</tr>" for col in sd.board_columns()))
 
 
+_ACRONYMS = {"ttft": "TTFT", "tpot": "TPOT", "itl": "ITL", "e2e": "E2E", "slo": "SLO", "rps": "req/s"}
+_UNITS = {"ms": "ms", "s": "s"}
+
+
+def _field(key: str, value: Any) -> str:
+    """"ttft_ms", 1000 → "TTFT 1,000 ms"; "input_tokens", 32 → "input tokens 32"."""
+    words = str(key).split("_")
+    unit = _UNITS.get(words[-1]) if len(words) > 1 else None
+    words = words[:-1] if unit else words
+    name = " ".join(_ACRONYMS.get(w, w) for w in words)
+    return f"{name} {spec_text(value)}" + (f" {unit}" if unit else "")
+
+
 def spec_text(spec: Any) -> str:
-    """A workload's dataset, load or SLO as a reader sees it: "kind fixed · input tokens 32 · output tokens 8"
-    (field names in words, lists joined, nested parts in brackets; plain text: escape it where it goes into HTML)."""
+    """A workload's dataset, load or SLO as a reader sees it: "kind fixed · input tokens 32 · output tokens 8",
+    "TTFT 1,000 ms" (field names in words, units after values, lists joined, nested parts in brackets; plain text:
+    escape it where it goes into HTML)."""
     if isinstance(spec, dict):
-        return " · ".join(f"{str(k).replace('_', ' ')} {spec_text(v)}" for k, v in spec.items() if v is not None)
+        return " · ".join(_field(k, v) for k, v in spec.items() if v is not None)
     if isinstance(spec, list):
         return ", ".join(f"({spec_text(v)})" if isinstance(v, dict) else spec_text(v) for v in spec)
     return fmt(spec) if isinstance(spec, int | float) and not isinstance(spec, bool) else str(spec)

@@ -15,7 +15,7 @@ import pytest
 from inferboard.core.errors import InferboardError
 from inferboard.site import bundles as sb
 from inferboard.site import data as sd
-from inferboard.site.html import board_rows, fmt, rel, script_json, td
+from inferboard.site.html import board_rows, fmt, rel, script_json, spec_text, td
 from inferboard.site.ranking import best_point
 from inferboard.site.synthetic import default_template, resubmit, synthesize
 
@@ -222,3 +222,10 @@ def test_each_row_names_its_models_kind_and_precision() -> None:
                      provenance={"model": {"kind": "random-weights", "catalogue_id": "llama-3.1-8b-instruct"}})
     assert sd.cell_model_kind(stand_in) == "random weights"
     assert sd.cell_model_kind(_cell(model="my-model")) is None
+
+
+def test_a_workload_spec_reads_as_words_with_units() -> None:
+    assert spec_text({"ttft_ms": 1000, "tpot_ms": 100, "e2e_ms": None}) == "TTFT 1,000 ms · TPOT 100 ms"
+    assert spec_text({"kind": "phases", "phases": [{"name": "spike", "rate": 60, "duration_s": 4}]}) == \
+        "kind phases · phases (name spike · rate 60 · duration 4 s)"
+    assert spec_text({"kind": "concurrency", "concurrency": [1, 4]}) == "kind concurrency · concurrency 1, 4"
