@@ -67,7 +67,9 @@ SENTINEL = "<!-- inferboard:html -->"  # the same marker as in site/hooks.py (co
 GROUPS: dict[str, tuple[str, str, str]] = {
     "ranked": ("ranking", "Ranking: goodput at SLO per GPU",
                "Submitted entries on the workload as defined today, with a valid load point whose answers "
-               "passed the accuracy check, on fingerprinted hardware; best first."),
+               "passed the accuracy check, on fingerprinted hardware; best first. Entries that cannot be told "
+               "apart share a rank (=1: the same figure to three significant digits, or overlapping 95% confidence "
+               "intervals across trials)."),
     "unchecked": ("accuracy-not-measured", "Accuracy not measured (not ranked)",
                   "A speed figure is ranked only beside its accuracy figure. These entries' model has no "
                   "reference answers (random weights, for instance), so nothing shows that the server computed "

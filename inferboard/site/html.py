@@ -13,7 +13,7 @@ from inferboard.metrics import Column, column
 from inferboard.metrics.accuracy import ACCURACY_COLUMNS
 from inferboard.site import data as sd
 from inferboard.site import operational_workloads as ops
-from inferboard.site.ranking import finite
+from inferboard.site.ranking import figure_with_ci, finite, rank_figure, rank_labels
 
 _JSON_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
                  0x2028: "\\u2028", 0x2029: "\\u2029"}
@@ -206,15 +206,23 @@ def _row_class(c: sd.PublishedCell) -> str:
     return (cls + (" ib-local" if c.local else "")).strip()
 
 
+def _rank_td(i: int, label: str) -> str:
+    """A rank cell: sorts by position, reads "=2" (with why, on hover) where the entry ties with its neighbour."""
+    why = ' title="tied: the same figure to three digits, or overlapping 95% confidence intervals"' \
+        if label.startswith("=") else ""
+    return f'<td data-sort="{i}"{why}>{label}</td>'
+
+
 def board_rows(cells: list[sd.PublishedCell], cols: list[Column], url: Callable[[str], str], rank: bool,
                price: Callable[[str], float | None], workload: bool = True) -> Markup:
     """Rows of a leaderboard table, one per entry at its ranked load point: rank, system (runtime, model, SKU),
     entry (workload and load point, submitter or local, status), then ``cols``."""
     out = []
+    ranks = rank_labels([rank_figure(c.best) for c in cells])
     for i, c in enumerate(cells, 1):
         r = c.best if c.best is not None else c.rows[0]
         out.append("".join((
-            f'<tr class="{_row_class(c)}">', f'<td data-sort="{i}">{i}</td>' if rank else "",
+            f'<tr class="{_row_class(c)}">', _rank_td(i, ranks[i - 1]) if rank else "",
             system_html(c, url), entry_html(c, r, url, workload),
             *(board_value(r, col.key, c.sku, price) for col in cols), "</tr>")))
     return Markup("\n".join(out))
@@ -282,9 +290,11 @@ def figure_rows(cells: list[sd.PublishedCell], fig: ops.Figure, url: Callable[[s
     """Rows of a table ranked by an operational figure: one per entry at its figure's load point, then, where its
     trials split (e.g. by the compile caches the server started with), one row per group of trials."""
     out = []
-    for i, c in enumerate(cells, 1):
-        r = ops.figure_row(c, fig)
-        out.append("".join((f'<tr class="{_row_class(c)}">', f"<td>{i}</td>" if rank else "", system_html(c, url),
+    rows = [ops.figure_row(c, fig) for c in cells]
+    ranks = rank_labels([figure_with_ci(r, fig.column) for r in rows])
+    for i, (c, r) in enumerate(zip(cells, rows, strict=True), 1):
+        out.append("".join((f'<tr class="{_row_class(c)}">', _rank_td(i, ranks[i - 1]) if rank else "",
+                            system_html(c, url),
                             entry_html(c, r, url, workload), *(_td(r, k) for k in _figure_keys(fig)), "</tr>")))
         for s in ops.split_rows(c, fig):
             trials = ", ".join(str(t) for t in s["trials"])

@@ -91,3 +91,49 @@ def rank_groups(cells: list[PublishedCell]) -> dict[str, list[PublishedCell]]:
     for k in out:
         out[k].sort(key=lambda c: (-(rank_value(c.best) or 0.0), c.entry_id) if c.best else (0.0, c.entry_id))
     return out
+
+
+def figure_with_ci(row: dict[str, Any] | None, key: str) -> tuple[float | None, float | None, float | None]:
+    """(value, 95% CI low, high) of column ``key`` in ``row``; the CI where the row has one (across trials)."""
+    if row is None:
+        return None, None, None
+    return finite(row.get(key)), finite(row.get(f"{key}_ci95_low")), finite(row.get(f"{key}_ci95_high"))
+
+
+def rank_figure(row: dict[str, Any] | None) -> tuple[float | None, float | None, float | None]:
+    """The ranked figure of a leaderboard row (see rank_value) with its 95% CI where it has one."""
+    if row is None:
+        return None, None, None
+    if row.get("gpu_count"):
+        return figure_with_ci(row, "goodput_requests_per_s_per_gpu")
+    return figure_with_ci(row, "goodput_requests_per_s")
+
+
+def _same_figure(a: tuple[float | None, float | None, float | None],
+                 b: tuple[float | None, float | None, float | None]) -> bool:
+    """Two entries' figures (value, 95% CI low, high) that no reader could tell apart: the same to the three
+    significant digits shown, or 95% confidence intervals that overlap."""
+    if a[0] is None or b[0] is None:
+        return False
+    if f"{a[0]:.3g}" == f"{b[0]:.3g}":
+        return True
+    lows = [v for v in (a[1], b[1]) if v is not None]
+    highs = [v for v in (a[2], b[2]) if v is not None]
+    return len(lows) == len(highs) == 2 and max(lows) <= min(highs)
+
+
+def rank_labels(figures: list[tuple[float | None, float | None, float | None]]) -> list[str]:
+    """The rank shown for each entry of a ranked table (best first): its position, or "=k" where its figure cannot be
+    told apart from the one above it (the same shown value, or overlapping 95% CIs), k being the first rank of that
+    run of ties. A tie is a tie, not a win."""
+    out: list[str] = []
+    first = 1
+    for i, fig in enumerate(figures):
+        if i and _same_figure(figures[i - 1], fig):
+            out.append(f"={first}")
+            if not out[-2].startswith("="):
+                out[-2] = f"={first}"
+        else:
+            first = i + 1
+            out.append(str(first))
+    return out

@@ -7,7 +7,7 @@ from typing import Any
 
 from inferboard.scenario.workload import standard_hash
 from inferboard.site.data import PublishedCell
-from inferboard.site.ranking import RANK_GROUPS, best_point, rank_groups, rank_value
+from inferboard.site.ranking import RANK_GROUPS, best_point, rank_groups, rank_labels, rank_value
 
 
 def test_best_point_ranks_by_goodput_per_gpu_and_skips_invalid_rows() -> None:
@@ -66,3 +66,15 @@ def test_rank_groups_keep_local_custom_invalid_unverified_unchecked_and_earlier_
 
 def test_a_nan_accuracy_is_not_a_figure() -> None:
     assert rank_groups([_cell(entry_id="a/x", accuracy=float("nan"))])["unchecked"]
+
+
+def test_entries_that_cannot_be_told_apart_share_a_rank() -> None:
+    none = (None, None)
+    # 15.3 vs 15.3 (as shown) tie; 10.4 vs 10.2 with overlapping intervals tie; 8 is behind both
+    assert rank_labels([(15.31, *none), (15.29, *none), (9.0, *none)]) == ["=1", "=1", "3"]
+    assert rank_labels([(10.4, 10.1, 10.7), (10.2, 9.9, 10.5), (8.0, 7.9, 8.1)]) == ["=1", "=1", "3"]
+    # without intervals, different shown values are different ranks (one trial: nothing to say they overlap)
+    assert rank_labels([(10.4, *none), (10.2, *none)]) == ["1", "2"]
+    # a run of ties keeps its first rank; a null figure never ties
+    assert rank_labels([(5.0, *none), (3.0, 2.0, 4.0), (3.5, 3.1, 3.9), (3.2, 3.0, 3.3), (None, *none)]) == \
+        ["1", "=2", "=2", "=2", "5"]
