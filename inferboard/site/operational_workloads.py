@@ -81,7 +81,9 @@ FIGURES: tuple[Figure, ...] = (
            shown=("overload_error_rate", "overload_timeout_rate", "overload_shed_rate", "waiting_requests_max")),
     Figure("cold_start_s", then=("cold_ttft_ms",), flag="fresh_server_per_trial", split="server_caches",
            shown=("cold_ttft_ms", "requests_to_steady")),
-    Figure("max_rate_at_slo_rps", present=("max_rate_at_slo_rps",), then=("goodput_requests_per_s",), is_rate=True),
+    # the row shown is the confirmation point's where the search has one: the answer's latency with its p99
+    Figure("max_rate_at_slo_rps", present=("max_rate_at_slo_rps",), then=("goodput_requests_per_s",), is_rate=True,
+           shown=("ttft_ms_p50", "ttft_ms_p99", "tpot_ms_p50")),
     # a soak is a run bounded by time (duration_s): any run long enough has drift values (cpu-fixed's 680 requests
     # on a real model last over a minute), and its workload is not ranked by them
     Figure("drift_ttft_p50_pct_per_h", flag="duration_s", absolute=True,
