@@ -314,13 +314,13 @@ def figure_cells(cell: sd.PublishedCell, price: Callable[[str], float | None]) -
 
 
 _ACRONYMS = {"ttft": "TTFT", "tpot": "TPOT", "itl": "ITL", "e2e": "E2E", "slo": "SLO", "rps": "req/s"}
-_UNITS = {"ms": "ms", "s": "s"}
+_UNITS = ("ms", "s")
 
 
 def _field(key: str, value: Any) -> str:
     """"ttft_ms", 1000 → "TTFT 1,000 ms"; "input_tokens", 32 → "input tokens 32"."""
     words = str(key).split("_")
-    unit = _UNITS.get(words[-1]) if len(words) > 1 else None
+    unit = words[-1] if len(words) > 1 and words[-1] in _UNITS else None
     words = words[:-1] if unit else words
     name = " ".join(_ACRONYMS.get(w, w) for w in words)
     return f"{name} {spec_text(value)}" + (f" {unit}" if unit else "")

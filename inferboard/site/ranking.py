@@ -33,9 +33,7 @@ def finite(v: Any) -> float | None:
 
 def rank_value(row: dict[str, Any]) -> float | None:
     """Goodput at the SLO per GPU (per host on CPU hosts, which have no GPU) in requests/s."""
-    if row.get("gpu_count"):
-        return finite(row.get("goodput_requests_per_s_per_gpu"))
-    return finite(row.get("goodput_requests_per_s"))
+    return rank_figure(row)[0]
 
 
 def best_point(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
